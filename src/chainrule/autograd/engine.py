@@ -1,0 +1,332 @@
+"""The backward pass: reverse topological order over the recorded graph, chain rule at each node.
+
+One loop, in two steps:
+
+1. *Discover* the graph from the roots (iteratively, so a 10,000-deep chain needs no recursion)
+   and count, for every node, how many consumers will send it a gradient.
+2. *Run* nodes whose count has reached zero: its output gradient is complete (the ``+=`` of the
+   multivariable chain rule has happened), so call its vjp, sum each input gradient back to the
+   input's shape (undoing broadcasting in this one place) and pass it on: to the producing node,
+   or into a leaf's ``.grad``.
+
+First order runs on raw arrays (``Node.xp`` is NumPy). With ``create_graph=True`` each vjp runs on
+Tensors with grad mode on, so the gradients it returns are differentiable again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.node import Node
+from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+
+
+class TensorCtx:
+    """The vjp context under ``create_graph``: inputs and output as differentiable Tensors."""
+
+    __slots__ = ("need", "op", "out", "p", "res", "x")
+    xp: Any = None  # chainrule's own op namespace; set by chainrule.ops.namespace
+
+
+def _alias(x: Any, edge: Any) -> Any:
+    """The input of a node as a Tensor wired to the same graph edge (for create_graph)."""
+    if edge is None:
+        return x if isinstance(x, (int, float, bool)) else _leaf(np.asarray(x))
+    if type(edge) is not Node:  # a leaf tensor
+        return edge
+    t = _leaf(x)
+    t._node = edge
+    t.requires_grad = True
+    return t
+
+
+def _tensor_ctx(n: Node) -> TensorCtx:
+    c = TensorCtx()
+    c.op, c.p, c.res, c.need = n.op, n.p, n.res, n.need
+    c.x = tuple(_alias(x, e) for x, e in zip(n.x, n.next))
+    c.out = None
+    if n.op.saves_out:
+        ins = c.x if n.op.nin != -1 else (list(c.x),)
+        c.out = n.op.call(*ins, *n.p)  # recomputed so that it is differentiable again
+    return c
+
+
+def sum_to_shape(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to ``shape`` (the inverse of broadcasting)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape) if g.shape != shape else g
+
+
+def _check_saved(n: Node) -> None:
+    if sum(v[0] for v in n.vcs) != n.ver:
+        raise RuntimeError(
+            f"backward: a tensor saved by '{n.op.name}' for its gradient was modified in place "
+            "after the forward pass (its version counter changed), so its gradient would be "
+            "wrong; clone() the tensor before modifying it, or modify it out of place")
+
+
+def _freed(n: Node) -> RuntimeError:
+    return RuntimeError(
+        f"backward: trying to backward through the graph a second time (the saved values of "
+        f"'{n.op.name}' were freed after the first backward); pass retain_graph=True to the "
+        "first backward() if you need to run it twice")
+
+
+def _root_grad(t: Tensor, g: Any, i: int, create_graph: bool) -> Any:
+    if g is None:
+        if t._data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar outputs, but output "
+                f"{i} has shape {t.shape}; pass gradient= (a tensor of that shape), or reduce "
+                "the output first (e.g. .sum() or .mean())")
+        arr = np.ones(t.shape, dtype=t.dtype)
+        return _leaf(arr) if create_graph else arr
+    gt = g if isinstance(g, Tensor) else as_tensor(g)
+    if gt.shape != t.shape:
+        raise RuntimeError(f"backward: gradient {i} has shape {gt.shape} but output {i} has shape "
+                           f"{t.shape}; they must match")
+    if create_graph:
+        return gt if gt.dtype == t.dtype else gt.to(t.dtype)
+    return np.array(gt._data, dtype=t.dtype)  # a private copy: accumulation may reuse it
+
+
+def _call_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
+    for h in list(hooks):
+        gt = g if create_graph else _leaf(g)
+        r = h(gt)
+        if r is not None:
+            g = r if create_graph else (r._data if isinstance(r, Tensor) else np.asarray(r))
+    return g
+
+
+class _Accumulator:
+    """Where gradients that reach leaves (or captured tensors) end up."""
+
+    def __init__(self, create_graph: bool, capture: dict | None) -> None:
+        self.create_graph = create_graph
+        self.capture = capture  # edge -> gradient (cr.grad / backward(inputs=...)), else None
+        self.given: dict[int, np.ndarray] = {}  # arrays handed to a .grad in this pass
+
+    def leaf(self, t: Tensor, g: Any) -> None:
+        if t._meta:
+            g = _call_hooks(t._meta, g, self.create_graph)
+        if self.capture is not None:
+            if t in self.capture:
+                prev = self.capture[t]
+                self.capture[t] = g if prev is None else prev + g
+            return
+        self.store(t, g)
+
+    def store(self, t: Tensor, g: Any) -> None:
+        """Add ``g`` into ``t.grad``: out of place, never sharing memory with another ``.grad``."""
+        if self.create_graph:
+            if not isinstance(g, Tensor):
+                g = _leaf(g)
+            t.grad = g if t.grad is None else t.grad + g
+            return
+        if g.dtype != t._data.dtype:
+            g = g.astype(t._data.dtype)
+        if t.grad is None:
+            if (g.base is not None or not g.flags.writeable or id(g) in self.given
+                    or not g.flags.c_contiguous):
+                g = np.array(g, order="C")
+            self.given[id(g)] = g
+            t.grad = _leaf(g)
+        else:
+            t.grad._data = t.grad._data + g
+
+
+def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
+                 retain_graph: bool, create_graph: bool, capture: dict | None) -> None:
+    """Propagate from ``roots`` (see the module docstring). With ``capture``, gradients of the
+    edges it names are collected there instead of being stored into ``.grad``."""
+    acc = _Accumulator(create_graph, capture)
+    grads: dict[Node, Any] = {}
+    start: list[Node] = []
+    for i, t in enumerate(roots):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(
+                f"backward: output {i} does not require grad and has no grad_fn; nothing that "
+                "produced it requires grad (set requires_grad=True on the inputs, and do not "
+                "compute it under no_grad)")
+        g = _root_grad(t, None if root_grads is None else root_grads[i], i, create_graph)
+        n = t._node
+        if n is None:
+            acc.leaf(t, g)
+            continue
+        if n in grads:
+            grads[n] = grads[n] + g
+        else:
+            grads[n] = g
+            start.append(n)
+
+    deps: dict[Node, int] = {}
+    stack = list(start)
+    seen = set(start)
+    while stack:
+        for e in stack.pop().next:
+            if type(e) is Node:
+                if e in seen:
+                    deps[e] += 1
+                else:
+                    deps[e] = 1
+                    seen.add(e)
+                    stack.append(e)
+
+    ready = [n for n in start if n not in deps]
+    anomaly = STATE.anomaly
+    prev_mode = STATE.enabled
+    STATE.enabled = create_graph
+    try:
+        while ready:
+            n = ready.pop()
+            g = grads.pop(n, None)
+            if g is not None and (n.meta is not None or capture is not None):
+                g = _node_extras(n, g, acc)
+            if g is None:  # no gradient reached this node: it contributes zero
+                for e in n.next:
+                    if type(e) is Node:
+                        deps[e] -= 1
+                        if deps[e] == 0:
+                            ready.append(e)
+                continue
+            if n.x is None:
+                raise _freed(n)
+            vcs = n.vcs
+            if vcs:
+                s = 0
+                for v in vcs:
+                    s += v[0]
+                if s != n.ver:
+                    _check_saved(n)
+            vjp = n.op.vjp
+            if vjp is None:
+                raise RuntimeError(f"backward: op '{n.op.name}' has no gradient rule")
+            if create_graph:
+                if n.op.order < 2:
+                    raise RuntimeError(
+                        f"backward: op '{n.op.name}' supports first-order gradients only; "
+                        "create_graph=True (higher-order gradients) cannot pass through it")
+                gs = vjp(_tensor_ctx(n), g)
+            else:
+                gs = vjp(n, g)
+            for i, e in enumerate(n.next):
+                if e is None:
+                    continue
+                gi = gs[i]
+                if gi is not None:
+                    shape = n.x[i].shape
+                    if gi.shape != shape:
+                        gi = n.xp.sum_to(gi, shape) if not create_graph else \
+                            TensorCtx.xp.sum_to(gi, shape)
+                    if anomaly:
+                        from chainrule.autograd.anomaly import check_backward
+                        check_backward(n, i, gi)
+                if type(e) is Node:
+                    if gi is not None:
+                        prev = grads.get(e)
+                        grads[e] = gi if prev is None else prev + gi
+                    d = deps[e] - 1
+                    deps[e] = d
+                    if d == 0:
+                        ready.append(e)
+                elif gi is not None:
+                    acc.leaf(e, gi)
+            if not retain_graph:
+                n.x = n.res = n.out = None
+    finally:
+        STATE.enabled = prev_mode
+
+
+def _node_extras(n: Node, g: Any, acc: _Accumulator) -> Any:
+    """Hooks, retain_grad and capture for a non-leaf tensor whose gradient is complete."""
+    m = n.meta
+    if m is None:
+        if n in acc.capture:
+            acc.capture[n] = g
+        return g
+    if m.hooks:
+        g = _call_hooks(m.hooks, g, acc.create_graph)
+    if m.retain is not None:
+        t = m.retain()
+        if t is not None and acc.capture is None:
+            acc.store(t, g)
+    if acc.capture is not None and n in acc.capture:
+        acc.capture[n] = g
+    return g
+
+
+def backward(tensors: Sequence[Tensor], grad_tensors: Sequence[Any] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Sequence[Tensor] | None = None) -> None:
+    """Accumulate the gradients of ``tensors`` into the ``.grad`` of the leaves (or of
+    ``inputs`` only, when given). ``retain_graph`` defaults to ``create_graph``."""
+    if isinstance(tensors, Tensor):
+        tensors = (tensors,)
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = (grad_tensors,)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is None:
+        run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, None)
+        return
+    ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    capture = {_edge(t, "backward"): None for t in ins}
+    run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, capture)
+    acc = _Accumulator(create_graph, None)
+    for t in ins:
+        g = capture[_edge(t, "backward")]
+        if g is not None:
+            acc.store(t, g)
+
+
+def _edge(t: Tensor, where: str) -> Any:
+    if not isinstance(t, Tensor) or not t.requires_grad:
+        raise RuntimeError(f"{where}: every input must be a tensor that requires grad")
+    return t._node if t._node is not None else t
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool | None = None,
+         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` untouched).
+
+    As ``torch.autograd.grad``: ``grad_outputs`` weights non-scalar outputs; with
+    ``create_graph=True`` the results are differentiable (grad of grad, Hessian-vector products).
+    """
+    outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is not None:
+        grad_outputs = (grad_outputs,) if isinstance(grad_outputs, Tensor) or not isinstance(
+            grad_outputs, (list, tuple)) else tuple(grad_outputs)
+        if len(grad_outputs) != len(outs):
+            raise RuntimeError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outs)} "
+                               "outputs; give one per output")
+    if retain_graph is None:
+        retain_graph = create_graph
+    edges = [_edge(t, "grad") for t in ins]
+    capture: dict[Any, Any] = dict.fromkeys(edges)
+    run_backward(outs, grad_outputs, retain_graph, create_graph, capture)
+    result: list[Tensor | None] = []
+    for i, (t, e) in enumerate(zip(ins, edges)):
+        g = capture[e]
+        if g is None:
+            if materialize_grads:
+                result.append(_leaf(np.zeros_like(t._data)))
+                continue
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else _leaf(np.array(g)))
+    return tuple(result)

@@ -1,0 +1,79 @@
+"""Whether operations record a graph: ``no_grad`` / ``enable_grad`` / ``set_grad_enabled``.
+
+The state is one mutable object read on every op call; keep it a plain attribute.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradState:
+    __slots__ = ("anomaly", "enabled")
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.anomaly = False
+
+
+STATE = _GradState()
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are recorded for backward."""
+    return STATE.enabled
+
+
+class _GradModeContext:
+    """Base for context managers that also work as decorators."""
+
+    _mode: bool = True
+
+    def __enter__(self) -> None:
+        self._prev = STATE.enabled
+        STATE.enabled = self._mode
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = STATE.enabled
+            STATE.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                STATE.enabled = prev
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
+    """Context manager and decorator: operations inside record no graph."""
+
+    _mode = False
+
+
+class enable_grad(_GradModeContext):  # noqa: N801
+    """Context manager and decorator: operations inside record a graph (undoes ``no_grad``)."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradModeContext):  # noqa: N801
+    """Context manager (or plain call) that sets graph recording on or off."""
+
+    def __init__(self, mode: bool) -> None:
+        self._mode = bool(mode)
+        self._prev = STATE.enabled
+        STATE.enabled = self._mode
+
+    def __enter__(self) -> None:
+        pass

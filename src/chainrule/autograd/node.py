@@ -1,0 +1,61 @@
+"""A recorded operation: one node of the graph that backward walks from the output to the leaves.
+
+A node holds exactly what its op's vjp needs and nothing more (see ``Node.__slots__``):
+
+- ``op``: the registry record (forward, vjp, formula);
+- ``next``: one edge per input: the input's own node, the input tensor itself when it is a leaf
+  that requires grad (gradients accumulate into its ``.grad``), or None (no gradient wanted);
+- ``need``: one bool per input, ``next[i] is not None``, so a vjp computes only what is needed;
+- ``x``: the raw input arrays (or Python scalars) as they were at forward time;
+- ``p``: the op's non-tensor parameters (dim, shape, ...);
+- ``res``: extra residuals the forward chose to keep (masks, indices);
+- ``out``: the output array, kept only for ops whose vjp reads it (exp, tanh, sigmoid, ...);
+- ``vcs`` / ``ver``: the version counters of what the vjp reads and their sum at forward time,
+  so an in-place change to a saved tensor raises instead of giving a wrong gradient;
+- ``meta``: rarely used extras (hooks, retain_grad, anomaly trace), None on the hot path.
+
+The node never references its output tensor (no reference cycle: graphs free by refcount).
+After backward, ``x``, ``res`` and ``out`` are dropped (``x is None`` marks a freed node)
+unless ``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Node:
+    __slots__ = ("meta", "need", "next", "op", "out", "p", "res", "vcs", "ver", "x")
+
+    xp: Any = None  # the array namespace vjps use on the fast path; set by chainrule.ops.namespace
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    @property
+    def next_functions(self) -> tuple:
+        """PyTorch-style view of the edges: ``((node_or_leaf, 0), ...)``."""
+        return tuple((e, 0) for e in self.next)
+
+    def __repr__(self) -> str:
+        return f"<{self.op.name} backward>"
+
+
+class NodeMeta:
+    """Per-node extras that only some graphs use."""
+
+    __slots__ = ("hooks", "retain", "trace")
+
+    def __init__(self) -> None:
+        self.hooks: list = []
+        self.retain: Any = None  # weakref to the tensor whose .grad should be kept
+        self.trace: str | None = None  # where in the forward the op was called (anomaly mode)
+
+
+def meta_of(node: Node) -> NodeMeta:
+    """The node's extras, created on first use."""
+    m = node.meta
+    if m is None:
+        m = node.meta = NodeMeta()
+    return m

@@ -1,0 +1,853 @@
+"""``Tensor``: a NumPy array plus what reverse-mode autodiff needs to know about it.
+
+A tensor is a leaf (made by the user; ``requires_grad=True`` makes backward fill its ``.grad``) or
+the output of a recorded op (``grad_fn`` is its graph node). Operators and methods are one-line
+delegations to the ops in ``chainrule.ops`` (bound at the bottom of this module): the one import
+cycle the design allows.
+
+In-place methods (``add_``, ``mul_``, ``zero_``, ``x[i] = v``, ``-=``) mutate the array when no
+graph is being recorded (``no_grad``, or nothing requires grad) and bump the version counter, so a
+graph that saved the old value refuses to run backward instead of giving a wrong gradient. While
+recording, they are applied out of place and the tensor is rebound to the result (its history
+continues through the new node). A leaf that requires grad cannot be modified in place outside
+``no_grad``, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.autograd.grad_mode import STATE
+
+_new = object.__new__
+_DEFAULT_DTYPE = [backend.float32]
+
+_DTYPE_ALIASES = {float: backend.float64, int: backend.int64, bool: backend.bool_}
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype of tensors made from Python floats (float32, as in PyTorch)."""
+    return _DEFAULT_DTYPE[0]
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Set the dtype of tensors made from Python floats (float16, float32 or float64)."""
+    d = to_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {d}")
+    _DEFAULT_DTYPE[0] = d
+
+
+def to_dtype(dtype: Any) -> np.dtype:
+    """Normalise a ``dtype=`` argument (``cr.float32``, ``"float32"``, ``np.float32``, ``float``)."""
+    if isinstance(dtype, np.dtype):
+        return dtype
+    if dtype in _DTYPE_ALIASES:
+        return _DTYPE_ALIASES[dtype]
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: {dtype!r} is not a dtype; expected e.g. cr.float32") from None
+
+
+def _infer_array(data: Any, dtype: Any) -> np.ndarray:
+    """Array for ``cr.tensor(data)``: Python floats become the default dtype, arrays keep theirs."""
+    if isinstance(data, Tensor):
+        data = data._data
+    if dtype is not None:
+        return np.array(data, dtype=to_dtype(dtype))
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.array(data)
+    arr = np.array(data)
+    if arr.dtype == np.float64:
+        arr = arr.astype(_DEFAULT_DTYPE[0])
+    elif arr.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
+                        f"(NumPy read it as dtype {arr.dtype}); expected numbers, lists of "
+                        "numbers or an array")
+    return arr
+
+
+def _leaf(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
+    t = _new(Tensor)
+    t._data = arr
+    t.grad = None
+    t._node = None
+    t._meta = None
+    t._vc = [0]
+    t.requires_grad = False
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor that copies ``data`` (PyTorch's ``torch.tensor``)."""
+    if device is not None:
+        backend.check_device(device, "tensor")
+    return _leaf(_infer_array(data, dtype), requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """``data`` as a tensor, sharing memory with it where possible (PyTorch's ``as_tensor``)."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == to_dtype(dtype) else data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == to_dtype(dtype)):
+        return _leaf(data)
+    return _leaf(_infer_array(data, dtype))
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (PyTorch's ``from_numpy``)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(arr).__name__}")
+    return _leaf(arr)
+
+
+def _raw(v: Any) -> Any:
+    return v._data if isinstance(v, Tensor) else v
+
+
+class _HookHandle:
+    """Returned by ``register_hook``; ``remove()`` takes the hook off."""
+
+    def __init__(self, hooks: list, fn: Callable[..., Any]) -> None:
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    ``cr.Tensor([1, 2])`` makes a float32 tensor (as ``torch.Tensor`` does); ``cr.Tensor(2, 3)``
+    an uninitialised-size one filled with zeros. Prefer ``cr.tensor(data)``, which infers dtype.
+    """
+
+    __slots__ = ("__weakref__", "_data", "_meta", "_node", "_vc", "grad", "requires_grad")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
+    __array_priority__ = 1000
+
+    def __init__(self, *data: Any, requires_grad: bool = False) -> None:
+        if len(data) == 1 and not isinstance(data[0], int):
+            arr = np.array(_raw(data[0]), dtype=_DEFAULT_DTYPE[0])
+        elif all(isinstance(d, int) for d in data):
+            arr = np.zeros(data, dtype=_DEFAULT_DTYPE[0])
+        else:
+            raise TypeError(f"Tensor: expected data or integer sizes, got {data!r}")
+        self._data = arr
+        self.grad: Tensor | None = None
+        self._node = None
+        self._meta = None
+        self._vc = [0]
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- array facts -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape (PyTorch's ``x.size()``), or one dimension's length."""
+        return self._data.shape if dim is None else self._data.shape[dim]
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def device(self) -> backend.device:
+        return backend.CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    # -- autograd facts ----------------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Any:
+        return self._node
+
+    @property
+    def data(self) -> Tensor:
+        """The same memory as a tensor that records nothing (shares the version counter)."""
+        t = _leaf(self._data)
+        t._vc = self._vc
+        return t
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"requires_grad_: only floating-point tensors can require gradients, this one is "
+                f"{self._data.dtype}; make it with dtype=cr.float32 (or float64)")
+        if not requires_grad and self._node is not None:
+            raise RuntimeError("requires_grad_(False): only leaf tensors can be switched off; "
+                               "use .detach() for a non-leaf")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> Tensor:
+        """The same values, cut from the graph (shares memory and version counter)."""
+        t = _leaf(self._data)
+        t._vc = self._vc
+        return t
+
+    def detach_(self) -> Tensor:
+        self._node = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if self._node is None:
+            return
+        import weakref
+
+        from chainrule.autograd.node import meta_of
+        meta_of(self._node).retain = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        n = self._node
+        return n is not None and n.meta is not None and n.meta.retain is not None
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _HookHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
+        replaces the gradient."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so no "
+                               "gradient will reach it")
+        if self._node is not None:
+            from chainrule.autograd.node import meta_of
+            hooks = meta_of(self._node).hooks
+        else:
+            if self._meta is None:
+                self._meta = []
+            hooks = self._meta
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``chainrule.autograd``)."""
+        from chainrule.autograd.engine import backward
+        backward((self,), None if gradient is None else (gradient,), retain_graph,
+                 create_graph, inputs)
+
+    # -- conversions ---------------------------------------------------------------------------
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The underlying NumPy array (shares memory)."""
+        return self._data
+
+    def item(self) -> Any:
+        if self._data.size != 1:
+            raise ValueError(f"item: only a tensor with one element can be converted to a Python "
+                             f"number, this one has shape {self._data.shape}")
+        return self._data.item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        a = self._data
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self._data.size} "
+                               "elements is ambiguous; use .any() or .all()")
+        return bool(self._data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self._data.item())
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return repr(self) if not spec else format(str(self), spec)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        extras = []
+        if self._data.dtype not in (_DEFAULT_DTYPE[0], backend.int64, backend.bool_):
+            extras.append(f"dtype=cr.{self._data.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn={self._node!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __hash__ = object.__hash__
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        if self._node is not None:
+            raise RuntimeError("deepcopy: only leaf tensors can be deep-copied (this one has a "
+                               "grad_fn); detach() it first")
+        t = type(self).__new__(type(self))
+        memo[id(self)] = t
+        t._data = self._data.copy()
+        t.grad = None if self.grad is None else _copy.deepcopy(self.grad, memo)
+        t._node = None
+        t._meta = None
+        t._vc = [0]
+        t.requires_grad = self.requires_grad
+        for k, v in getattr(self, "__dict__", {}).items():
+            setattr(t, k, _copy.deepcopy(v, memo))
+        return t
+
+    # -- dtype and device ------------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+        dtype = kwargs.pop("dtype", None)
+        dev = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("copy", None)
+        if kwargs:
+            raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, backend.device)):
+                dev = a
+            else:
+                dtype = a
+        if dev is not None:
+            backend.check_device(dev, "to")
+        if dtype is None or to_dtype(dtype) == self._data.dtype:
+            return self
+        return F.cast(self, to_dtype(dtype))
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return f"chainrule.{self._data.dtype}"
+        return self.to(dtype)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        backend.check_device("cuda", "cuda")
+        return self
+
+    def float(self) -> Tensor:
+        return self.to(backend.float32)
+
+    def double(self) -> Tensor:
+        return self.to(backend.float64)
+
+    def half(self) -> Tensor:
+        return self.to(backend.float16)
+
+    def long(self) -> Tensor:
+        return self.to(backend.int64)
+
+    def int(self) -> Tensor:
+        return self.to(backend.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(backend.bool_)
+
+    # -- in place ------------------------------------------------------------------------------
+    def _inplace(self, name: str, fn: Callable[..., Tensor], *args: Any) -> Tensor:
+        """Apply ``fn(self, *args)`` in place (see the module docstring for the rules)."""
+        recording = STATE.enabled and (self.requires_grad or any(
+            isinstance(a, Tensor) and a.requires_grad for a in args))
+        if recording and self._node is None and self.requires_grad:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad is being modified in place while "
+                "gradients are recorded; do the update inside `with cr.no_grad():` (as "
+                "optimisers do) or use the out-of-place op")
+        with_grad = recording
+        if not with_grad:
+            prev = STATE.enabled
+            STATE.enabled = False
+            try:
+                r = fn(self, *args)
+            finally:
+                STATE.enabled = prev
+        else:
+            r = fn(self, *args)
+        if r._data.shape != self._data.shape:
+            raise ValueError(f"{name}: the result has shape {r._data.shape} but the tensor "
+                             f"modified in place has shape {self._data.shape}; the other operand "
+                             "must broadcast to the tensor's shape")
+        if with_grad:
+            self._data = r._data if r.dtype == self.dtype else r._data.astype(self.dtype)
+            self._node = r._node
+            self.requires_grad = True
+        else:
+            np.copyto(self._data, r._data, casting="unsafe")
+            self._vc[0] += 1
+        return self
+
+    def _fast_inplace(self, name: str, ufunc: Any, other: Any) -> Tensor:
+        """``ufunc(self, other, out=self)`` when nothing is recorded; the general path otherwise."""
+        if STATE.enabled and (self.requires_grad or (isinstance(other, Tensor)
+                                                     and other.requires_grad)):
+            return self._inplace(name, _BINARY_OPS[name], other)
+        d = self._data
+        o = other._data if isinstance(other, Tensor) else other
+        try:
+            ufunc(d, o, out=d, casting="same_kind")
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"{name}: cannot apply {np.shape(o)} in place to {d.shape} ({e})") from None
+        self._vc[0] += 1
+        return self
+
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        if alpha != 1:
+            other = other * alpha
+        return self._fast_inplace("add_", np.add, other)
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        if alpha != 1:
+            other = other * alpha
+        return self._fast_inplace("sub_", np.subtract, other)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._fast_inplace("mul_", np.multiply, other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._fast_inplace("div_", np.true_divide, other)
+
+    def addcmul_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
+        return self.add_(t1 * t2 * value)
+
+    def addcdiv_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
+        return self.add_(t1 / t2 * value)
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        return self.add_((end - self) * weight)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return self._inplace("pow_", F.pow, exponent)
+
+    def neg_(self) -> Tensor:
+        return self._inplace("neg_", F.neg)
+
+    def exp_(self) -> Tensor:
+        return self._inplace("exp_", F.exp)
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace("sqrt_", F.sqrt)
+
+    def abs_(self) -> Tensor:
+        return self._inplace("abs_", F.abs)
+
+    def relu_(self) -> Tensor:
+        return self._inplace("relu_", F.relu)
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace("sigmoid_", F.sigmoid)
+
+    def tanh_(self) -> Tensor:
+        return self._inplace("tanh_", F.tanh)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_", F.clamp, min, max)
+
+    clip_ = clamp_
+
+    def copy_(self, src: Any) -> Tensor:
+        src_t = src if isinstance(src, Tensor) else as_tensor(src)
+        return self._inplace("copy_", lambda s, o: F.expand(F.cast(o, s.dtype), s.shape)
+                             if o.shape != s.shape else F.cast(o, s.dtype), src_t)
+
+    def _fill_nograd(self, name: str, values: Any) -> Tensor:
+        if self.requires_grad and self._node is None and STATE.enabled:
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad is being modified in "
+                               "place; wrap it in `with cr.no_grad():`")
+        if self._node is not None and STATE.enabled:
+            return self._inplace(name, lambda s: F.mul(s, 0) + as_tensor(
+                np.broadcast_to(values, s.shape).astype(s.dtype)))
+        self._data[...] = values
+        self._vc[0] += 1
+        return self
+
+    def zero_(self) -> Tensor:
+        return self._fill_nograd("zero_", 0)
+
+    def fill_(self, value: Any) -> Tensor:
+        return self._fill_nograd("fill_", _raw(value))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+        from chainrule import random as _random
+        rng = _random.generator_of(generator)
+        return self._fill_nograd("normal_", rng.normal(mean, std, self.shape))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+        from chainrule import random as _random
+        rng = _random.generator_of(generator)
+        return self._fill_nograd("uniform_", rng.uniform(a, b, self.shape))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._fast_inplace("add_", np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._fast_inplace("sub_", np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._fast_inplace("mul_", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._fast_inplace("div_", np.true_divide, other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        index = F.normalize_index(index)
+        if STATE.enabled and (self.requires_grad or (isinstance(value, Tensor)
+                                                     and value.requires_grad)):
+            self._inplace("setitem", lambda s, v: F.index_put(s, v, index), value)
+            return
+        self._data[index] = _raw(value)
+        self._vc[0] += 1
+
+    # -- comparisons and logic (not differentiable) ------------------------------------------
+    def _cmp(self, ufunc: Any, other: Any) -> Tensor:
+        return _leaf(ufunc(self._data, _raw(other)))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(np.equal, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(np.not_equal, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._cmp(np.less, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._cmp(np.less_equal, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._cmp(np.greater, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._cmp(np.greater_equal, other)
+
+    def __and__(self, other: Any) -> Tensor:
+        return self._cmp(np.bitwise_and, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._cmp(np.bitwise_or, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self._cmp(np.bitwise_xor, other)
+
+    def __invert__(self) -> Tensor:
+        return _leaf(np.invert(self._data))
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return self._cmp(np.floor_divide, other)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return self._cmp(np.remainder, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def equal(self, other: Any) -> bool:
+        return bool(np.array_equal(self._data, _raw(other)))
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+        return bool(np.allclose(self._data, _raw(other), rtol=rtol, atol=atol))
+
+    def isnan(self) -> Tensor:
+        return _leaf(np.isnan(self._data))
+
+    def isinf(self) -> Tensor:
+        return _leaf(np.isinf(self._data))
+
+    def isfinite(self) -> Tensor:
+        return _leaf(np.isfinite(self._data))
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _leaf(np.asarray(np.any(self._data, axis=dim, keepdims=keepdim)))
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _leaf(np.asarray(np.all(self._data, axis=dim, keepdims=keepdim)))
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return F.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return F.argmin(self, dim, keepdim)
+
+    def sign(self) -> Tensor:
+        return F.sign(self)
+
+    # -- differentiable methods: one-line delegations to chainrule.ops ---------------------------
+    def __rsub__(self, other: Any) -> Tensor:
+        return F.sub(other, self)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return F.div(other, self)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return F.pow(other, self)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return F.matmul(other, self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return F.getitem(self, index)
+
+    def add(self, other: Any, alpha: Any = 1) -> Tensor:
+        return F.add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, alpha: Any = 1) -> Tensor:
+        return F.sub(self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return F.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return F.div(self, other)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return F.pow(self, exponent)
+
+    def matmul(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def mm(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        return F.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other: Any) -> Tensor:
+        return F.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return F.minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return F.where(condition, self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return F.masked_fill(self, mask, value)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        return F.leaky_relu(self, negative_slope)
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        return F.softmax(self, dim)
+
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        return F.log_softmax(self, dim)
+
+    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.sum(self, dim, keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.mean(self, dim, keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        return F.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        return F.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return F.max(self, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return F.min(self, dim, keepdim)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.amin(self, dim, keepdim)
+
+    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.prod(self, dim, keepdim)
+
+    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.logsumexp(self, dim, keepdim)
+
+    def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.norm(self, p, dim, keepdim)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return F.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
+                         else shape)
+
+    view = reshape
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return F.reshape(self, other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return F.reshape(self, other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return F.flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        return F.unflatten(self, dim, sizes)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return F.transpose(self, dim0, dim1)
+
+    def t(self) -> Tensor:
+        return F.t(self)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        return F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        return F.transpose(self, -2, -1)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return F.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
+                         else dims)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return F.expand(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int)
+                        else sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return F.expand(self, other.shape)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        return F.broadcast_to(self, shape)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return F.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return F.unsqueeze(self, dim)
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return F.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return F.chunk(self, chunks, dim)
+
+    def flip(self, dims: Any) -> Tensor:
+        return F.flip(self, dims)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return F.gather(self, dim, index)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        return F.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return F.index_select(self, dim, index)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return F.repeat(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int)
+                        else sizes)
+
+    def clone(self) -> Tensor:
+        return F.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return self if self._data.flags.c_contiguous else F.clone(self)
+
+
+def _unary_method(name: str) -> Callable[[Tensor], Tensor]:
+    fn = getattr(F, name)
+
+    def method(self: Tensor) -> Tensor:
+        return fn(self)
+
+    method.__name__ = name
+    method.__doc__ = f"``chainrule.{name}(self)``"
+    return method
+
+
+_BINARY_OPS: dict[str, Callable[..., Tensor]] = {}
+
+
+def _bind_operators() -> None:
+    """Bind the hot operators straight to the ops' entry points (no extra call layer)."""
+    Tensor.__add__ = Tensor.__radd__ = F.add  # type: ignore[assignment]
+    Tensor.__sub__ = F.sub  # type: ignore[assignment]
+    Tensor.__mul__ = Tensor.__rmul__ = F.mul  # type: ignore[assignment]
+    Tensor.__truediv__ = F.div  # type: ignore[assignment]
+    Tensor.__pow__ = F.pow  # type: ignore[assignment]
+    if hasattr(F, "matmul"):
+        Tensor.__matmul__ = F.matmul  # type: ignore[assignment]
+    Tensor.__neg__ = F.neg  # type: ignore[assignment]
+    Tensor.__abs__ = F.abs  # type: ignore[assignment]
+    _BINARY_OPS.update({"add_": F.add, "sub_": F.sub, "mul_": F.mul, "div_": F.div})
+    for name in ("neg", "abs", "sqrt", "rsqrt", "square", "reciprocal", "exp", "log", "log1p",
+                 "expm1", "log2", "log10", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+                 "elu", "gelu", "silu", "softplus", "erf", "floor", "ceil", "round"):
+        if hasattr(F, name) and not hasattr(Tensor, name):
+            setattr(Tensor, name, _unary_method(name))
+
+
+from chainrule import ops as F  # noqa: E402  (the one allowed cycle: methods delegate to ops)
+
+_bind_operators()

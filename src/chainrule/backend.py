@@ -1,0 +1,97 @@
+"""The array-module seam: the one place that decides which array library runs the numbers.
+
+Everything else asks this module for ``xp`` (NumPy today; CuPy arrives through here later)
+instead of importing NumPy for array work, so moving to a GPU touches one file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+xp = numpy
+"""The active array module (NumPy)."""
+
+ndarray = numpy.ndarray
+
+float16 = numpy.dtype("float16")
+float32 = numpy.dtype("float32")
+float64 = numpy.dtype("float64")
+int8 = numpy.dtype("int8")
+int16 = numpy.dtype("int16")
+int32 = numpy.dtype("int32")
+int64 = numpy.dtype("int64")
+uint8 = numpy.dtype("uint8")
+bool_ = numpy.dtype("bool")
+
+FLOAT_DTYPES = (float16, float32, float64)
+
+
+def get_array_module(*arrays: Any) -> Any:
+    """Return the array module that owns ``arrays`` (always NumPy until a GPU seam exists)."""
+    return xp
+
+
+def is_floating(dtype: Any) -> bool:
+    """True for the floating dtypes that can carry gradients."""
+    return numpy.dtype(dtype).kind == "f"
+
+
+class device:  # noqa: N801 - PyTorch's spelling
+    """A device name as PyTorch scripts write it: ``cr.device("cpu")``.
+
+    Only ``"cpu"`` exists today; ``"cuda"`` raises a clear error until the GPU seam lands.
+    """
+
+    __slots__ = ("index", "type")
+
+    def __init__(self, spec: str | device = "cpu", index: int | None = None) -> None:
+        if isinstance(spec, device):
+            self.type, self.index = spec.type, spec.index
+            return
+        name, _, idx = str(spec).partition(":")
+        if name not in ("cpu", "cuda"):
+            raise ValueError(f"device: unknown device {spec!r}; expected 'cpu' (or 'cuda' on a GPU)")
+        self.type = name
+        self.index = int(idx) if idx else index
+
+    def __repr__(self) -> str:
+        return f"device(type={self.type!r})" if self.index is None else (
+            f"device(type={self.type!r}, index={self.index})")
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and other.type == self.type
+
+    def __hash__(self) -> int:
+        return hash(self.type)
+
+
+CPU = device("cpu")
+
+
+def check_device(spec: Any, where: str) -> device:
+    """Validate a ``device=`` argument; only the CPU is available without a GPU backend."""
+    d = spec if isinstance(spec, device) else device(spec if spec is not None else "cpu")
+    if d.type != "cpu":
+        raise RuntimeError(
+            f"{where}: device {str(d)!r} is not available: chainrule runs on the CPU (NumPy) here; "
+            "cr.cuda.is_available() is False. Use device='cpu'.")
+    return d
+
+
+class cuda:  # noqa: N801 - mirrors the torch.cuda namespace
+    """``cr.cuda.is_available()`` as PyTorch scripts call it."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return False
+
+    @staticmethod
+    def device_count() -> int:
+        return 0

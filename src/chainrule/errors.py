@@ -1,0 +1,36 @@
+"""One formatter for the errors that teach: the op, the shapes or values at fault, what was expected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ShapeError(ValueError):
+    """Operands whose shapes do not fit the op."""
+
+
+class DTypeError(TypeError):
+    """Operands whose dtypes do not fit the op."""
+
+
+def fmt_shape(shape: Any) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def op_error(op: str, problem: str, expected: str = "", hint: str = "",
+             kind: type[Exception] = ShapeError) -> Exception:
+    """Build an error whose message reads ``op: problem; expected ...; hint``."""
+    msg = f"{op}: {problem}"
+    if expected:
+        msg += f"; expected {expected}"
+    if hint:
+        msg += f"; {hint}"
+    return kind(msg)
+
+
+def broadcast_error(op: str, *shapes: Any) -> ShapeError:
+    """The message for operands that do not broadcast together."""
+    listed = " and ".join(fmt_shape(s) for s in shapes)
+    return op_error(  # type: ignore[return-value]
+        op, f"shapes {listed} do not broadcast",
+        "each trailing dimension pair to be equal or 1 (NumPy/PyTorch broadcasting)")

@@ -1,0 +1,441 @@
+"""Elementwise primitives: arithmetic, transcendental functions and activations.
+
+Each block: the forward on arrays, its vjp right below, and the metadata (torch name for parity,
+formula for ``explain``, samples for the gradient sweep). Gradients here are returned at the
+broadcast shape; the engine sums them back to each input's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.ops import arrays as A
+from chainrule.ops import samples as S
+from chainrule.ops.registry import primitive
+
+# --- arithmetic ---------------------------------------------------------------------------------
+
+
+@primitive("add", nin=2, torch="add", saves="", formula="d(a+b)/da = 1;  d(a+b)/db = 1",
+           samples=S.binary())
+def add(a, b):
+    """a + b (broadcasting)."""
+    return a + b
+
+
+@add.defvjp
+def _(c, g):
+    return g, g
+
+
+@primitive("sub", nin=2, torch="sub", saves="", formula="d(a-b)/da = 1;  d(a-b)/db = -1",
+           samples=S.binary())
+def sub(a, b):
+    """a - b (broadcasting)."""
+    return a - b
+
+
+@sub.defvjp
+def _(c, g):
+    return g, (-g if c.need[1] else None)
+
+
+@primitive("mul", nin=2, torch="mul", formula="d(a*b)/da = b;  d(a*b)/db = a",
+           samples=S.binary())
+def mul(a, b):
+    """a * b (broadcasting)."""
+    return a * b
+
+
+@mul.defvjp
+def _(c, g):
+    a, b = c.x
+    need = c.need
+    return (g * b if need[0] else None), (g * a if need[1] else None)
+
+
+@primitive("div", nin=2, torch="div", formula="d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2",
+           samples=S.binary(S.real, S.away_from_zero))
+def div(a, b):
+    """a / b (true division, broadcasting)."""
+    return a / b
+
+
+@div.defvjp
+def _(c, g):
+    a, b = c.x
+    ga = g / b if c.need[0] else None
+    gb = -g * a / (b * b) if c.need[1] else None
+    return ga, gb
+
+
+@primitive("neg", torch="neg", saves="", formula="d(-x)/dx = -1", samples=S.unary())
+def neg(x):
+    """-x."""
+    return -x
+
+
+@neg.defvjp
+def _(c, g):
+    return (-g,)
+
+
+@primitive("pow", nin=2, torch="pow", saves="x,out",
+           formula="d(a^b)/da = b*a^(b-1);  d(a^b)/db = a^b * log(a)",
+           samples=S.binary(S.positive, S.real))
+def pow(a, b):  # noqa: A001 - PyTorch's name
+    """a ** b (broadcasting); the gradient in b is defined where a > 0 (0 elsewhere)."""
+    return np.power(a, b)
+
+
+@pow.defvjp
+def _(c, g):
+    xp = c.xp
+    a, b = c.x
+    ga = gb = None
+    if c.need[0]:
+        ga = g * b * a ** (b - 1)
+    if c.need[1]:
+        pos = a > 0
+        gb = xp.where(pos, g * c.out * xp.log(xp.where(pos, a, 1.0)), 0.0)
+    return ga, gb
+
+
+# --- unary math -------------------------------------------------------------------------------
+
+
+@primitive("abs", torch="abs", kinks=True, formula="d|x|/dx = sign(x)",
+           samples=S.unary(S.away_from_zero))
+def abs(x):  # noqa: A001
+    """|x|; the gradient at 0 is 0, as in PyTorch."""
+    return np.abs(x)
+
+
+@abs.defvjp
+def _(c, g):
+    return (g * c.xp.sign(c.x[0]),)
+
+
+@primitive("sqrt", torch="sqrt", saves="out", formula="d sqrt(x)/dx = 1 / (2 sqrt(x))",
+           samples=S.unary(S.positive))
+def sqrt(x):
+    """Square root."""
+    return np.sqrt(x)
+
+
+@sqrt.defvjp
+def _(c, g):
+    return (g * 0.5 / c.out,)
+
+
+@primitive("exp", torch="exp", saves="out", formula="d exp(x)/dx = exp(x)",
+           samples=S.unary())
+def exp(x):
+    """e ** x."""
+    return np.exp(x)
+
+
+@exp.defvjp
+def _(c, g):
+    return (g * c.out,)
+
+
+@primitive("log", torch="log", formula="d log(x)/dx = 1/x", samples=S.unary(S.positive))
+def log(x):
+    """Natural logarithm."""
+    return np.log(x)
+
+
+@log.defvjp
+def _(c, g):
+    return (g / c.x[0],)
+
+
+@primitive("log1p", torch="log1p", formula="d log(1+x)/dx = 1/(1+x)",
+           samples=S.unary(S.positive))
+def log1p(x):
+    """log(1 + x), accurate for small x."""
+    return np.log1p(x)
+
+
+@log1p.defvjp
+def _(c, g):
+    return (g / (1.0 + c.x[0]),)
+
+
+@primitive("expm1", torch="expm1", saves="out", formula="d (exp(x)-1)/dx = exp(x)",
+           samples=S.unary())
+def expm1(x):
+    """exp(x) - 1, accurate for small x."""
+    return np.expm1(x)
+
+
+@expm1.defvjp
+def _(c, g):
+    return (g * (c.out + 1.0),)
+
+
+@primitive("sin", torch="sin", formula="d sin(x)/dx = cos(x)", samples=S.unary())
+def sin(x):
+    """Sine."""
+    return np.sin(x)
+
+
+@sin.defvjp
+def _(c, g):
+    return (g * c.xp.cos(c.x[0]),)
+
+
+@primitive("cos", torch="cos", formula="d cos(x)/dx = -sin(x)", samples=S.unary())
+def cos(x):
+    """Cosine."""
+    return np.cos(x)
+
+
+@cos.defvjp
+def _(c, g):
+    return (-g * c.xp.sin(c.x[0]),)
+
+
+@primitive("tanh", torch="tanh", saves="out", formula="d tanh(x)/dx = 1 - tanh(x)^2",
+           samples=S.unary())
+def tanh(x):
+    """Hyperbolic tangent."""
+    return np.tanh(x)
+
+
+@tanh.defvjp
+def _(c, g):
+    out = c.out
+    return (g * (1.0 - out * out),)
+
+
+@primitive("erf", torch="erf", formula="d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)",
+           samples=S.unary())
+def erf(x):
+    """The Gauss error function."""
+    return A.erf(x)
+
+
+@erf.defvjp
+def _(c, g):
+    x = c.x[0]
+    return (g * A.TWO_OVER_SQRT_PI * c.xp.exp(-x * x),)
+
+
+# --- activations --------------------------------------------------------------------------------
+
+
+@primitive("sigmoid", torch="sigmoid", saves="out",
+           formula="d sigmoid(x)/dx = sigmoid(x) * (1 - sigmoid(x))", samples=S.unary())
+def sigmoid(x):
+    """The logistic function 1 / (1 + exp(-x)), stable for any x."""
+    return A.sigmoid(x)
+
+
+@sigmoid.defvjp
+def _(c, g):
+    out = c.out
+    return (g * out * (1.0 - out),)
+
+
+@primitive("relu", torch="relu", saves="out", kinks=True,
+           formula="d relu(x)/dx = 1 if x > 0 else 0", samples=S.unary(S.away_from_zero))
+def relu(x):
+    """max(x, 0); the gradient at 0 is 0."""
+    return np.maximum(x, 0)
+
+
+@relu.defvjp
+def _(c, g):
+    return (c.xp.where(c.out > 0, g, 0.0),)
+
+
+@primitive("leaky_relu", torch=lambda torch, x, slope: torch.nn.functional.leaky_relu(x, slope),
+           kinks=True, formula="d leaky_relu(x)/dx = 1 if x > 0 else slope",
+           samples=S.unary(S.away_from_zero, params=((0.01,), (0.2,))))
+def leaky_relu(x, negative_slope=0.01):
+    """x if x > 0 else negative_slope * x."""
+    return np.where(x > 0, x, x * negative_slope)
+
+
+@leaky_relu.defvjp
+def _(c, g):
+    return (c.xp.where(c.x[0] > 0, g, g * c.p[0]),)
+
+
+@primitive("elu", torch=lambda torch, x, alpha: torch.nn.functional.elu(x, alpha), kinks=True,
+           saves="x,out", formula="d elu(x)/dx = 1 if x > 0 else elu(x) + alpha",
+           samples=S.unary(S.away_from_zero, params=((1.0,), (0.5,))))
+def elu(x, alpha=1.0):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+@elu.defvjp
+def _(c, g):
+    return (c.xp.where(c.x[0] > 0, g, g * (c.out + c.p[0])),)
+
+
+@primitive("gelu", torch=lambda torch, x, approx: torch.nn.functional.gelu(x, approximate=approx),
+           formula="gelu(x) = x * Phi(x);  d/dx = Phi(x) + x * phi(x)",
+           samples=S.unary(params=(("none",), ("tanh",))))
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit: x * Phi(x) (``approximate="tanh"``: the tanh form)."""
+    if approximate == "tanh":
+        inner = A.SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + np.tanh(inner))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1.0 + A.erf(x / A.SQRT_2))
+
+
+@gelu.defvjp
+def _(c, g):
+    xp, x = c.xp, c.x[0]
+    if c.p[0] == "tanh":
+        t = xp.tanh(A.SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+        d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * A.SQRT_2_OVER_PI * (
+            1.0 + 3 * 0.044715 * x * x)
+    else:
+        d = 0.5 * (1.0 + xp.erf(x / A.SQRT_2)) + x * A.INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+    return (g * d,)
+
+
+@primitive("silu", torch=lambda torch, x: torch.nn.functional.silu(x),
+           formula="silu(x) = x * sigmoid(x);  d/dx = s + x * s * (1 - s)", samples=S.unary())
+def silu(x):
+    """x * sigmoid(x) (also called swish)."""
+    return x * A.sigmoid(x)
+
+
+@silu.defvjp
+def _(c, g):
+    x = c.x[0]
+    s = c.xp.sigmoid(x)
+    return (g * s * (1.0 + x * (1.0 - s)),)
+
+
+@primitive("softplus",
+           torch=lambda torch, x, beta, th: torch.nn.functional.softplus(x, beta, th),
+           formula="softplus(x) = log(1 + exp(beta x)) / beta;  d/dx = sigmoid(beta x)",
+           samples=S.unary(params=((1.0, 20.0), (2.0, 1.0))))
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold (as PyTorch)."""
+    bx = x * beta
+    return np.where(bx > threshold, x, A.softplus(bx) / beta)
+
+
+@softplus.defvjp
+def _(c, g):
+    x = c.x[0]
+    beta, threshold = c.p
+    bx = x * beta
+    return (c.xp.where(bx > threshold, g, g * c.xp.sigmoid(bx)),)
+
+
+@primitive("clamp", torch=lambda torch, x, lo, hi: torch.clamp(x, lo, hi), kinks=True,
+           formula="d clamp(x, lo, hi)/dx = 1 if lo <= x <= hi else 0",
+           samples=S.unary(params=((-0.5, 0.5), (None, 0.3), (-0.3, None))))
+def clamp(x, min=None, max=None):  # noqa: A002
+    """Limit x to [min, max] (either may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return np.clip(x, min, max)
+
+
+@clamp.defvjp
+def _(c, g):
+    x = c.x[0]
+    lo, hi = c.p
+    xp = c.xp
+    if lo is not None:
+        g = xp.where(x >= lo, g, 0.0)
+    if hi is not None:
+        g = xp.where(x <= hi, g, 0.0)
+    return (g,)
+
+
+@primitive("maximum", nin=2, torch="maximum", kinks=True,
+           formula="d max(a,b)/da = 1 if a > b (1/2 on ties)",
+           samples=S.binary(S.distinct, S.distinct))
+def maximum(a, b):
+    """Elementwise maximum; on ties the gradient is split equally, as in PyTorch."""
+    return np.maximum(a, b)
+
+
+@maximum.defvjp
+def _(c, g):
+    return _minmax_vjp(c, g, c.x[0] > c.x[1])
+
+
+@primitive("minimum", nin=2, torch="minimum", kinks=True,
+           formula="d min(a,b)/da = 1 if a < b (1/2 on ties)",
+           samples=S.binary(S.distinct, S.distinct))
+def minimum(a, b):
+    """Elementwise minimum; on ties the gradient is split equally."""
+    return np.minimum(a, b)
+
+
+@minimum.defvjp
+def _(c, g):
+    return _minmax_vjp(c, g, c.x[0] < c.x[1])
+
+
+def _minmax_vjp(c, g, a_wins):
+    xp = c.xp
+    a, b = c.x
+    tie = a == b
+    half = g * 0.5
+    ga = xp.where(a_wins, g, xp.where(tie, half, 0.0)) if c.need[0] else None
+    gb = None
+    if c.need[1]:
+        gb = xp.where(a_wins, 0.0, xp.where(tie, half, g))
+    return ga, gb
+
+
+def _where_samples(rng):
+    for sc, sa, sb in (((2, 3), (2, 3), (2, 3)), ((2, 3), (3,), ()), ((2, 1), (1, 3), (2, 3)),
+                       ((), (4,), (4,))):
+        yield S.Sample([rng.random(sc) > 0.5, rng.standard_normal(sa), rng.standard_normal(sb)])
+
+
+@primitive("where", nin=3, torch="where", saves="x",
+           formula="d where(c, a, b)/da = c;  d/db = not c", samples=_where_samples)
+def where(condition, a, b):
+    """a where condition holds, else b (broadcasting all three)."""
+    return np.where(condition, a, b)
+
+
+@where.defvjp
+def _(c, g):
+    xp = c.xp
+    cond = c.x[0]
+    return (None, xp.where(cond, g, 0.0) if c.need[1] else None,
+            xp.where(cond, 0.0, g) if c.need[2] else None)
+
+
+# --- copies and casts ----------------------------------------------------------------------
+
+
+@primitive("clone", torch="clone", saves="", formula="d clone(x)/dx = 1", samples=S.unary())
+def clone(x):
+    """A copy with its own memory (gradient passes straight through)."""
+    return np.array(x, copy=True)
+
+
+@clone.defvjp
+def _(c, g):
+    return (g,)
+
+
+@primitive("cast", saves="", order=2, formula="d cast(x)/dx = 1 (gradient cast back)",
+           samples=S.unary(params=((np.dtype("float64"),),)))
+def cast(x, dtype):
+    """x converted to ``dtype`` (differentiable between floating dtypes)."""
+    return x.astype(dtype)
+
+
+@cast.defvjp
+def _(c, g):
+    return (c.xp.cast(g, c.x[0].dtype),)

@@ -1,0 +1,355 @@
+"""The op registry: the one list of differentiable primitives, and the one point that applies them.
+
+An op is declared once, in one block of ``ops/*.py``::
+
+    @primitive("exp", torch="exp", saves="out", formula="d exp(x)/dx = exp(x)")
+    def exp(x):                      # forward on raw arrays
+        return np.exp(x)
+
+    @exp.defvjp
+    def _(c, g):                     # vector-Jacobian product, right below it
+        return (g * c.out,)
+
+The vjp reads its context ``c``: ``c.x`` (inputs), ``c.out`` (output, if saved), ``c.res``
+(residuals), ``c.p`` (parameters), ``c.need`` (which inputs want a gradient) and ``c.xp`` (the
+array namespace). It returns one gradient (or None) per input, *before* broadcasting is undone:
+the engine sums each gradient back to its input's shape. On the fast first-order path ``c.x`` are
+arrays and ``c.xp`` is NumPy; under ``create_graph=True`` they are Tensors and ``c.xp`` is
+chainrule's own op namespace, so the same formula is differentiable again (any order for free).
+
+``primitive`` returns the op's generated entry point (a plain function: no kwargs, no registry
+look-up on the hot path); ``fn.op`` is the record, which tests, docs and ``explain`` enumerate.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.node import Node, meta_of
+from chainrule.autograd.tensor import Tensor, as_tensor
+
+REGISTRY: dict[str, Op] = {}
+"""Every registered primitive by name."""
+
+_new = object.__new__
+_ndarray = np.ndarray
+_NO_VC = [0]  # version counter stand-in for constant operands (never bumped)
+
+
+@dataclass(eq=False)
+class Op:
+    """The record of one primitive: forward, vjp and the metadata every check reads."""
+
+    name: str
+    forward: Callable[..., Any]
+    nin: int  # tensor inputs; -1: the first argument is a sequence of tensors
+    nparams: int
+    defaults: tuple
+    vjp: Callable[..., Any] | None = None
+    has_res: bool = False
+    saves_x: bool = True
+    saves_out: bool = False
+    order: int = 2  # highest derivative order the vjp supports (1: its vjp is not differentiable)
+    torch: str | Callable[..., Any] | None = None
+    formula: str = ""
+    samples: Callable[..., Iterable] | None = None
+    is_view: bool = False
+    kinks: bool = False  # nondifferentiable points exist (abs at 0, max ties): tests avoid them
+    doc: str = ""
+    call: Callable[..., Any] = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def defvjp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Attach the vector-Jacobian product (decorator)."""
+        self.vjp = fn
+        return fn
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r})"
+
+
+def primitive(
+    name: str, *, nin: int = 1, torch: str | Callable[..., Any] | None = None,
+    formula: str = "", saves: str = "x", order: int = 2, res: bool = False,
+    view: bool = False, samples: Callable[..., Iterable] | None = None, kinks: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a differentiable primitive (decorator on its array-level forward).
+
+    ``nin``: number of tensor inputs (``-1``: first argument is a sequence of tensors);
+    the forward's remaining arguments are parameters. ``saves``: what the vjp reads, any of
+    ``"x"``, ``"out"``, ``"x,out"`` or ``""``, used to catch in-place changes to saved values.
+    ``res=True``: the forward returns ``(out, residuals)``. ``view=True``: the output shares
+    memory with input 0 (and its version counter). ``order``: 2 when the vjp is written only
+    with differentiable operations, 1 when it is not.
+    """
+    flags = {s.strip() for s in saves.split(",") if s.strip()}
+    if not flags <= {"x", "out"}:
+        raise ValueError(f"primitive {name!r}: saves must name 'x' and/or 'out', got {saves!r}")
+
+    def wrap(fwd: Callable[..., Any]) -> Callable[..., Any]:
+        if name in REGISTRY:
+            raise ValueError(f"primitive {name!r} is registered twice")
+        sig = list(inspect.signature(fwd).parameters.values())
+        n_tensor = 1 if nin == -1 else nin
+        params = sig[n_tensor:]
+        defaults = tuple(p.default for p in params)
+        op = Op(name=name, forward=fwd, nin=nin, nparams=len(params), defaults=defaults,
+                has_res=res, saves_x="x" in flags, saves_out="out" in flags, order=order,
+                torch=torch, formula=formula, samples=samples, is_view=view, kinks=kinks,
+                doc=inspect.getdoc(fwd) or "")
+        call = _make_call(op)
+        call.__name__ = call.__qualname__ = name
+        call.__doc__ = op.doc
+        call.op = op  # type: ignore[attr-defined]
+        call.defvjp = op.defvjp  # type: ignore[attr-defined]
+        op.call = call
+        REGISTRY[name] = op
+        return call
+
+    return wrap
+
+
+# ---------------------------------------------------------------------------------------------
+# The apply point. Three shapes of the same steps, specialised by arity because this is the
+# per-op hot path: read the input arrays, run the forward, wrap the output, and (only when some
+# input requires grad and grad mode is on) record a Node.
+# ---------------------------------------------------------------------------------------------
+
+def _operand(v: Any, op: Op) -> Any:
+    """A non-tensor operand as the forward sees it: Python scalars stay scalars (weak dtype)."""
+    if isinstance(v, (bool, int, float)):
+        return v
+    if isinstance(v, (np.ndarray, np.generic)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return as_tensor(v)._data
+    raise TypeError(f"{op.name}: expected a Tensor, array or number, got {type(v).__name__}")
+
+
+def _params(op: Op, p: tuple) -> tuple:
+    """Fill omitted trailing parameters with their defaults (slow path only)."""
+    n = len(p)
+    if n == op.nparams:
+        return p
+    if n > op.nparams:
+        raise TypeError(f"{op.name}: takes {op.nparams} parameter(s) after the tensor input(s), "
+                        f"got {n}")
+    tail = op.defaults[n:]
+    if any(d is inspect.Parameter.empty for d in tail):
+        raise TypeError(f"{op.name}: missing required parameter(s)")
+    return p + tail
+
+
+def _wrap_error(op: Op, err: Exception, xs: tuple) -> Exception:
+    """Re-raise a NumPy error with the op's name and the operand shapes."""
+    if str(err).startswith(op.name + ":"):
+        return err
+    shapes = ", ".join(str(tuple(np.shape(x))) for x in xs)
+    return type(err)(f"{op.name}: {err} (operand shapes {shapes})")
+
+
+def _anomaly(op: Op, node: Node | None, out: Any) -> None:
+    """In ``detect_anomaly`` mode: remember where the op was called and stop at a NaN/inf."""
+    from chainrule.autograd.anomaly import check_forward
+    trace = "".join(traceback.format_stack(limit=12)[:-3])
+    if node is not None:
+        meta_of(node).trace = trace
+    check_forward(op, out, trace)
+
+
+def _finish(op: Op, out: Any, node: Node | None, vc: list) -> Tensor:
+    t = _new(Tensor)
+    t._data = out
+    t.grad = None
+    t._meta = None
+    t._node = node
+    t.requires_grad = node is not None
+    t._vc = vc if op.is_view else [0]
+    if node is not None and op.saves_out:
+        node.vcs = (*node.vcs, t._vc)
+    if STATE.anomaly:
+        _anomaly(op, node, out)
+    return t
+
+
+def _make_call(op: Op) -> Callable[..., Any]:
+    if op.nin == 1:
+        return _make_unary(op)
+    if op.nin == 2:
+        return _make_binary(op)
+    return _make_nary(op)
+
+
+def _make_unary(op: Op) -> Callable[..., Any]:
+    fwd, has_res, nparams = op.forward, op.has_res, op.nparams
+    saves_x, saves_out = op.saves_x, op.saves_out
+    vc_view = op.is_view
+
+    def call(a: Any, *p: Any) -> Tensor:
+        if not isinstance(a, Tensor):
+            a = as_tensor(a)
+        if len(p) != nparams:
+            p = _params(op, p)
+        xa = a._data
+        try:
+            out = fwd(xa, *p)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _wrap_error(op, e, (xa,)) from None
+        res = None
+        if has_res:
+            out, res = out
+        if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
+            out = np.asarray(out)
+        t = _new(Tensor)
+        t._data = out
+        t.grad = None
+        t._meta = None
+        t._vc = a._vc if vc_view else [0]
+        if a.requires_grad and STATE.enabled:
+            n = _new(Node)
+            n.op = op
+            n.next = (a._node or a,)
+            n.need = (True,)
+            n.x = (xa,)
+            n.p = p
+            n.res = res
+            n.out = out if saves_out else None
+            n.meta = None
+            if saves_x:
+                n.vcs = (a._vc, t._vc) if saves_out else (a._vc,)
+                n.ver = a._vc[0]
+            else:
+                n.vcs = (t._vc,) if saves_out else ()
+                n.ver = 0
+            t._node = n
+            t.requires_grad = True
+            if STATE.anomaly:
+                _anomaly(op, n, out)
+        else:
+            t._node = None
+            t.requires_grad = False
+        return t
+
+    return call
+
+
+def _make_binary(op: Op) -> Callable[..., Any]:
+    fwd, has_res, nparams = op.forward, op.has_res, op.nparams
+    saves_x, saves_out = op.saves_x, op.saves_out
+
+    def call(a: Any, b: Any, *p: Any) -> Tensor:
+        if len(p) != nparams:
+            p = _params(op, p)
+        if isinstance(a, Tensor):
+            xa = a._data
+            ea = a._node or a if a.requires_grad else None
+            va = a._vc
+        else:
+            if not isinstance(b, Tensor):
+                b = as_tensor(b)
+            xa, ea, va = _operand(a, op), None, _NO_VC
+        if isinstance(b, Tensor):
+            xb = b._data
+            eb = b._node or b if b.requires_grad else None
+            vb = b._vc
+        else:
+            xb, eb, vb = _operand(b, op), None, _NO_VC
+        try:
+            out = fwd(xa, xb, *p)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _wrap_error(op, e, (xa, xb)) from None
+        res = None
+        if has_res:
+            out, res = out
+        if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
+            out = np.asarray(out)
+        t = _new(Tensor)
+        t._data = out
+        t.grad = None
+        t._meta = None
+        t._vc = [0]
+        if (ea is not None or eb is not None) and STATE.enabled:
+            n = _new(Node)
+            n.op = op
+            n.next = (ea, eb)
+            n.need = (ea is not None, eb is not None)
+            n.x = (xa, xb)
+            n.p = p
+            n.res = res
+            n.out = out if saves_out else None
+            n.meta = None
+            if saves_x:
+                n.vcs = (va, vb, t._vc) if saves_out else (va, vb)
+                n.ver = va[0] + vb[0]
+            else:
+                n.vcs = (t._vc,) if saves_out else ()
+                n.ver = 0
+            t._node = n
+            t.requires_grad = True
+            if STATE.anomaly:
+                _anomaly(op, n, out)
+        else:
+            t._node = None
+            t.requires_grad = False
+        return t
+
+    return call
+
+
+def _make_nary(op: Op) -> Callable[..., Any]:
+    fwd, has_res, nin = op.forward, op.has_res, op.nin
+
+    def call(*args: Any) -> Tensor:
+        if nin == -1:
+            ins, p = list(args[0]), args[1:]
+            if not ins:
+                raise ValueError(f"{op.name}: expected a non-empty sequence of tensors")
+        else:
+            if len(args) < nin:
+                raise TypeError(f"{op.name}: expected {nin} tensor inputs, got {len(args)}")
+            ins, p = args[:nin], args[nin:]
+        if len(p) != op.nparams:
+            p = _params(op, p)
+        enabled = STATE.enabled
+        xs, edges, vcs = [], [], []
+        for v in ins:
+            if isinstance(v, Tensor):
+                xs.append(v._data)
+                edges.append(v._node or v if enabled and v.requires_grad else None)
+                vcs.append(v._vc)
+            else:
+                xs.append(_operand(v, op))
+                edges.append(None)
+        try:
+            out = fwd(xs, *p) if nin == -1 else fwd(*xs, *p)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _wrap_error(op, e, tuple(xs)) from None
+        res = None
+        if has_res:
+            out, res = out
+        if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
+            out = np.asarray(out)
+        node = None
+        if any(e is not None for e in edges):
+            node = _new(Node)
+            node.op = op
+            node.next = tuple(edges)
+            node.need = tuple(e is not None for e in edges)
+            node.x = tuple(xs)
+            node.p = p
+            node.res = res
+            node.out = out if op.saves_out else None
+            node.meta = None
+            node.vcs = tuple(vcs) if op.saves_x else ()
+            node.ver = sum(v[0] for v in node.vcs)
+        first = ins[0]
+        vc = first._vc if isinstance(first, Tensor) else [0]
+        return _finish(op, out, node, vc)
+
+    return call

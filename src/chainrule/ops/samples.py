@@ -1,0 +1,93 @@
+"""Input generators for the op sweep: each op declares the inputs its gradient is checked on.
+
+A ``Sample`` is one call: the raw input arrays (float64; floating ones become tensors that
+require grad, integer/bool ones stay constant), the op's parameters, and a label. Shapes cover
+0-d tensors, size-1 dimensions and broadcasting pairs, so one declaration exercises the engine's
+unbroadcasting as well as the op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Domain = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
+
+@dataclass
+class Sample:
+    inputs: list[Any]
+    params: tuple = ()
+    label: str = ""
+    kwargs: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        shapes = [np.shape(x) if not isinstance(x, list) else [np.shape(v) for v in x]
+                  for x in self.inputs]
+        return f"Sample({self.label or shapes}, params={self.params})"
+
+
+def real(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal values."""
+    return rng.standard_normal(shape)
+
+
+def positive(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values in [0.5, 2] (log, sqrt, pow bases)."""
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values in ±[0.3, 2]: clear of the kink at 0 (abs, relu) and of division by zero."""
+    return rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values in (-0.9, 0.9)."""
+    return rng.uniform(-0.9, 0.9, shape)
+
+
+def distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values with no ties, at least 0.1 apart (max, min, sort: no kink from equal entries)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    vals = (rng.permutation(n) - n / 2) * 0.25 + rng.uniform(-0.05, 0.05, n)
+    return vals.reshape(shape)
+
+
+UNARY_SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (4,), (2, 3), (2, 1, 3))
+BROADCAST_PAIRS: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
+    ((), ()), ((3,), ()), ((), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)),
+    ((1,), (2, 3)), ((2, 3, 1), (3, 4)), ((2, 3), (2, 3)),
+)
+
+
+def unary(domain: Domain = real, params: Sequence[tuple] = ((),)) -> Callable[..., Iterable]:
+    """One input of each shape in ``UNARY_SHAPES``, for each parameter tuple."""
+    def gen(rng: np.random.Generator) -> Iterable[Sample]:
+        for shape in UNARY_SHAPES:
+            for p in params:
+                yield Sample([domain(rng, shape)], tuple(p))
+    return gen
+
+
+def binary(da: Domain = real, db: Domain = real, params: Sequence[tuple] = ((),),
+           scalars: bool = True) -> Callable[..., Iterable]:
+    """Two inputs over broadcasting shape pairs; with ``scalars``, also a Python-float operand."""
+    def gen(rng: np.random.Generator) -> Iterable[Sample]:
+        for sa, sb in BROADCAST_PAIRS:
+            for p in params:
+                yield Sample([da(rng, sa), db(rng, sb)], tuple(p))
+        if scalars:
+            yield Sample([da(rng, (2, 3)), float(db(rng, ()))], label="tensor, python float")
+            yield Sample([float(da(rng, ())), db(rng, (2, 3))], label="python float, tensor")
+    return gen
+
+
+def cases(*samples: Sample) -> Callable[..., Iterable]:
+    """A fixed list of samples (arrays made by the caller's lambdas)."""
+    def gen(rng: np.random.Generator) -> Iterable[Sample]:
+        return list(samples)
+    return gen
