@@ -8,29 +8,69 @@ A reverse-mode autodiff engine on NumPy arrays with PyTorch's names::
     loss.backward()          # w.grad == 2 * w
 """
 
-from chainrule.autograd.tensor import (  # the tensor first: ops bind to it
-    Tensor, as_tensor, from_numpy, get_default_dtype, set_default_dtype, tensor,
+from chainrule import (
+    autograd,
+    ops,
 )
-from chainrule import ops  # noqa: I001
-from chainrule import autograd
 from chainrule.autograd import (
-    backward, enable_grad, finite_difference, grad, gradcheck, gradgradcheck, is_grad_enabled,
-    no_grad, set_grad_enabled,
+    backward,
+    enable_grad,
+    finite_difference,
+    grad,
+    gradcheck,
+    gradgradcheck,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from chainrule.autograd.tensor import (  # the tensor first: ops bind to it
+    Tensor,
+    as_tensor,
+    from_numpy,
+    get_default_dtype,
+    set_default_dtype,
+    tensor,
 )
 from chainrule.backend import (
-    bool_ as bool, cuda, device, float16, float32, float64, int8, int16, int32, int64, uint8,
+    bool_ as bool,
+)
+from chainrule.backend import (
+    cuda,
+    device,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
 )
 from chainrule.creation import (
-    arange, empty, empty_like, eye, full, full_like, linspace, normal, ones, ones_like, rand,
-    randint, randn, randperm, zeros, zeros_like,
+    arange,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    linspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randperm,
+    zeros,
+    zeros_like,
 )
-from chainrule.ops import *  # noqa: F403
+from chainrule.ops import *
 from chainrule.random import Generator, get_rng_state, manual_seed, seed, set_rng_state
 
 half = float16
-float = float32  # noqa: A001 - PyTorch's alias
+float = float32
 double = float64
 long = int64
-int = int32  # noqa: A001
+int = int32
 
 __version__ = "0.1.0"

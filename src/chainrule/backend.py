@@ -38,7 +38,7 @@ def is_floating(dtype: Any) -> bool:
     return numpy.dtype(dtype).kind == "f"
 
 
-class device:  # noqa: N801 - PyTorch's spelling
+class device:
     """A device name as PyTorch scripts write it: ``cr.device("cpu")``.
 
     Only ``"cpu"`` exists today; ``"cuda"`` raises a clear error until the GPU seam lands.
@@ -52,7 +52,8 @@ class device:  # noqa: N801 - PyTorch's spelling
             return
         name, _, idx = str(spec).partition(":")
         if name not in ("cpu", "cuda"):
-            raise ValueError(f"device: unknown device {spec!r}; expected 'cpu' (or 'cuda' on a GPU)")
+            raise ValueError(f"device: unknown device {spec!r}; expected 'cpu' "
+                             "(or 'cuda' on a GPU)")
         self.type = name
         self.index = int(idx) if idx else index
 
@@ -85,7 +86,7 @@ def check_device(spec: Any, where: str) -> device:
     return d
 
 
-class cuda:  # noqa: N801 - mirrors the torch.cuda namespace
+class cuda:
     """``cr.cuda.is_available()`` as PyTorch scripts call it."""
 
     @staticmethod

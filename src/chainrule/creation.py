@@ -1,4 +1,4 @@
-"""Tensor factories with PyTorch's names and arguments (``dtype=``, ``device=``, ``requires_grad=``)."""
+"""Tensor factories with PyTorch's names and arguments (``dtype=``, ``device=``, ...)."""
 
 from __future__ import annotations
 

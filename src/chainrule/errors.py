@@ -1,4 +1,4 @@
-"""One formatter for the errors that teach: the op, the shapes or values at fault, what was expected."""
+"""One formatter for errors that teach: the op, the shapes or values at fault, what was expected."""
 
 from __future__ import annotations
 

@@ -55,19 +55,19 @@ class _GradModeContext:
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(_GradModeContext):  # noqa: N801 - PyTorch's name
+class no_grad(_GradModeContext):
     """Context manager and decorator: operations inside record no graph."""
 
     _mode = False
 
 
-class enable_grad(_GradModeContext):  # noqa: N801
+class enable_grad(_GradModeContext):
     """Context manager and decorator: operations inside record a graph (undoes ``no_grad``)."""
 
     _mode = True
 
 
-class set_grad_enabled(_GradModeContext):  # noqa: N801
+class set_grad_enabled(_GradModeContext):
     """Context manager (or plain call) that sets graph recording on or off."""
 
     def __init__(self, mode: bool) -> None:

@@ -44,7 +44,7 @@ def set_default_dtype(dtype: Any) -> None:
 
 
 def to_dtype(dtype: Any) -> np.dtype:
-    """Normalise a ``dtype=`` argument (``cr.float32``, ``"float32"``, ``np.float32``, ``float``)."""
+    """Normalise a ``dtype=`` argument (``cr.float32``, ``"float32"``, ``np.float32``)."""
     if isinstance(dtype, np.dtype):
         return dtype
     if dtype in _DTYPE_ALIASES:
@@ -450,7 +450,8 @@ class Tensor:
         try:
             ufunc(d, o, out=d, casting="same_kind")
         except (ValueError, TypeError) as e:
-            raise type(e)(f"{name}: cannot apply {np.shape(o)} in place to {d.shape} ({e})") from None
+            raise type(e)(f"{name}: cannot apply {np.shape(o)} in place to {d.shape} "
+                          f"({e})") from None
         self._vc[0] += 1
         return self
 
@@ -503,7 +504,7 @@ class Tensor:
     def tanh_(self) -> Tensor:
         return self._inplace("tanh_", F.tanh)
 
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._inplace("clamp_", F.clamp, min, max)
 
     clip_ = clamp_
@@ -673,7 +674,7 @@ class Tensor:
     def mm(self, other: Any) -> Tensor:
         return F.matmul(self, other)
 
-    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return F.clamp(self, min, max)
 
     clip = clamp
@@ -759,11 +760,11 @@ class Tensor:
         return F.t(self)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802
+    def T(self) -> Tensor:
         return F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802
+    def mT(self) -> Tensor:
         return F.transpose(self, -2, -1)
 
     def permute(self, *dims: Any) -> Tensor:

@@ -6,8 +6,35 @@ primitives' entry points. The non-differentiable helpers (argmax, sign, ...) ret
 
 from chainrule.ops import namespace as _namespace
 from chainrule.ops.elementwise import (
-    abs, add, cast, clamp, clone, cos, div, elu, erf, exp, expm1, gelu, leaky_relu, log, log1p,
-    maximum, minimum, mul, neg, pow, relu, sigmoid, silu, sin, softplus, sqrt, sub, tanh, where,
+    abs,
+    add,
+    cast,
+    clamp,
+    clone,
+    cos,
+    div,
+    elu,
+    erf,
+    exp,
+    expm1,
+    gelu,
+    leaky_relu,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    silu,
+    sin,
+    softplus,
+    sqrt,
+    sub,
+    tanh,
+    where,
 )
 from chainrule.ops.reduce import mean, sum, sum_to
 from chainrule.ops.registry import REGISTRY, Op, primitive

@@ -30,7 +30,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def softplus(x: np.ndarray) -> np.ndarray:
     """log(1 + exp(x)) without overflow."""
-    return np.logaddexp(x, 0.0) if isinstance(x, np.ndarray) else np.logaddexp(x, 0.0)
+    return np.logaddexp(x, 0.0)
 
 
 try:  # SciPy's erf when it is installed (exact and fast); otherwise our own below

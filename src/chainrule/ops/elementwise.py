@@ -83,7 +83,7 @@ def _(c, g):
 @primitive("pow", nin=2, torch="pow", saves="x,out",
            formula="d(a^b)/da = b*a^(b-1);  d(a^b)/db = a^b * log(a)",
            samples=S.binary(S.positive, S.real))
-def pow(a, b):  # noqa: A001 - PyTorch's name
+def pow(a, b):
     """a ** b (broadcasting); the gradient in b is defined where a > 0 (0 elsewhere)."""
     return np.power(a, b)
 
@@ -106,7 +106,7 @@ def _(c, g):
 
 @primitive("abs", torch="abs", kinks=True, formula="d|x|/dx = sign(x)",
            samples=S.unary(S.away_from_zero))
-def abs(x):  # noqa: A001
+def abs(x):
     """|x|; the gradient at 0 is 0, as in PyTorch."""
     return np.abs(x)
 
@@ -337,7 +337,7 @@ def _(c, g):
 @primitive("clamp", torch=lambda torch, x, lo, hi: torch.clamp(x, lo, hi), kinks=True,
            formula="d clamp(x, lo, hi)/dx = 1 if lo <= x <= hi else 0",
            samples=S.unary(params=((-0.5, 0.5), (None, 0.3), (-0.3, None))))
-def clamp(x, min=None, max=None):  # noqa: A002
+def clamp(x, min=None, max=None):
     """Limit x to [min, max] (either may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")

@@ -70,7 +70,7 @@ def _(c, g):
     return (_grad_to_input(c, g),)
 
 
-def sum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+def sum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """Sum over ``dim`` (all dimensions when None)."""
     return _sum(x, normalize_dims(dim, np.ndim(x), "sum"), keepdim)
 
