@@ -2,12 +2,14 @@
 
 One loop, in two steps:
 
-1. *Discover* the graph from the roots (iteratively, so a 10,000-deep chain needs no recursion)
-   and count, for every node, how many consumers will send it a gradient.
-2. *Run* nodes whose count has reached zero: its output gradient is complete (the ``+=`` of the
-   multivariable chain rule has happened), so call its vjp, sum each input gradient back to the
-   input's shape (undoing broadcasting in this one place) and pass it on: to the producing node,
-   or into a leaf's ``.grad``.
+1. Keep the nodes that have received a gradient in a heap ordered by creation number, latest
+   first. An op's inputs are always created before the op, so when a node comes off the heap
+   every consumer that could still send it a gradient has already run: its gradient is complete
+   (the ``+=`` of the multivariable chain rule has happened). No recursion, no discovery pass, so
+   a 10,000-deep chain is as easy as a short one.
+2. *Run* the node: call its vjp, sum each input gradient back to the input's shape (undoing
+   broadcasting in this one place) and pass it on: to the producing node (pushing it on the
+   heap the first time), or into a leaf's ``.grad``.
 
 First order runs on raw arrays (``Node.xp`` is NumPy). With ``create_graph=True`` each vjp runs on
 Tensors with grad mode on, so the gradients it returns are differentiable again.
@@ -16,6 +18,7 @@ Tensors with grad mode on, so the gradients it returns are differentiable again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -150,7 +153,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
     edges it names are collected there instead of being stored into ``.grad``."""
     acc = _Accumulator(create_graph, capture)
     grads: dict[Node, Any] = {}
-    start: list[Node] = []
+    heap: list[tuple[int, Node]] = []
     for i, t in enumerate(roots):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(
@@ -161,89 +164,118 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
         n = t._node
         if n is None:
             acc.leaf(t, g)
-            continue
-        if n in grads:
+        elif n in grads:
             grads[n] = grads[n] + g
         else:
             grads[n] = g
-            start.append(n)
+            heappush(heap, (-n.seq, n))
 
-    deps: dict[Node, int] = {}
-    stack = list(start)
-    seen = set(start)
-    while stack:
-        for e in stack.pop().next:
-            if type(e) is Node:
-                if e in seen:
-                    deps[e] += 1
-                else:
-                    deps[e] = 1
-                    seen.add(e)
-                    stack.append(e)
-
-    ready = [n for n in start if n not in deps]
-    anomaly = STATE.anomaly
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
-        while ready:
-            n = ready.pop()
-            g = grads.pop(n, None)
-            if g is not None and (n.meta is not None or capture is not None):
-                g = _node_extras(n, g, acc)
-            if g is None:  # no gradient reached this node: it contributes zero
-                for e in n.next:
-                    if type(e) is Node:
-                        deps[e] -= 1
-                        if deps[e] == 0:
-                            ready.append(e)
-                continue
-            if n.x is None:
-                raise _freed(n)
-            vcs = n.vcs
-            if vcs:
-                s = 0
-                for v in vcs:
-                    s += v[0]
-                if s != n.ver:
-                    _check_saved(n)
-            vjp = n.op.vjp
-            if vjp is None:
-                raise RuntimeError(f"backward: op '{n.op.name}' has no gradient rule")
-            if create_graph:
-                if n.op.order < 2:
-                    raise RuntimeError(
-                        f"backward: op '{n.op.name}' supports first-order gradients only; "
-                        "create_graph=True (higher-order gradients) cannot pass through it")
-                gs = vjp(_tensor_ctx(n), g)
-            else:
-                gs = vjp(n, g)
-            for i, e in enumerate(n.next):
-                if e is None:
-                    continue
-                gi = gs[i]
-                if gi is not None:
-                    shape = n.x[i].shape
-                    if gi.shape != shape:
-                        gi = n.xp.sum_to(gi, shape) if not create_graph else \
-                            TensorCtx.xp.sum_to(gi, shape)
-                    if anomaly:
-                        from chainrule.autograd.anomaly import check_backward
-                        check_backward(n, i, gi)
-                if type(e) is Node:
-                    if gi is not None:
-                        prev = grads.get(e)
-                        grads[e] = gi if prev is None else prev + gi
-                    d = deps[e] - 1
-                    deps[e] = d
-                    if d == 0:
-                        ready.append(e)
-                elif gi is not None:
-                    acc.leaf(e, gi)
-            if not retain_graph:
-                n.x = n.res = n.out = None
+        if create_graph or STATE.anomaly or capture is not None:
+            _propagate_general(heap, grads, acc, retain_graph, create_graph)
+        else:
+            _propagate_fast(heap, grads, acc, retain_graph)
     finally:
         STATE.enabled = prev_mode
+
+
+def _prepare(n: Node) -> None:
+    """Refuse to run a node whose saved values are gone or were changed in place."""
+    if n.x is None:
+        raise _freed(n)
+    vcs = n.vcs
+    if vcs:
+        s = 0
+        for v in vcs:
+            s += v[0]
+        if s != n.ver:
+            _check_saved(n)
+    if n.op.vjp is None:
+        raise RuntimeError(f"backward: op '{n.op.name}' has no gradient rule")
+
+
+def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bool) -> None:
+    """First-order backward on arrays: the hot loop (keep it short; measure any change).
+
+    ``heap`` holds the nodes that have received a gradient, latest-created first; when a node
+    is popped, every node that could still send it a gradient was created later and has run.
+    """
+    pop, grads_pop, grads_get, sum_to = heappop, grads.pop, grads.get, sum_to_shape
+    while heap:
+        n = pop(heap)[1]
+        g = grads_pop(n)
+        if n.meta is not None:
+            g = _node_extras(n, g, acc)
+        x = n.x
+        vcs = n.vcs
+        if x is None:
+            raise _freed(n)
+        if vcs:
+            s = 0
+            for v in vcs:
+                s += v[0]
+            if s != n.ver:
+                _check_saved(n)
+        for e, gi, xi in zip(n.next, n.op.vjp(n, g), x):
+            if e is None or gi is None:
+                continue
+            if gi.shape != xi.shape:
+                gi = sum_to(gi, xi.shape)
+            if type(e) is Node:
+                prev = grads_get(e)
+                if prev is None:
+                    grads[e] = gi
+                    heappush(heap, (-e.seq, e))
+                else:
+                    grads[e] = prev + gi
+            else:
+                acc.leaf(e, gi)
+        if not retain_graph:
+            n.x = n.res = n.out = None
+
+
+def _propagate_general(heap: list, grads: dict, acc: _Accumulator, retain_graph: bool,
+                       create_graph: bool) -> None:
+    """The same walk with create_graph, anomaly detection and captured inputs."""
+    anomaly = STATE.anomaly
+    capture = acc.capture
+    while heap:
+        n = heappop(heap)[1]
+        g = grads.pop(n)
+        if n.meta is not None or capture is not None:
+            g = _node_extras(n, g, acc)
+        _prepare(n)
+        if create_graph:
+            if n.op.order < 2:
+                raise RuntimeError(
+                    f"backward: op '{n.op.name}' supports first-order gradients only; "
+                    "create_graph=True (higher-order gradients) cannot pass through it")
+            gs = n.op.vjp(_tensor_ctx(n), g)
+            sum_to = TensorCtx.xp.sum_to
+        else:
+            gs = n.op.vjp(n, g)
+            sum_to = sum_to_shape
+        for i, (e, gi, xi) in enumerate(zip(n.next, gs, n.x)):
+            if e is None or gi is None:
+                continue
+            if gi.shape != xi.shape:
+                gi = sum_to(gi, xi.shape)
+            if anomaly:
+                from chainrule.autograd.anomaly import check_backward
+                check_backward(n, i, gi)
+            if type(e) is Node:
+                prev = grads.get(e)
+                if prev is None:
+                    grads[e] = gi
+                    heappush(heap, (-e.seq, e))
+                else:
+                    grads[e] = prev + gi
+            else:
+                acc.leaf(e, gi)
+        if not retain_graph:
+            n.x = n.res = n.out = None
 
 
 def _node_extras(n: Node, g: Any, acc: _Accumulator) -> Any:

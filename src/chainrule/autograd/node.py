@@ -12,7 +12,9 @@ A node holds exactly what its op's vjp needs and nothing more (see ``Node.__slot
 - ``out``: the output array, kept only for ops whose vjp reads it (exp, tanh, sigmoid, ...);
 - ``vcs`` / ``ver``: the version counters of what the vjp reads and their sum at forward time,
   so an in-place change to a saved tensor raises instead of giving a wrong gradient;
-- ``meta``: rarely used extras (hooks, retain_grad, anomaly trace), None on the hot path.
+- ``meta``: rarely used extras (hooks, retain_grad, anomaly trace), None on the hot path;
+- ``seq``: the creation number. An op's inputs always exist before the op, so running nodes in
+  decreasing ``seq`` is a topological order by construction: backward needs no discovery pass.
 
 The node never references its output tensor (no reference cycle: graphs free by refcount).
 After backward, ``x``, ``res`` and ``out`` are dropped (``x is None`` marks a freed node)
@@ -21,11 +23,15 @@ unless ``retain_graph=True``.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
+
+next_seq = itertools.count(1).__next__
+"""The creation counter every new node draws its ``seq`` from."""
 
 
 class Node:
-    __slots__ = ("meta", "need", "next", "op", "out", "p", "res", "vcs", "ver", "x")
+    __slots__ = ("meta", "need", "next", "op", "out", "p", "res", "seq", "vcs", "ver", "x")
 
     xp: Any = None  # the array namespace vjps use on the fast path; set by chainrule.ops.namespace
 

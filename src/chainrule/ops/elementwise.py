@@ -125,7 +125,7 @@ def sqrt(x):
 
 @sqrt.defvjp
 def _(c, g):
-    return (g * 0.5 / c.out,)
+    return (g / (c.out + c.out),)
 
 
 @primitive("exp", torch="exp", saves="out", formula="d exp(x)/dx = exp(x)",
@@ -172,7 +172,7 @@ def expm1(x):
 
 @expm1.defvjp
 def _(c, g):
-    return (g * (c.out + 1.0),)
+    return (g * c.out + g,)
 
 
 @primitive("sin", torch="sin", formula="d sin(x)/dx = cos(x)", samples=S.unary())
@@ -206,8 +206,8 @@ def tanh(x):
 
 @tanh.defvjp
 def _(c, g):
-    out = c.out
-    return (g * (1.0 - out * out),)
+    go = g * c.out  # g - g*out*out: no Python-float operand (each costs ~0.5 us on small arrays)
+    return (g - go * c.out,)
 
 
 @primitive("erf", torch="erf", formula="d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)",
@@ -235,8 +235,8 @@ def sigmoid(x):
 
 @sigmoid.defvjp
 def _(c, g):
-    out = c.out
-    return (g * out * (1.0 - out),)
+    go = g * c.out
+    return (go - go * c.out,)
 
 
 @primitive("relu", torch="relu", saves="out", kinks=True,
@@ -248,7 +248,7 @@ def relu(x):
 
 @relu.defvjp
 def _(c, g):
-    return (c.xp.where(c.out > 0, g, 0.0),)
+    return (g * (c.out > 0),)
 
 
 @primitive("leaky_relu", torch=lambda torch, x, slope: torch.nn.functional.leaky_relu(x, slope),

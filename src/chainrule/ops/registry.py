@@ -33,6 +33,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node, meta_of
+from chainrule.autograd.node import next_seq as _next_seq
 from chainrule.autograd.tensor import Tensor, as_tensor
 
 REGISTRY: dict[str, Op] = {}
@@ -179,127 +180,107 @@ def _finish(op: Op, out: Any, node: Node | None, vc: list) -> Tensor:
 
 
 def _make_call(op: Op) -> Callable[..., Any]:
-    if op.nin == 1:
-        return _make_unary(op)
-    if op.nin == 2:
-        return _make_binary(op)
+    if op.nin in (1, 2):
+        return _generate(op)
     return _make_nary(op)
 
 
-def _make_unary(op: Op) -> Callable[..., Any]:
-    fwd, has_res, nparams = op.forward, op.has_res, op.nparams
-    saves_x, saves_out = op.saves_x, op.saves_out
-    vc_view = op.is_view
-
-    def call(a: Any, *p: Any) -> Tensor:
-        if not isinstance(a, Tensor):
-            a = as_tensor(a)
-        if len(p) != nparams:
-            p = _params(op, p)
+# The per-op hot path for one and two tensor inputs, written once as a template and specialised
+# per op at registration: static facts (parameters or not, residuals, what is saved, views) are
+# resolved here instead of being tested on every call. ``_make_nary`` below is the same sequence
+# written as ordinary code, for three or more inputs.
+_TEMPLATE = """
+def call({sig}):
+    if len(p) != nparams:
+        p = _params(op, p)
+    if isinstance(a, Tensor):
         xa = a._data
-        try:
-            out = fwd(xa, *p)
-        except (ValueError, TypeError, IndexError) as e:
-            raise _wrap_error(op, e, (xa,)) from None
-        res = None
-        if has_res:
-            out, res = out
-        if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
-            out = np.asarray(out)
-        t = _new(Tensor)
-        t._data = out
-        t.grad = None
-        t._meta = None
-        t._vc = a._vc if vc_view else [0]
-        if a.requires_grad and STATE.enabled:
-            n = _new(Node)
-            n.op = op
-            n.next = (a._node or a,)
-            n.need = (True,)
-            n.x = (xa,)
-            n.p = p
-            n.res = res
-            n.out = out if saves_out else None
-            n.meta = None
-            if saves_x:
-                n.vcs = (a._vc, t._vc) if saves_out else (a._vc,)
-                n.ver = a._vc[0]
-            else:
-                n.vcs = (t._vc,) if saves_out else ()
-                n.ver = 0
-            t._node = n
-            t.requires_grad = True
-            if STATE.anomaly:
-                _anomaly(op, n, out)
-        else:
-            t._node = None
-            t.requires_grad = False
-        return t
+        ea = a._node or a if a.requires_grad else None
+        va = a._vc
+    else:
+        {coerce_a}
+{second}
+    try:
+        out = fwd({args})
+    except (ValueError, TypeError, IndexError) as e:
+        raise _wrap_error(op, e, ({xs},)) from None
+    {res}
+    if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
+        out = _asarray(out)
+    t = _new(Tensor)
+    t._data = out
+    t.grad = None
+    t._meta = None
+    t._vc = {out_vc}
+    if ({any_edge}) and STATE.enabled:
+        n = _new(Node)
+        n.op = op
+        n.next = ({edges},)
+        n.need = ({needs},)
+        n.x = ({xs},)
+        n.p = p
+        n.res = {res_value}
+        n.out = {out_value}
+        n.meta = None
+        n.seq = _next_seq()
+        n.vcs = ({vcs})
+        n.ver = {ver}
+        t._node = n
+        t.requires_grad = True
+        if STATE.anomaly:
+            _anomaly(op, n, out)
+    else:
+        t._node = None
+        t.requires_grad = False
+    return t
+"""
 
-    return call
+_SECOND = """    if isinstance(b, Tensor):
+        xb = b._data
+        eb = b._node or b if b.requires_grad else None
+        vb = b._vc
+    else:
+        xb, eb, vb = _operand(b, op), None, _NO_VC"""
 
 
-def _make_binary(op: Op) -> Callable[..., Any]:
-    fwd, has_res, nparams = op.forward, op.has_res, op.nparams
-    saves_x, saves_out = op.saves_x, op.saves_out
-
-    def call(a: Any, b: Any, *p: Any) -> Tensor:
-        if len(p) != nparams:
-            p = _params(op, p)
-        if isinstance(a, Tensor):
-            xa = a._data
-            ea = a._node or a if a.requires_grad else None
-            va = a._vc
-        else:
-            if not isinstance(b, Tensor):
-                b = as_tensor(b)
-            xa, ea, va = _operand(a, op), None, _NO_VC
-        if isinstance(b, Tensor):
-            xb = b._data
-            eb = b._node or b if b.requires_grad else None
-            vb = b._vc
-        else:
-            xb, eb, vb = _operand(b, op), None, _NO_VC
-        try:
-            out = fwd(xa, xb, *p)
-        except (ValueError, TypeError, IndexError) as e:
-            raise _wrap_error(op, e, (xa, xb)) from None
-        res = None
-        if has_res:
-            out, res = out
-        if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
-            out = np.asarray(out)
-        t = _new(Tensor)
-        t._data = out
-        t.grad = None
-        t._meta = None
-        t._vc = [0]
-        if (ea is not None or eb is not None) and STATE.enabled:
-            n = _new(Node)
-            n.op = op
-            n.next = (ea, eb)
-            n.need = (ea is not None, eb is not None)
-            n.x = (xa, xb)
-            n.p = p
-            n.res = res
-            n.out = out if saves_out else None
-            n.meta = None
-            if saves_x:
-                n.vcs = (va, vb, t._vc) if saves_out else (va, vb)
-                n.ver = va[0] + vb[0]
-            else:
-                n.vcs = (t._vc,) if saves_out else ()
-                n.ver = 0
-            t._node = n
-            t.requires_grad = True
-            if STATE.anomaly:
-                _anomaly(op, n, out)
-        else:
-            t._node = None
-            t.requires_grad = False
-        return t
-
-    return call
+def _generate(op: Op) -> Callable[..., Any]:
+    """Build the entry point of a one- or two-input op from ``_TEMPLATE``."""
+    two = op.nin == 2
+    params = op.nparams > 0
+    names = ["a", "b"] if two else ["a"]
+    xs = ", ".join("x" + n for n in names)
+    vcs = [f"v{n}" for n in names] if op.saves_x else []
+    if op.saves_out:
+        vcs.append("t._vc")
+    src = _TEMPLATE.format(
+        sig=", ".join(names) + (", *p" if params else ""),
+        coerce_a=("if not isinstance(b, Tensor):\n            b = as_tensor(b)\n"
+                  "        xa, ea, va = _operand(a, op), None, _NO_VC") if two else
+                 "a = as_tensor(a)\n        xa, ea, va = a._data, None, a._vc",
+        second=_SECOND if two else "",
+        args=xs + (", *p" if params else ""),
+        xs=xs,
+        res="out, res = out" if op.has_res else "",
+        out_vc="va" if op.is_view else "[0]",
+        any_edge=" or ".join(f"e{n} is not None" for n in names),
+        edges=", ".join("e" + n for n in names),
+        needs=", ".join(f"e{n} is not None" for n in names),
+        res_value="res" if op.has_res else "None",
+        out_value="out" if op.saves_out else "None",
+        vcs=", ".join(vcs) + ("," if len(vcs) == 1 else ""),
+        ver=" + ".join(f"v{n}[0]" for n in names) if op.saves_x else "0",
+    )
+    if not params:
+        src = src.replace("    if len(p) != nparams:\n        p = _params(op, p)\n", "")
+        src = src.replace("n.p = p", "n.p = ()")
+    scope = {
+        "op": op, "fwd": op.forward, "nparams": op.nparams, "_params": _params,
+        "Tensor": Tensor, "Node": Node, "STATE": STATE, "_new": _new, "_ndarray": _ndarray,
+        "_asarray": np.asarray, "_operand": _operand, "_NO_VC": _NO_VC, "as_tensor": as_tensor,
+        "_wrap_error": _wrap_error, "_next_seq": _next_seq, "_anomaly": _anomaly,
+    }
+    exec(compile(src, f"<chainrule op {op.name}>", "exec"), scope)
+    return scope["call"]
 
 
 def _make_nary(op: Op) -> Callable[..., Any]:
@@ -346,6 +327,7 @@ def _make_nary(op: Op) -> Callable[..., Any]:
             node.res = res
             node.out = out if op.saves_out else None
             node.meta = None
+            node.seq = _next_seq()
             node.vcs = tuple(vcs) if op.saves_x else ()
             node.ver = sum(v[0] for v in node.vcs)
         first = ins[0]

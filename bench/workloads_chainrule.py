@@ -1,0 +1,109 @@
+"""The workloads in chainrule, written against the engine-level API: parameters are leaf tensors
+that require grad, the forward is ``cr.linear`` + activation + ``cr.cross_entropy`` /
+``cr.mse_loss``, grads are zeroed by ``p.grad = None`` and SGD updates in place under
+``cr.no_grad()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from bench.problems import chain_problem, mlp_problem
+from bench.spec import Runner, Unavailable
+
+
+def _need(*names: str) -> None:
+    missing = [n for n in names if not hasattr(cr, n)]
+    if missing:
+        raise Unavailable("chainrule has no " + ", ".join("cr." + n for n in missing) + " yet")
+
+
+def build(name: str, seed: int = 0, sgd: str = "isub") -> Runner:
+    """``sgd``: ``"isub"`` for ``p -= lr * p.grad``, ``"sub_"`` for ``p.sub_(p.grad, alpha=lr)``."""
+    if name == "W5":
+        return _chain(seed)
+    return _mlp(name, seed, sgd)
+
+
+def _mlp(name: str, seed: int, sgd: str) -> Runner:
+    p = mlp_problem(name, seed)
+    ce = p.loss == "cross_entropy"
+    _need("linear", "cross_entropy" if ce else "mse_loss", p.activation)
+    x = cr.from_numpy(p.x)
+    target = cr.from_numpy(p.labels if ce else p.onehot)
+    loss_fn = cr.cross_entropy if ce else cr.mse_loss
+    act = getattr(cr, p.activation)
+    linear = cr.linear
+    inits = [a for wb in zip(p.weights, p.biases) for a in wb]
+    params = [cr.tensor(a, requires_grad=True) for a in inits]
+    layers = list(zip(params[0::2], params[1::2]))
+    n_act = len(layers) if p.out_activation else len(layers) - 1
+    lr = p.lr
+
+    def forward() -> Any:
+        h = x
+        for i, (w, b) in enumerate(layers):
+            h = linear(h, w, b)
+            if i < n_act:
+                h = act(h)
+        return loss_fn(h, target)
+
+    def step_isub() -> Any:
+        for q in params:
+            q.grad = None
+        loss = forward()
+        loss.backward()
+        with cr.no_grad():
+            for q in params:
+                q -= lr * q.grad
+        return loss
+
+    def step_sub_() -> Any:
+        for q in params:
+            q.grad = None
+        loss = forward()
+        loss.backward()
+        with cr.no_grad():
+            for q in params:
+                q.sub_(q.grad, alpha=lr)
+        return loss
+
+    def reset() -> None:
+        for q, a in zip(params, inits):
+            np.copyto(q.numpy(), a)
+
+    def fingerprint(loss: Any) -> list[float]:
+        return [float(loss.item())] + [float(q.numpy().sum(dtype=np.float64)) for q in params]
+
+    steps = {"isub": step_isub, "sub_": step_sub_}
+    if sgd not in steps:
+        raise ValueError(f"sgd must be one of {sorted(steps)}, got {sgd!r}")
+    return Runner(steps[sgd], reset, fingerprint)
+
+
+def _chain(seed: int) -> Runner:
+    p = chain_problem(seed)
+    x = cr.tensor(p.x, requires_grad=True)
+    c = cr.tensor(p.c)
+    tanh = cr.tanh
+    groups, rest = divmod(p.n_ops, 3)
+
+    def step() -> Any:
+        x.grad = None
+        y = x
+        for _ in range(groups):
+            y = tanh((y + c) * c)
+        if rest:
+            y = y + c
+        if rest > 1:
+            y = y * c
+        out = y.sum()
+        out.backward()
+        return out
+
+    def fingerprint(out: Any) -> list[float]:
+        return [float(out.item()), float(x.grad.numpy().sum(dtype=np.float64))]
+
+    return Runner(step, lambda: None, fingerprint)

@@ -1,0 +1,84 @@
+"""The architecture's rules, enforced: dependency direction and a line budget on the core."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import chainrule
+
+SRC = Path(chainrule.__file__).parent
+
+# backend -> core (autograd + ops) -> func, nn.functional -> nn -> optim, data -> io, train
+# -> viz, cli. A module may import its own layer or lower ones, never a higher one.
+LAYERS = {
+    "backend": 0, "errors": 0,
+    "autograd": 1, "ops": 1, "random": 1, "creation": 1,
+    "func": 2, "nn.functional": 2,
+    "nn": 3,
+    "optim": 4, "data": 4, "utils": 4,
+    "io": 5, "train": 5,
+    "viz": 6, "cli": 6, "exercise": 6,
+}
+
+
+def layer_of(module: str) -> int | None:
+    """The layer of a dotted module name inside chainrule (None for the package root)."""
+    parts = module.split(".")
+    if parts[0] != "chainrule" or len(parts) == 1:
+        return None
+    for n in (2, 1):
+        key = ".".join(parts[1:1 + n])
+        if key in LAYERS:
+            return LAYERS[key]
+    return None
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.lineno, node.module))
+            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names
+                    if node.module == "chainrule"]
+    return out
+
+
+def test_every_module_has_a_layer() -> None:
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        mod = ".".join(rel.parts).removesuffix(".__init__")
+        if mod == "chainrule":
+            continue
+        assert layer_of(mod) is not None, f"{mod}: add its package to LAYERS (and DESIGN.md)"
+
+
+def test_dependencies_point_downward() -> None:
+    wrong = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        mod = ".".join(rel.parts).removesuffix(".__init__")
+        own = layer_of(mod)
+        if own is None:
+            continue
+        for line, target in imports_of(path):
+            t = layer_of(target)
+            if t is not None and t > own:
+                wrong.append(f"{path.relative_to(SRC.parent)}:{line}: {mod} (layer {own}) "
+                             f"imports {target} (layer {t})")
+    assert not wrong, "imports against the dependency direction:\n" + "\n".join(wrong)
+
+
+def test_engine_core_line_budget() -> None:
+    """The engine reads in one sitting: node, engine, grad mode and the apply point."""
+    core = ["autograd/node.py", "autograd/engine.py", "autograd/grad_mode.py", "ops/registry.py"]
+    code_lines = 0
+    for rel in core:
+        for line in (SRC / rel).read_text().splitlines():
+            s = line.strip()
+            if s and not s.startswith("#"):
+                code_lines += 1
+    assert code_lines <= 1100, f"engine core has {code_lines} non-blank lines (budget 1100)"
