@@ -22,8 +22,8 @@ def make_inputs(sample: Sample, dtype: Any = np.float64, requires_grad: bool = T
             return [conv(v) for v in x]
         if is_diff(x):
             return cr.tensor(np.asarray(x, dtype=dtype), requires_grad=requires_grad)
-        if isinstance(x, np.ndarray):
-            return cr.tensor(x)
+        if isinstance(x, (np.ndarray, np.generic)):
+            return cr.tensor(np.asarray(x))
         return x
     return [conv(x) for x in sample.inputs]
 

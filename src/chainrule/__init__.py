@@ -10,6 +10,7 @@ A reverse-mode autodiff engine on NumPy arrays with PyTorch's names::
 
 from chainrule import (
     autograd,
+    func,
     ops,
 )
 from chainrule.autograd import (

@@ -6,7 +6,12 @@ from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, 
 from chainrule.autograd.gradcheck import (
     GradcheckError, finite_difference, gradcheck, gradgradcheck, numerical_jacobian,
 )
+from chainrule.autograd import function, functional
+from chainrule.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from chainrule.autograd.function import Function, FunctionCtx, once_differentiable
 
-__all__ = ["GradcheckError", "Tensor", "backward", "enable_grad", "finite_difference", "grad",
-           "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "numerical_jacobian",
+__all__ = ["Function", "FunctionCtx", "GradcheckError", "Tensor", "backward", "detect_anomaly",
+           "enable_grad", "finite_difference", "function", "functional", "grad", "gradcheck",
+           "gradgradcheck", "is_anomaly_enabled", "is_grad_enabled", "no_grad",
+           "numerical_jacobian", "once_differentiable", "set_detect_anomaly",
            "set_grad_enabled"]

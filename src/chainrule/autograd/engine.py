@@ -117,10 +117,21 @@ class _Accumulator:
         self.create_graph = create_graph
         self.capture = capture  # edge -> gradient (cr.grad / backward(inputs=...)), else None
         self.given: dict[int, np.ndarray] = {}  # arrays handed to a .grad in this pass
+        self.hooked: dict[Tensor, Any] = {}  # leaves with hooks: summed, hooked once in flush()
 
     def leaf(self, t: Tensor, g: Any) -> None:
         if t._meta:
-            g = _call_hooks(t._meta, g, self.create_graph)
+            prev = self.hooked.get(t)
+            self.hooked[t] = g if prev is None else prev + g
+            return
+        self.deliver(t, g)
+
+    def flush(self) -> None:
+        """Call each hooked leaf's hooks once, with its total gradient, then deliver it."""
+        for t, g in self.hooked.items():
+            self.deliver(t, _call_hooks(t._meta, g, self.create_graph))
+
+    def deliver(self, t: Tensor, g: Any) -> None:
         if self.capture is not None:
             if t in self.capture:
                 prev = self.capture[t]
@@ -133,7 +144,7 @@ class _Accumulator:
         if self.create_graph:
             if not isinstance(g, Tensor):
                 g = _leaf(g)
-            t.grad = g if t.grad is None else t.grad + g
+            t.grad = g.clone() if t.grad is None else t.grad + g  # clone: never alias a .grad
             return
         if g.dtype != t._data.dtype:
             g = g.astype(t._data.dtype)
@@ -177,6 +188,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
             _propagate_general(heap, grads, acc, retain_graph, create_graph)
         else:
             _propagate_fast(heap, grads, acc, retain_graph)
+        acc.flush()
     finally:
         STATE.enabled = prev_mode
 

@@ -417,6 +417,12 @@ class Tensor:
                 f"{name}: a leaf tensor that requires grad is being modified in place while "
                 "gradients are recorded; do the update inside `with cr.no_grad():` (as "
                 "optimisers do) or use the out-of-place op")
+        if recording and self._node is not None and self._node.op.is_view:
+            raise RuntimeError(
+                f"{name}: in-place change of a view ({self._node.op.name} of another tensor) "
+                "while gradients are recorded is not supported: chainrule applies it out of "
+                "place, so the base tensor would not see it. Write the new values into the base "
+                "instead, e.g. `h[0:2] = h[0:2] * 10`, or compute the result out of place")
         with_grad = recording
         if not with_grad:
             prev = STATE.enabled

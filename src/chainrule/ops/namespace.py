@@ -20,6 +20,10 @@ from chainrule.autograd.engine import TensorCtx
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops import arrays as A
+from chainrule.ops import fused as _fused
+from chainrule.ops import indexing as _indexing
+from chainrule.ops import linalg as _linalg
+from chainrule.ops import shape as _shape
 
 
 def _const(fn: Any) -> Any:
@@ -39,9 +43,27 @@ ArrayNS = SimpleNamespace(
     sqrt=np.sqrt, abs=np.abs, maximum=np.maximum, minimum=np.minimum, erf=A.erf,
     sigmoid=A.sigmoid, cast=_array_cast, sum_to=A.sum_to, zeros_like=np.zeros_like,
     ones_like=np.ones_like, zeros=np.zeros, reshape=np.reshape, broadcast_to=np.broadcast_to,
+    matmul=np.matmul, einsum=_linalg.einsum_arrays, softmax=_fused.softmax_arrays,
+    swapaxes=lambda x, axis0, axis1: x.swapaxes(axis0, axis1),
+    # reductions (call with keepdims= as a keyword), shapes and indexing
+    sum=np.sum, mean=np.mean, prod=np.prod, transpose=np.transpose, flip=np.flip,
+    constant_pad=_shape.constant_pad_array, getitem_backward=_indexing.getitem_backward_array,
+    index_put=_indexing.index_put_array, gather=_indexing.gather_array,
+    gather_backward=_indexing.gather_backward_array,
 )
 
 TensorNS = SimpleNamespace()
+
+
+def _reduction(fn: Any) -> Any:
+    """A chainrule reduction with NumPy's ``(x, axis, keepdims=)`` signature."""
+    def reduce(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return fn(x, axis, keepdims)
+    return reduce
+
+
+def _gather_backward(g: Tensor, shape: tuple, dim: int, index: np.ndarray) -> Tensor:
+    return _indexing._scatter_add(_leaf(np.zeros(shape, dtype=g.dtype)), g, dim, index)
 
 
 def bind_tensor_namespace(ops: Any) -> None:
@@ -52,6 +74,13 @@ def bind_tensor_namespace(ops: Any) -> None:
         minimum=ops.minimum, erf=ops.erf, sigmoid=ops.sigmoid, cast=ops.cast,
         sum_to=ops.sum_to, zeros_like=_const(np.zeros_like), ones_like=_const(np.ones_like),
         zeros=_const(np.zeros), reshape=ops.reshape, broadcast_to=ops.broadcast_to,
+        matmul=ops.matmul, einsum=ops.einsum, softmax=ops.softmax,
+        swapaxes=ops.transpose,
+        sum=_reduction(ops.sum), mean=_reduction(ops.mean), prod=_reduction(ops.prod),
+        transpose=ops.permute, flip=ops.flip,
+        constant_pad=lambda x, pad: _shape._pad(x, pad, 0.0),
+        getitem_backward=_indexing._getitem_backward, index_put=_indexing._index_put,
+        gather=_indexing._gather, gather_backward=_gather_backward,
     )
     missing = set(vars(ArrayNS)) ^ set(vars(TensorNS))
     if missing:

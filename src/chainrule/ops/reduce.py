@@ -3,13 +3,19 @@ reduced dimensions."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
+from chainrule.ops.elementwise import maximum, minimum
+from chainrule.ops.indexing import ValuesIndices, _along, _index
 from chainrule.ops.registry import primitive
+from chainrule.ops.shape import normalize_dim, reshape
 
 
 def normalize_dims(dim: Any, ndim: int, op: str = "reduce") -> tuple[int, ...] | None:
@@ -18,11 +24,12 @@ def normalize_dims(dim: Any, ndim: int, op: str = "reduce") -> tuple[int, ...] |
         return None
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = []
+    hi = ndim if ndim > 0 else 1  # (this module defines max and min: no builtins below)
     for d in dims:
         d = int(d)
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -hi <= d < hi:
             raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} "
-                             f"dimension(s); expected -{max(ndim, 1)} <= dim < {max(ndim, 1)}")
+                             f"dimension(s); expected -{hi} <= dim < {hi}")
         out.append(d % ndim if ndim else 0)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {dim} repeats a dimension")
@@ -88,7 +95,7 @@ def _(c, g):
     shape = c.x[0].shape
     axes = c.p[0]
     n = int(np.prod([shape[a] for a in axes]) if axes is not None else np.prod(shape))
-    return (_grad_to_input(c, g * (1.0 / max(n, 1))),)
+    return (_grad_to_input(c, g * (1.0 / (n if n > 0 else 1))),)
 
 
 def mean(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
@@ -114,3 +121,341 @@ def sum_to(x, shape):
 @sum_to.defvjp
 def _(c, g):
     return (c.xp.broadcast_to(g, c.x[0].shape),)
+
+
+# --- helpers for the reductions below ----------------------------------------------------------
+
+
+def _raw(v: Any) -> Any:
+    """The array of a Tensor (for constants derived from it: masks, counts), else ``v``."""
+    return v._data if isinstance(v, Tensor) else v
+
+
+def _count(shape: Sequence[int], axes: tuple[int, ...] | None) -> int:
+    """How many elements a reduction over ``axes`` combines."""
+    if axes is None:
+        return int(np.prod(shape, dtype=np.int64))
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def _keep(xp: Any, v: Any, shape: Sequence[int], axes: Any, keepdim: bool) -> Any:
+    """A reduction's output (or its gradient) reshaped to the keepdim shape."""
+    return v if keepdim else xp.reshape(v, keepdim_shape(shape, axes))
+
+
+def _torch_dims(x: Any, dim: Any) -> Any:
+    return tuple(range(x.ndim)) if dim is None else dim
+
+
+# --- var, std ---------------------------------------------------------------------------------
+
+
+def _var_samples(rng: np.random.Generator):
+    r = rng.standard_normal
+    yield S.Sample([r((4,))], ((0,), 1, False))
+    yield S.Sample([r((2, 3))], ((1,), 0, True))
+    yield S.Sample([r((2, 1, 3))], ((0, 2), 1, False))
+    yield S.Sample([r((2, 3))], (None, 1, False))
+    yield S.Sample([r((3, 2))], (None, 0.5, True))
+    yield S.Sample([r(())], (None, 0, False))
+
+
+def _torch_var(fn: str) -> Any:
+    return lambda torch, x, dim, correction, keepdim: getattr(torch, fn)(
+        x, dim=_torch_dims(x, dim), correction=correction, keepdim=keepdim)
+
+
+@primitive("var", torch=_torch_var("var"),
+           formula="d var(x)/dx_i = 2 (x_i - mean(x)) / (N - correction)",
+           samples=_var_samples)
+def _var(x, dim, correction, keepdim):
+    """Variance over dim, dividing by N - correction."""
+    return np.var(x, axis=dim, ddof=correction, keepdims=keepdim)
+
+
+@_var.defvjp
+def _(c, g):
+    x, xp = c.x[0], c.xp
+    axes, correction, keepdim = c.p
+    dof = _count(x.shape, axes) - correction
+    scale = 2.0 / dof if dof > 0 else math.nan
+    gk = _keep(xp, g, x.shape, axes, keepdim)
+    return (gk * (x - xp.mean(x, axes, keepdims=True)) * scale,)
+
+
+@primitive("std", saves="x,out", torch=_torch_var("std"),
+           formula="d std(x)/dx_i = (x_i - mean(x)) / ((N - correction) std(x))  (0 where std=0)",
+           samples=_var_samples)
+def _std(x, dim, correction, keepdim):
+    """Standard deviation over dim, dividing by N - correction."""
+    return np.std(x, axis=dim, ddof=correction, keepdims=keepdim)
+
+
+@_std.defvjp
+def _(c, g):
+    x, xp = c.x[0], c.xp
+    axes, correction, keepdim = c.p
+    dof = _count(x.shape, axes) - correction
+    scale = 1.0 / dof if dof > 0 else math.nan
+    gk = _keep(xp, g, x.shape, axes, keepdim)
+    sd = _keep(xp, c.out, x.shape, axes, keepdim)
+    sd = xp.where(sd == 0, 1.0, sd)  # std = 0 means x == mean: the gradient is 0, not NaN
+    return (gk * (x - xp.mean(x, axes, keepdims=True)) * scale / sd,)
+
+
+def _correction(unbiased: bool, correction: Any) -> Any:
+    return (1 if unbiased else 0) if correction is None else correction
+
+
+def var(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
+        correction: Any = None) -> Any:
+    """Variance over ``dim`` (all dims when None), dividing by ``N - correction`` (``correction``
+    defaults to 1, Bessel's correction, or 0 when ``unbiased=False``)."""
+    return _var(x, normalize_dims(dim, np.ndim(x), "var"), _correction(unbiased, correction),
+                keepdim)
+
+
+def std(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
+        correction: Any = None) -> Any:
+    """Standard deviation: the square root of ``var`` with the same arguments."""
+    return _std(x, normalize_dims(dim, np.ndim(x), "std"), _correction(unbiased, correction),
+                keepdim)
+
+
+# --- amax, amin, max, min ------------------------------------------------------------------
+
+
+def _extremum_vjp(c: Any, g: Any) -> tuple:
+    """The gradient of amax/amin: shared equally among the entries equal to the result."""
+    x, xp = c.x[0], c.xp
+    axes, keepdim = c.p
+    xa = _raw(x)
+    hit = xa == np.reshape(_raw(c.out), keepdim_shape(xa.shape, axes))
+    count = np.sum(hit, axis=axes, keepdims=True).astype(xa.dtype)
+    return (xp.where(hit, _keep(xp, g, xa.shape, axes, keepdim) / count, 0.0),)
+
+
+@primitive("amax", saves="x,out", kinks=True, torch=lambda torch, x, dim, keepdim: torch.amax(
+    x, _torch_dims(x, dim), keepdim),
+           formula="d amax(x)/dx_i = 1/k where x_i is one of k maxima, else 0",
+           samples=_reduce_samples(S.distinct))
+def _amax(x, dim, keepdim):
+    """Maximum over dim."""
+    return np.max(x, axis=dim, keepdims=keepdim)
+
+
+_amax.defvjp(_extremum_vjp)
+
+
+@primitive("amin", saves="x,out", kinks=True, torch=lambda torch, x, dim, keepdim: torch.amin(
+    x, _torch_dims(x, dim), keepdim),
+           formula="d amin(x)/dx_i = 1/k where x_i is one of k minima, else 0",
+           samples=_reduce_samples(S.distinct))
+def _amin(x, dim, keepdim):
+    """Minimum over dim."""
+    return np.min(x, axis=dim, keepdims=keepdim)
+
+
+_amin.defvjp(_extremum_vjp)
+
+
+def amax(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """The maximum over ``dim`` (all dims when None); ties share the gradient equally."""
+    return _amax(x, normalize_dims(dim, np.ndim(x), "amax"), keepdim)
+
+
+def amin(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """The minimum over ``dim`` (all dims when None); ties share the gradient equally."""
+    return _amin(x, normalize_dims(dim, np.ndim(x), "amin"), keepdim)
+
+
+def _max_min(name: str, arg: Any, x: Any, dim: Any, keepdim: bool) -> Any:
+    xa = _raw(x) if isinstance(x, Tensor) else np.asarray(x)
+    d = normalize_dim(dim, xa.ndim, name)
+    if xa.ndim == 0:
+        return ValuesIndices(reshape(x, ()), _leaf(np.zeros((), dtype=np.int64)))
+    if xa.shape[d] == 0:
+        raise op_error(name, f"cannot reduce over dim {d} of size 0 (shape "
+                       f"{fmt_shape(xa.shape)})", "a non-empty dim", kind=IndexError)
+    idx = arg(xa, axis=d, keepdims=keepdim)
+    values = _index(x, _along(idx, d) if keepdim else _along(idx, d, xa.shape))
+    return ValuesIndices(values, _leaf(idx.astype(np.int64, copy=False)))
+
+
+def max(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """``max(x)``: the largest value (ties share the gradient). ``max(x, dim)``: the named tuple
+    ``(values, indices)`` along ``dim``; the gradient goes to the returned index.
+    ``max(x, other)`` with a tensor ``other`` is the elementwise ``maximum``."""
+    if dim is None:
+        return _amax(x, None, False)
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    return _max_min("max", np.argmax, x, dim, keepdim)
+
+
+def min(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)``; ``min(x, other)``:
+    the elementwise ``minimum`` (as ``max``)."""
+    if dim is None:
+        return _amin(x, None, False)
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    return _max_min("min", np.argmin, x, dim, keepdim)
+
+
+# --- prod ---------------------------------------------------------------------------------------
+
+
+def _torch_prod(torch: Any, x: Any, dim: Any, keepdim: bool) -> Any:
+    if dim is None:
+        out = torch.prod(x)
+        return out.reshape((1,) * x.ndim) if keepdim else out
+    for d in sorted(dim, reverse=True):
+        x = torch.prod(x, d, keepdim=True)
+    return x if keepdim else x.reshape([s for i, s in enumerate(x.shape) if i not in dim])
+
+
+def _prod_samples(rng: np.random.Generator):
+    yield from _reduce_samples(S.away_from_zero)(rng)
+    yield S.Sample([np.array([1.5, 0.0, -2.0])], (None, False), label="one zero")
+    yield S.Sample([np.array([[0.0, 0.7], [1.2, -0.8]])], ((1,), True), label="one zero")
+
+
+@primitive("prod", saves="x,out", torch=_torch_prod,
+           formula="d prod(x)/dx_i = product of the other entries",
+           samples=_prod_samples)
+def _prod(x, dim, keepdim):
+    """Product over dim."""
+    return np.prod(x, axis=dim, keepdims=keepdim)
+
+
+@_prod.defvjp
+def _(c, g):
+    x, xp = c.x[0], c.xp
+    axes, keepdim = c.p
+    xa = _raw(x)
+    gk = _keep(xp, g, xa.shape, axes, keepdim)
+    zero = xa == 0
+    if not zero.any():
+        return (gk * _keep(xp, c.out, xa.shape, axes, keepdim) / x,)
+    # With zeros: the product of the others is the product of the nonzeros at a slice's only
+    # zero, and 0 everywhere else in a slice that holds a zero (exact to first order).
+    nonzero = xp.where(zero, 1.0, x)
+    pnz = xp.prod(nonzero, axes, keepdims=True)
+    zeros = np.sum(zero, axis=axes, keepdims=True)
+    others = xp.where(zeros == 0, pnz / nonzero, xp.where(zero & (zeros == 1), pnz, 0.0))
+    return (gk * others,)
+
+
+def prod(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """The product over ``dim`` (all dims when None; an int or a tuple of ints)."""
+    return _prod(x, normalize_dims(dim, np.ndim(x), "prod"), keepdim)
+
+
+# --- logsumexp ---------------------------------------------------------------------------------
+
+
+@primitive("logsumexp", saves="x,out", torch=lambda torch, x, dim, keepdim: torch.logsumexp(
+    x, _torch_dims(x, dim), keepdim),
+           formula="d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) (the softmax)",
+           samples=_reduce_samples())
+def _logsumexp(x, dim, keepdim):
+    """log(sum(exp(x))) over dim, shifted by the max (no overflow)."""
+    m = np.max(x, axis=dim, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # all -inf (or an inf): shift by 0
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
+    out += m
+    return out if keepdim else np.squeeze(out, axis=dim)
+
+
+@_logsumexp.defvjp
+def _(c, g):
+    # softmax(x) = exp(x - m) / sum(exp(x - m)) for a constant shift m (the max): more accurate
+    # than exp(x - out) when out is rounded (float32), and as differentiable
+    x, xp = c.x[0], c.xp
+    axes, keepdim = c.p
+    m = np.max(_raw(x), axis=axes, keepdims=True)
+    e = xp.exp(x - np.where(np.isfinite(m), m, 0))
+    return (_keep(xp, g, x.shape, axes, keepdim) * (e / xp.sum(e, axes, keepdims=True)),)
+
+
+def logsumexp(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """log(sum(exp(x))) over ``dim`` (all dims when None), computed without overflow."""
+    return _logsumexp(x, normalize_dims(dim, np.ndim(x), "logsumexp"), keepdim)
+
+
+# --- norm -------------------------------------------------------------------------------------
+
+
+def _signed_distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values whose magnitudes are distinct and at least 0.3 (no kink of |x| or of a max)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    mags = 0.3 + 0.25 * rng.permutation(n) + rng.uniform(0.0, 0.05, n)
+    return (mags * rng.choice([-1.0, 1.0], n)).reshape(shape)
+
+
+def _norm_samples(rng: np.random.Generator):
+    r = _signed_distinct
+    for p in (2.0, 1.0, math.inf, 3.0, 0.5, -math.inf):
+        yield S.Sample([r(rng, (2, 3))], (p, None, False))
+        yield S.Sample([r(rng, (2, 3))], (p, (1,), True))
+    yield S.Sample([r(rng, ())], (2.0, None, False))
+    yield S.Sample([r(rng, (2, 1, 3))], (2.0, (0, 2), False))
+    yield S.Sample([np.zeros((2, 2))], (2.0, (1,), False), label="zero norm: gradient 0")
+
+
+@primitive("norm", saves="x,out", kinks=True,
+           torch=lambda torch, x, p, dim, keepdim: torch.linalg.vector_norm(x, p, dim, keepdim),
+           formula="d ||x||_p/dx_i = sign(x_i) |x_i|^(p-1) / ||x||_p^(p-1)  (p=2: x/||x||)",
+           samples=_norm_samples)
+def _norm(x, p, dim, keepdim):
+    """The vector p-norm over dim."""
+    if p == 2:
+        return np.sqrt(np.sum(x * x, axis=dim, keepdims=keepdim))
+    a = np.abs(x)
+    if p == 1:
+        return np.sum(a, axis=dim, keepdims=keepdim)
+    if p == math.inf:
+        return np.max(a, axis=dim, keepdims=keepdim)
+    if p == -math.inf:
+        return np.min(a, axis=dim, keepdims=keepdim)
+    if p == 0:
+        return np.sum(x != 0, axis=dim, keepdims=keepdim).astype(x.dtype)
+    return np.sum(a ** p, axis=dim, keepdims=keepdim) ** (1.0 / p)
+
+
+@_norm.defvjp
+def _(c, g):
+    x, xp = c.x[0], c.xp
+    p, axes, keepdim = c.p
+    gk = _keep(xp, g, x.shape, axes, keepdim)
+    out = _keep(xp, c.out, x.shape, axes, keepdim)
+    if p == 2:
+        return (gk * x / xp.where(out == 0, 1.0, out),)  # x = 0 where the norm is 0
+    if p == 1:
+        return (gk * xp.sign(x),)
+    if p == 0:
+        return (xp.zeros_like(x),)
+    if abs(p) == math.inf:  # shared equally among the entries of largest (smallest) |x|
+        xa = _raw(x)
+        hit = np.abs(xa) == _raw(out)
+        count = np.sum(hit, axis=axes, keepdims=True).astype(xa.dtype)
+        return (xp.where(hit, gk * xp.sign(x) / count, 0.0),)
+    zero = _raw(x) == 0
+    ax = xp.abs(x)
+    if p < 1:
+        ax = xp.where(zero, 1.0, ax)
+    d = gk * xp.sign(x) * (ax / xp.where(out == 0, 1.0, out)) ** (p - 1.0)
+    return (xp.where(zero, 0.0, d) if p < 1 else d,)
+
+
+def norm(x: Any, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Any:
+    """The vector p-norm over ``dim`` (all entries when None): p = 2 ("fro"), 1, inf, -inf, 0
+    or any other positive number. The gradient of a zero 2-norm is 0."""
+    if p == "fro" or p is None:
+        p = 2.0
+    if isinstance(p, str) or (p != 0 and p != -math.inf and not p > 0):
+        raise op_error("norm", f"p = {p!r} is not supported",
+                       "2 ('fro'), 1, inf, -inf, 0 or another positive number", kind=ValueError)
+    return _norm(x, float(p), normalize_dims(dim, np.ndim(x), "norm"), keepdim)

@@ -24,7 +24,6 @@ look-up on the hot path); ``fn.op`` is the record, which tests, docs and ``expla
 from __future__ import annotations
 
 import inspect
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,8 +156,8 @@ def _wrap_error(op: Op, err: Exception, xs: tuple) -> Exception:
 
 def _anomaly(op: Op, node: Node | None, out: Any) -> None:
     """In ``detect_anomaly`` mode: remember where the op was called and stop at a NaN/inf."""
-    from chainrule.autograd.anomaly import check_forward
-    trace = "".join(traceback.format_stack(limit=12)[:-3])
+    from chainrule.autograd.anomaly import check_forward, forward_trace
+    trace = forward_trace()
     if node is not None:
         meta_of(node).trace = trace
     check_forward(op, out, trace)

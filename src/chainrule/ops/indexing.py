@@ -1,0 +1,502 @@
+"""Indexing: ``x[index]``, ``x[index] = v``, gather / scatter_add and the composites built on them.
+
+Basic indexing (ints, slices, None, Ellipsis) is the hot path: ``getitem`` returns a NumPy view
+and its gradient places ``g`` into zeros. Advanced indexing (integer arrays, bool masks, mixtures)
+is ``index``, a copy, whose gradient *adds* ``g`` into zeros (``np.add.at``), so a row picked twice
+(``x[[0, 0, 1]]``) gets both gradients. Each gradient is itself a registered op whose vjp is the
+forward again (getitem <-> getitem_backward, gather <-> scatter_add), so any order works.
+
+Index arguments are parameters, not inputs: they are constant (integer or bool) arrays.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.errors import fmt_shape, op_error
+from chainrule.ops import samples as S
+from chainrule.ops.elementwise import where
+from chainrule.ops.registry import primitive
+from chainrule.ops.shape import normalize_dim, reshape
+
+
+class ValuesIndices(NamedTuple):
+    """``(values, indices)``, as returned by ``max(x, dim)``, ``sort`` and ``topk``."""
+
+    values: Any
+    indices: Any
+
+
+# --- index normalisation ------------------------------------------------------------------------
+
+_BASIC_TYPES = frozenset((int, slice, type(None), type(Ellipsis)))
+
+
+def is_basic(index: Any) -> bool:
+    """True for basic indexing (ints, slices, None, Ellipsis): the result is a view."""
+    t = type(index)
+    if t is tuple:
+        for i in index:
+            if type(i) not in _BASIC_TYPES and not isinstance(i, np.integer):
+                return False
+        return True
+    return t in _BASIC_TYPES or isinstance(index, np.integer)
+
+
+def _norm_item(i: Any) -> Any:
+    if isinstance(i, Tensor):
+        return i._data
+    if isinstance(i, list):
+        if not i:
+            return np.empty(0, dtype=np.intp)
+        return np.asarray([_norm_item(v) for v in i])
+    return i
+
+
+def normalize_index(index: Any) -> Any:
+    """``index`` with Tensors (also inside tuples and lists) replaced by their arrays."""
+    t = type(index)
+    if t is int or t is slice:
+        return index
+    if t is tuple:
+        if any(isinstance(i, (Tensor, list)) for i in index):
+            return tuple(_norm_item(i) for i in index)
+        return index
+    return _norm_item(index)
+
+
+def _index_error(err: Exception, x: np.ndarray, op: str = "getitem") -> Exception:
+    msg = str(err).replace("axis", "dim").replace("array", "tensor")
+    if "integer" in msg and "boolean" in msg:  # float index arrays
+        msg = "index tensors must be integer or bool, " + msg
+    return type(err)(f"{op}: {msg} (indexing a tensor of shape {fmt_shape(x.shape)})")
+
+
+def _torch_index(torch: Any, index: Any) -> Any:
+    """The same index for a torch tensor (parity tests): arrays become torch tensors."""
+    def conv(i: Any) -> Any:
+        return torch.as_tensor(i) if isinstance(i, np.ndarray) else i
+    return tuple(map(conv, index)) if type(index) is tuple else conv(index)
+
+
+def _torch_index_put(torch: Any, x: Any, v: Any, index: Any) -> Any:
+    out = x.clone()
+    out[_torch_index(torch, index)] = v
+    return out
+
+
+# --- x[index] ---------------------------------------------------------------------------------
+
+
+def _getitem_samples(rng: np.random.Generator):
+    r = rng.standard_normal
+    yield S.Sample([r((2, 3))], (0,))
+    yield S.Sample([r((2, 3))], ((slice(None), -1),))
+    yield S.Sample([r((2, 3, 4))], ((Ellipsis, slice(1, None, 2)),))
+    yield S.Sample([r((4,))], ((None, slice(1, None, 2)),))
+    yield S.Sample([r((2, 3))], ((1, 2),))
+    yield S.Sample([r(())], ((None, Ellipsis),))
+    yield S.Sample([r((2, 1, 3))], ((slice(0, 1), 0, slice(1, 3)),))
+
+
+@primitive("getitem", saves="", view=True, torch=lambda torch, x, index: x[index],
+           formula="d x[index]/dx: g placed at index in zeros (basic indexing: a view)",
+           samples=_getitem_samples)
+def _getitem(x, index):
+    """Basic indexing (ints, slices, None, Ellipsis): a view of x."""
+    try:
+        out = x[index]
+    except IndexError as e:
+        raise _index_error(e, x) from None
+    if type(out) is not np.ndarray:  # every dim indexed by an int: a 0-d view, not a scalar copy
+        out = x[(*index, Ellipsis) if type(index) is tuple else (index, Ellipsis)]
+    return out
+
+
+@_getitem.defvjp
+def _(c, g):
+    return (c.xp.getitem_backward(g, c.x[0].shape, c.p[0]),)
+
+
+def _index_samples(rng: np.random.Generator):
+    r = rng.standard_normal
+    yield S.Sample([r((4,))], (np.array([0, 0, 3, 1]),), label="repeated indices")
+    yield S.Sample([r((3, 2))], (np.array([[2, 0], [2, 2]]),))
+    yield S.Sample([r((2, 3))], (np.array([[True, False, True], [False, False, True]]),))
+    yield S.Sample([r((2, 3))], ((slice(None), np.array([2, 0, 2])),))
+    yield S.Sample([r((2, 3, 2))], ((np.array([1, 0]), slice(None), np.array([1, 1])),))
+    yield S.Sample([r((3,))], (np.array([True, False, True]),))
+    yield S.Sample([r((3, 2))], ((None, np.array([1, 2, 1]), 0),))
+
+
+@primitive("index", saves="", torch=lambda torch, x, index: x[_torch_index(torch, index)],
+           formula="d x[index]/dx: g added at index into zeros (repeated indices accumulate)",
+           samples=_index_samples)
+def _index(x, index):
+    """Advanced indexing (integer arrays, bool masks, mixtures): a copy."""
+    try:
+        return x[index]
+    except IndexError as e:
+        raise _index_error(e, x, "index") from None
+
+
+@_index.defvjp
+def _(c, g):
+    return (c.xp.getitem_backward(g, c.x[0].shape, c.p[0]),)
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` with NumPy/PyTorch semantics: basic indexing gives a view."""
+    if is_basic(index):
+        return _getitem(x, index)
+    index = normalize_index(index)
+    if is_basic(index):
+        return _getitem(x, index)
+    try:
+        return _index(x, index)
+    except IndexError as e:  # report it under the name the user called
+        raise IndexError("getitem" + str(e)[len("index"):]) from None
+
+
+def getitem_backward_array(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the transpose of ``x[index]``)."""
+    z = np.zeros(shape, dtype=g.dtype)
+    if is_basic(index) or (type(index) is np.ndarray and index.dtype == np.bool_):
+        z[index] = g  # every position at most once: assignment is enough
+    else:
+        np.add.at(z, index, g)
+    return z
+
+
+def _getitem_backward_samples(rng: np.random.Generator):
+    r = rng.standard_normal
+    yield S.Sample([r((2,))], ((2, 3), (slice(None), 1)))
+    yield S.Sample([r(())], ((2, 3), (1, 2)))
+    yield S.Sample([r((4,))], ((3,), np.array([0, 2, 0, 0])), label="repeated indices")
+    yield S.Sample([r((2, 2))], ((3, 2), (np.array([1, 1]), slice(None))))
+    yield S.Sample([r((3,))], ((2, 2), np.array([[True, False], [True, True]])))
+
+
+@primitive("getitem_backward", saves="", torch=None,
+           formula="zeros(shape) with g added at index; its own vjp is g[index]",
+           samples=_getitem_backward_samples)
+def _getitem_backward(g, shape, index):
+    """The gradient of ``x[index]``: zeros of ``shape`` with ``g`` added at ``index``."""
+    return getitem_backward_array(g, shape, index)
+
+
+@_getitem_backward.defvjp
+def _(c, g):
+    return (g[c.p[1]],)
+
+
+# --- x[index] = v -----------------------------------------------------------------------------
+
+
+def index_put_array(x: np.ndarray, v: Any, index: Any) -> np.ndarray:
+    """A copy of ``x`` with ``x[index] = v``."""
+    out = x.copy()
+    out[index] = v
+    return out
+
+
+def _index_put_samples(rng: np.random.Generator):
+    r = rng.standard_normal
+    yield S.Sample([r((4,)), r((2,))], (np.array([1, 3]),))
+    yield S.Sample([r((2, 3)), r((3,))], (0,))
+    yield S.Sample([r((2, 3)), r(())], (np.array([[True, False, True], [False, False, True]]),))
+    yield S.Sample([r((2, 3)), r((2, 1))], ((slice(None), slice(1, None)),))
+    yield S.Sample([r((3,)), 0.5], (slice(0, 2),), label="tensor, python float")
+    yield S.Sample([r((3, 2)), r((1, 2))], ((np.array([2, 0]),),), label="v broadcast")
+
+
+@primitive("index_put", nin=2, saves="", torch=lambda torch, x, v, index: _torch_index_put(
+    torch, x, v, index),
+           formula="d/dx = g with the indexed positions zeroed;  d/dv = g[index]",
+           samples=_index_put_samples)
+def _index_put(x, v, index):
+    """``x`` with ``x[index] = v``, out of place (the functional form of setitem)."""
+    try:
+        return index_put_array(x, v, index)
+    except IndexError as e:
+        raise _index_error(e, x, "index_put") from None
+    except ValueError:
+        raise op_error("index_put", f"cannot assign a value of shape {fmt_shape(np.shape(v))} "
+                       f"to x[index] of shape {fmt_shape(np.shape(x[index]))} (x has shape "
+                       f"{fmt_shape(x.shape)})", "a value that broadcasts to x[index]") from None
+
+
+@_index_put.defvjp
+def _(c, g):
+    index = c.p[0]
+    gx = c.xp.index_put(g, 0.0, index) if c.need[0] else None
+    gv = None
+    if c.need[1]:
+        gv = g[index]
+        vshape = c.x[1].shape
+        if len(vshape) > gv.ndim:  # v had extra leading 1-dims (NumPy allows them)
+            gv = c.xp.reshape(gv, (1,) * (len(vshape) - gv.ndim) + tuple(gv.shape))
+    return gx, gv
+
+
+def index_put(x: Any, v: Any, index: Any) -> Any:
+    """``x`` with ``x[index] = v``, out of place; differentiable in ``x`` and ``v``.
+
+    ``x[index] = v`` on a tensor that is part of a graph records this op.
+    """
+    return _index_put(x, v, normalize_index(index))
+
+
+# --- gather / scatter_add -----------------------------------------------------------------------
+
+
+def _along(index: np.ndarray, dim: int, shape: tuple[int, ...] | None = None) -> tuple:
+    """The NumPy index tuple that reads ``index`` along ``dim``, open aranges for the other dims:
+    ``x[_along(index, dim)]`` is ``gather(x, dim, index)``. With ``shape`` (the input's shape),
+    ``index`` lacks ``dim`` (a reduction's argmax without keepdim)."""
+    if shape is None:
+        nd = index.ndim
+        return tuple(index if d == dim else
+                     np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+                     for d, n in enumerate(index.shape))
+    nd = len(shape) - 1
+    return tuple(index if d == dim else
+                 np.arange(n).reshape((1,) * (d - (d > dim)) + (n,) + (1,) * (nd - d - 1
+                                                                                 + (d > dim)))
+                 for d, n in enumerate(shape))
+
+
+def _check_gather(op: str, x_shape: tuple, dim: int, index: np.ndarray) -> None:
+    if index.dtype.kind not in "iu":
+        raise op_error(op, f"index has dtype {index.dtype}", "an integer (int64) index tensor",
+                       kind=TypeError)
+    if index.ndim != len(x_shape):
+        raise op_error(op, f"index of shape {fmt_shape(index.shape)} has {index.ndim} dims but "
+                       f"the input {fmt_shape(x_shape)} has {len(x_shape)}",
+                       "index to have as many dims as the input")
+    for d, (n, m) in enumerate(zip(index.shape, x_shape)):
+        if d != dim and n > m:
+            raise op_error(op, f"index of shape {fmt_shape(index.shape)} is larger than the "
+                           f"input {fmt_shape(x_shape)} in dim {d}",
+                           f"index.size(d) <= input.size(d) for every d != dim ({dim})")
+
+
+def gather_array(x: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+    """``out[i][j] = x[i][index[i][j]]`` (dim 1) for any dim, as ``torch.gather``."""
+    if dim < 0:
+        dim += x.ndim
+    if index.shape != x.shape:
+        _check_gather("gather", x.shape, dim, index)
+    try:
+        return x[_along(index, dim)]
+    except IndexError as e:
+        raise IndexError(f"gather: {str(e).replace('axis', 'dim')} (input shape "
+                         f"{fmt_shape(x.shape)})") from None
+
+
+def gather_backward_array(g: np.ndarray, shape: tuple[int, ...], dim: int,
+                          index: np.ndarray) -> np.ndarray:
+    """Zeros of ``shape`` with ``g`` added at ``index`` along ``dim`` (gather's transpose)."""
+    z = np.zeros(shape, dtype=g.dtype)
+    np.add.at(z, _along(index, dim % len(shape)), g)
+    return z
+
+
+def _gather_samples(rng: np.random.Generator):
+    r = rng.standard_normal
+    yield S.Sample([r((3, 4))], (1, np.array([[0, 0], [3, 1], [2, 2]])), "repeated indices")
+    yield S.Sample([r((3, 4))], (0, np.array([[0, 2, 1, 0], [2, 2, 0, 1]])))
+    yield S.Sample([r((4,))], (0, np.array([3, 0, 0, 1, 2, 3])))
+    yield S.Sample([r((3, 4))], (-1, np.array([[1, 3, 3], [0, 0, 2]])), "index smaller")
+    yield S.Sample([r((2, 1, 3))], (2, np.array([[[2, 0]], [[1, 1]]])))
+
+
+@primitive("gather", torch=lambda torch, x, dim, index: torch.gather(
+    x, dim, torch.as_tensor(index)),
+           saves="", formula="d gather(x, dim, index)/dx: scatter_add of g at index into zeros",
+           samples=_gather_samples)
+def _gather(x, dim, index):
+    """Values of x along dim at index (``torch.gather``)."""
+    return gather_array(x, dim, index)
+
+
+@_gather.defvjp
+def _(c, g):
+    dim, index = c.p
+    return (c.xp.gather_backward(g, c.x[0].shape, dim, index),)
+
+
+def _index_arg(op: str, index: Any) -> np.ndarray:
+    arr = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if arr.dtype.kind not in "iu":
+        raise op_error(op, f"index has dtype {arr.dtype}", "an integer (int64) index tensor",
+                       kind=TypeError)
+    return arr
+
+
+def gather(x: Any, dim: int, index: Any) -> Any:
+    """Values of ``x`` along ``dim`` at ``index`` (as ``torch.gather``)."""
+    nd = np.ndim(x)
+    return _gather(x, normalize_dim(dim, nd, "gather"), _index_arg("gather", index))
+
+
+def scatter_add_array(x: np.ndarray, src: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+    """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (as ``torch.scatter_add``)."""
+    if dim < 0:
+        dim += x.ndim
+    _check_gather("scatter_add", x.shape, dim, index)
+    src = np.asarray(src)
+    if src.shape != index.shape:
+        if src.ndim != index.ndim or any(n > m for n, m in zip(index.shape, src.shape)):
+            raise op_error("scatter_add", f"index of shape {fmt_shape(index.shape)} does not fit "
+                           f"src of shape {fmt_shape(src.shape)}",
+                           "index.size(d) <= src.size(d) for every d")
+        src = src[tuple(slice(0, n) for n in index.shape)]
+    out = np.array(x, dtype=np.result_type(x, src), copy=True)
+    try:
+        np.add.at(out, _along(index, dim), src)
+    except IndexError as e:
+        raise IndexError(f"scatter_add: {str(e).replace('axis', 'dim')} (input shape "
+                         f"{fmt_shape(x.shape)})") from None
+    return out
+
+
+def _scatter_add_samples(rng: np.random.Generator):
+    r = rng.standard_normal
+    yield S.Sample([r((3, 4)), r((3, 2))], (1, np.array([[0, 0], [3, 1], [2, 2]])))
+    yield S.Sample([r((4,)), r((6,))], (0, np.array([3, 0, 0, 1, 2, 3])))
+    yield S.Sample([r((2, 3)), r((3, 3))], (0, np.array([[1, 0, 1], [1, 1, 0], [0, 0, 0]])))
+
+
+@primitive("scatter_add", nin=2, torch=lambda torch, x, src, dim, index: torch.scatter_add(
+    x, dim, torch.as_tensor(index), src),
+           saves="", formula="d/dx = g;  d/dsrc = gather(g, dim, index)",
+           samples=_scatter_add_samples)
+def _scatter_add(x, src, dim, index):
+    """x with src added at index along dim, out of place (``torch.scatter_add``)."""
+    return scatter_add_array(x, src, dim, index)
+
+
+@_scatter_add.defvjp
+def _(c, g):
+    dim, index = c.p
+    gsrc = None
+    if c.need[1]:
+        gsrc = c.xp.gather(g, dim, index)
+        src_shape = tuple(c.x[1].shape)
+        if src_shape != index.shape:  # src elements outside index's extent get no gradient
+            gsrc = c.xp.getitem_backward(gsrc, src_shape,
+                                         tuple(slice(0, n) for n in index.shape))
+    return g, gsrc
+
+
+def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Any:
+    """``x`` with ``src`` added at ``index`` along ``dim``, out of place (``torch.scatter_add``);
+    repeated indices accumulate."""
+    nd = np.ndim(x)
+    return _scatter_add(x, src, normalize_dim(dim, nd, "scatter_add"),
+                        _index_arg("scatter_add", index))
+
+
+# --- composites -------------------------------------------------------------------------------
+
+
+def index_select(x: Any, dim: int, index: Any) -> Any:
+    """The entries of ``x`` at ``index`` (1-D) along ``dim`` (as ``torch.index_select``)."""
+    idx = _index_arg("index_select", index)
+    if idx.ndim > 1:
+        raise op_error("index_select", f"index has shape {fmt_shape(idx.shape)}",
+                       "a 1-D (or 0-d) index")
+    d = normalize_dim(dim, np.ndim(x), "index_select")
+    return _index(x, (slice(None),) * d + (idx.reshape(-1),))
+
+
+def masked_fill(x: Any, mask: Any, value: Any) -> Any:
+    """``x`` with ``value`` where ``mask`` is True (``torch.masked_fill``)."""
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise op_error("masked_fill", f"mask has dtype {m.dtype}", "a bool mask",
+                       kind=TypeError)
+    return where(m, value, x)
+
+
+def narrow(x: Any, dim: int, start: int, length: int) -> Any:
+    """The slice ``start:start+length`` of ``x`` along ``dim`` (a view)."""
+    shape = np.shape(x)
+    d = normalize_dim(dim, len(shape), "narrow")
+    n = shape[d]
+    start = operator.index(start)
+    if start < 0:
+        start += n
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise op_error("narrow", f"start {start} with length {length} does not fit dim {d} "
+                       f"of size {n} (shape {fmt_shape(shape)})",
+                       "0 <= start and start + length <= size", kind=IndexError)
+    return _getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:
+    """Split ``x`` along ``dim`` into pieces of a given size (the last may be smaller), or into
+    the listed sizes; each piece is a view."""
+    shape = np.shape(x)
+    d = normalize_dim(dim, len(shape), "split")
+    n = shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        s = int(split_size_or_sections)
+        if s <= 0:
+            raise op_error("split", f"split_size {s} is not positive", "a size >= 1")
+        sizes = [s] * (n // s) + ([n % s] if n % s or n == 0 else [])
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise op_error("split", f"sections {sizes} sum to {sum(sizes)} but dim {d} has size "
+                           f"{n} (shape {fmt_shape(shape)})", f"non-negative sizes summing to {n}")
+    lead = (slice(None),) * d
+    out, start = [], 0
+    for s in sizes:
+        out.append(_getitem(x, (*lead, slice(start, start + s))))
+        start += s
+    return tuple(out)
+
+
+def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Any, ...]:
+    """Split ``x`` into ``chunks`` pieces of equal size (the last may be smaller, and there may
+    be fewer pieces), as ``torch.chunk``."""
+    if chunks <= 0:
+        raise op_error("chunk", f"chunks {chunks} is not positive", "chunks >= 1")
+    shape = np.shape(x)
+    d = normalize_dim(dim, len(shape), "chunk")
+    n = shape[d]
+    if n == 0:  # as PyTorch: ``chunks`` empty pieces
+        return tuple(narrow(x, d, 0, 0) for _ in range(chunks))
+    return split(x, -(-n // chunks), d)
+
+
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+    """``(values, indices)`` of ``x`` sorted along ``dim``; values are differentiable."""
+    from chainrule.ops.nondiff import argsort
+    if np.ndim(x) == 0:
+        return ValuesIndices(reshape(x, ()), _leaf(np.zeros((), dtype=np.int64)))
+    idx = argsort(x, dim, descending, stable)._data
+    return ValuesIndices(_gather(x, normalize_dim(dim, np.ndim(x), "sort"), idx), _leaf(idx))
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True,
+         sorted: bool = True) -> ValuesIndices:
+    """The ``k`` largest (or smallest) entries along ``dim`` and their indices."""
+    from chainrule.ops.nondiff import argsort
+    shape = np.shape(x)
+    d = normalize_dim(dim, len(shape), "topk")
+    n = shape[d] if shape else 1
+    if not 0 <= k <= n:
+        raise op_error("topk", f"k = {k} is out of range for dim {d} of size {n}",
+                       f"0 <= k <= {n}", kind=IndexError)
+    if not shape:
+        return ValuesIndices(reshape(x, ()), _leaf(np.zeros((), dtype=np.int64)))
+    idx = argsort(x, d, largest, True)._data
+    idx = np.ascontiguousarray(idx[(slice(None),) * d + (slice(0, k),)])
+    return ValuesIndices(_gather(x, d, idx), _leaf(idx))
