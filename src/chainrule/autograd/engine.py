@@ -38,7 +38,7 @@ class TensorCtx:
 def _alias(x: Any, edge: Any) -> Any:
     """The input of a node as a Tensor wired to the same graph edge (for create_graph)."""
     if edge is None:
-        return x if isinstance(x, (int, float, bool)) else _leaf(np.asarray(x))
+        return x if x is None or isinstance(x, (int, float, bool)) else _leaf(np.asarray(x))
     if type(edge) is not Node:  # a leaf tensor
         return edge
     t = _leaf(x)

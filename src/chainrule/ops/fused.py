@@ -87,18 +87,18 @@ def _linear_error(x: np.ndarray, w: np.ndarray, b: Any) -> Exception:
 
 def _linear_samples(rng: np.random.Generator):
     r = rng.standard_normal
-    yield S.Sample([[r((2, 3)), r((4, 3)), r((4,))]], label="x (N, in), weight, bias")
-    yield S.Sample([[r((2, 3)), r((4, 3))]], label="no bias")
-    yield S.Sample([[r((2, 2, 3)), r((2, 3)), r((2,))]], label="3-D input")
-    yield S.Sample([[r((3,)), r((2, 3)), r((2,))]], label="1-D input")
-    yield S.Sample([[r((1, 3)), r((1, 3)), r((1,))]], label="size-1 dims")
+    yield S.Sample([r((2, 3)), r((4, 3)), r((4,))], label="x (N, in), weight, bias")
+    yield S.Sample([r((2, 3)), r((4, 3)), None], label="no bias")
+    yield S.Sample([r((2, 2, 3)), r((2, 3)), r((2,))], label="3-D input")
+    yield S.Sample([r((3,)), r((2, 3)), r((2,))], label="1-D input")
+    yield S.Sample([r((1, 3)), r((1, 3)), r((1,))], label="size-1 dims")
 
 
-@primitive("linear", nin=-1, formula="y = x @ W^T + b;  dx = g @ W;  dW = g^T @ x;  db = sum(g)",
-           torch=lambda torch, xs: torch.nn.functional.linear(*xs), samples=_linear_samples)
-def _linear(xs):
-    x, w = np.asarray(xs[0]), xs[1]
-    b = xs[2] if len(xs) > 2 else None
+@primitive("linear", nin=3, formula="y = x @ W^T + b;  dx = g @ W;  dW = g^T @ x;  db = sum(g)",
+           torch=lambda torch, x, w, b: torch.nn.functional.linear(x, w, b),
+           samples=_linear_samples)
+def _linear(x, w, b):
+    x = np.asarray(x)
     if np.ndim(w) != 2:
         raise _linear_error(x, np.asarray(w), b)
     try:
@@ -119,8 +119,8 @@ def _linear(xs):
 @_linear.defvjp
 def _(c, g):
     xp = c.xp
-    xs, need = c.x, c.need
-    x, w = xs[0], xs[1]
+    x, w, b = c.x
+    need = c.need
     out_f, in_f = w.shape
     g2 = g if g.ndim == 2 else xp.reshape(g, (-1, out_f))
     gx = gw = gb = None
@@ -130,10 +130,8 @@ def _(c, g):
             gx = xp.reshape(gx, x.shape)
     if need[1]:  # (out, in), C-contiguous: stored into weight.grad without a copy
         gw = xp.matmul(xp.swapaxes(g2, 0, 1), x if x.ndim == 2 else xp.reshape(x, (-1, in_f)))
-    if len(xs) == 2:
-        return gx, gw
     if need[2]:  # column sums as ones @ g: one BLAS call, 2x faster than g.sum(0)
-        gb = xp.matmul(_ones(g2.shape[0], g.dtype), g2) if np.ndim(xs[2]) == 1 else g
+        gb = xp.matmul(_ones(g2.shape[0], g.dtype), g2) if np.ndim(b) == 1 else g
     return gx, gw, gb
 
 
@@ -146,7 +144,7 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Any:
     engine must copy). Measured vs ``x @ w.T + b``: 1.2x faster at 64x784->128, 1.4x at
     64x128->10, 1.7x at 10x784->30 (forward + backward, float32).
     """
-    return _linear([input, weight] if bias is None else [input, weight, bias])
+    return _linear(input, weight, bias)
 
 
 # --- softmax, log_softmax -------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def primitive(
 
 def _operand(v: Any, op: Op) -> Any:
     """A non-tensor operand as the forward sees it: Python scalars stay scalars (weak dtype)."""
-    if isinstance(v, (bool, int, float)):
+    if v is None or isinstance(v, (bool, int, float)):
         return v
     if isinstance(v, (np.ndarray, np.generic)):
         return v
@@ -179,32 +179,21 @@ def _finish(op: Op, out: Any, node: Node | None, vc: list) -> Tensor:
 
 
 def _make_call(op: Op) -> Callable[..., Any]:
-    if op.nin in (1, 2):
-        return _generate(op)
-    return _make_nary(op)
+    return _make_variadic(op) if op.nin == -1 else _generate(op)
 
 
-# The per-op hot path for one and two tensor inputs, written once as a template and specialised
-# per op at registration: static facts (parameters or not, residuals, what is saved, views) are
-# resolved here instead of being tested on every call. ``_make_nary`` below is the same sequence
-# written as ordinary code, for three or more inputs.
+# The per-op hot path, written once as a template and specialised per op at registration:
+# static facts (the number of inputs, parameters or not, residuals, what is saved, views) are
+# resolved here instead of being tested on every call. ``_make_variadic`` below is the same
+# sequence written as ordinary code, for ops on a sequence of tensors (cat, stack, einsum).
 _TEMPLATE = """
 def call({sig}):
-    if len(p) != nparams:
-        p = _params(op, p)
-    if isinstance(a, Tensor):
-        xa = a._data
-        ea = a._node or a if a.requires_grad else None
-        va = a._vc
-    else:
-        {coerce_a}
-{second}
+{params}{inputs}
     try:
         out = fwd({args})
     except (ValueError, TypeError, IndexError) as e:
         raise _wrap_error(op, e, ({xs},)) from None
-    {res}
-    if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
+{res}    if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
         out = _asarray(out)
     t = _new(Tensor)
     t._data = out
@@ -217,7 +206,7 @@ def call({sig}):
         n.next = ({edges},)
         n.need = ({needs},)
         n.x = ({xs},)
-        n.p = p
+        n.p = {p}
         n.res = {res_value}
         n.out = {out_value}
         n.meta = None
@@ -234,44 +223,46 @@ def call({sig}):
     return t
 """
 
-_SECOND = """    if isinstance(b, Tensor):
-        xb = b._data
-        eb = b._node or b if b.requires_grad else None
-        vb = b._vc
+_INPUT = """    if isinstance(i{k}, Tensor):
+        x{k} = i{k}._data
+        e{k} = i{k}._node or i{k} if i{k}.requires_grad else None
+        v{k} = i{k}._vc
     else:
-        xb, eb, vb = _operand(b, op), None, _NO_VC"""
+        {coerce}
+"""
 
 
 def _generate(op: Op) -> Callable[..., Any]:
-    """Build the entry point of a one- or two-input op from ``_TEMPLATE``."""
-    two = op.nin == 2
+    """Build the entry point of an op with a fixed number of inputs from ``_TEMPLATE``."""
+    ks = range(op.nin)
     params = op.nparams > 0
-    names = ["a", "b"] if two else ["a"]
-    xs = ", ".join("x" + n for n in names)
-    vcs = [f"v{n}" for n in names] if op.saves_x else []
+
+    def names(prefix: str) -> str:
+        return ", ".join(f"{prefix}{k}" for k in ks)
+
+    coerce_tensor = "i0 = as_tensor(i0)\n        x0, e0, v0 = i0._data, None, i0._vc"
+    coerce_operand = "x{k}, e{k}, v{k} = _operand(i{k}, op), None, _NO_VC"
+    vcs = [f"v{k}" for k in ks] if op.saves_x else []
     if op.saves_out:
         vcs.append("t._vc")
     src = _TEMPLATE.format(
-        sig=", ".join(names) + (", *p" if params else ""),
-        coerce_a=("if not isinstance(b, Tensor):\n            b = as_tensor(b)\n"
-                  "        xa, ea, va = _operand(a, op), None, _NO_VC") if two else
-                 "a = as_tensor(a)\n        xa, ea, va = a._data, None, a._vc",
-        second=_SECOND if two else "",
-        args=xs + (", *p" if params else ""),
-        xs=xs,
-        res="out, res = out" if op.has_res else "",
-        out_vc="va" if op.is_view else "[0]",
-        any_edge=" or ".join(f"e{n} is not None" for n in names),
-        edges=", ".join("e" + n for n in names),
-        needs=", ".join(f"e{n} is not None" for n in names),
+        sig=names("i") + (", *p" if params else ""),
+        params="    if len(p) != nparams:\n        p = _params(op, p)\n" if params else "",
+        inputs="".join(_INPUT.format(k=k, coerce=coerce_tensor if op.nin == 1 else
+                                     coerce_operand.format(k=k)) for k in ks),
+        args=names("x") + (", *p" if params else ""),
+        xs=names("x"),
+        res="    out, res = out\n" if op.has_res else "",
+        out_vc="v0" if op.is_view else "[0]",
+        any_edge=" or ".join(f"e{k} is not None" for k in ks),
+        edges=names("e"),
+        needs=", ".join(f"e{k} is not None" for k in ks),
+        p="p" if params else "()",
         res_value="res" if op.has_res else "None",
         out_value="out" if op.saves_out else "None",
         vcs=", ".join(vcs) + ("," if len(vcs) == 1 else ""),
-        ver=" + ".join(f"v{n}[0]" for n in names) if op.saves_x else "0",
+        ver=" + ".join(f"v{k}[0]" for k in ks) if op.saves_x else "0",
     )
-    if not params:
-        src = src.replace("    if len(p) != nparams:\n        p = _params(op, p)\n", "")
-        src = src.replace("n.p = p", "n.p = ()")
     scope = {
         "op": op, "fwd": op.forward, "nparams": op.nparams, "_params": _params,
         "Tensor": Tensor, "Node": Node, "STATE": STATE, "_new": _new, "_ndarray": _ndarray,
@@ -279,21 +270,18 @@ def _generate(op: Op) -> Callable[..., Any]:
         "_wrap_error": _wrap_error, "_next_seq": _next_seq, "_anomaly": _anomaly,
     }
     exec(compile(src, f"<chainrule op {op.name}>", "exec"), scope)
-    return scope["call"]
+    call = scope["call"]
+    call.__source__ = src  # type: ignore[attr-defined]  (to read what runs: print(fn.__source__))
+    return call
 
 
-def _make_nary(op: Op) -> Callable[..., Any]:
-    fwd, has_res, nin = op.forward, op.has_res, op.nin
+def _make_variadic(op: Op) -> Callable[..., Any]:
+    fwd, has_res = op.forward, op.has_res
 
-    def call(*args: Any) -> Tensor:
-        if nin == -1:
-            ins, p = list(args[0]), args[1:]
-            if not ins:
-                raise ValueError(f"{op.name}: expected a non-empty sequence of tensors")
-        else:
-            if len(args) < nin:
-                raise TypeError(f"{op.name}: expected {nin} tensor inputs, got {len(args)}")
-            ins, p = args[:nin], args[nin:]
+    def call(tensors: Any, *p: Any) -> Tensor:
+        ins = list(tensors)
+        if not ins:
+            raise ValueError(f"{op.name}: expected a non-empty sequence of tensors")
         if len(p) != op.nparams:
             p = _params(op, p)
         enabled = STATE.enabled
@@ -307,7 +295,7 @@ def _make_nary(op: Op) -> Callable[..., Any]:
                 xs.append(_operand(v, op))
                 edges.append(None)
         try:
-            out = fwd(xs, *p) if nin == -1 else fwd(*xs, *p)
+            out = fwd(xs, *p)
         except (ValueError, TypeError, IndexError) as e:
             raise _wrap_error(op, e, tuple(xs)) from None
         res = None
