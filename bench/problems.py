@@ -39,11 +39,11 @@ class ChainProblem:
 
 MLP_SPECS = {
     "W1": dict(sizes=(784, 128, 10), activation="relu", out_activation=False,
-               loss="cross_entropy", batch=64, lr=0.01),
+               loss="cross_entropy", batch=64, lr=1e-4),
     "W2": dict(sizes=(784, 1024, 1024, 10), activation="relu", out_activation=False,
-               loss="cross_entropy", batch=256, lr=0.01),
+               loss="cross_entropy", batch=256, lr=1e-4),
     "W3": dict(sizes=(784, 30, 10), activation="sigmoid", out_activation=True, loss="mse",
-               batch=10, lr=0.1),
+               batch=10, lr=1e-3),
 }
 
 

@@ -7,8 +7,9 @@ one JSON command per line on stdin and answers one JSON line on stdout:
 - ``{"cmd": "build", "workload": "W1"}``: make the workload (answers ``ok`` or ``unavailable``);
 - ``{"cmd": "check", "workload": "W1", "steps": 3}``: reset, run steps, answer the fingerprint;
 - ``{"cmd": "warmup", "workload": "W1", "seconds": 0.5, "window": 0.3}``: run untimed steps and
-  fix how many steps one timed window holds;
-- ``{"cmd": "window", "workload": "W1"}``: reset, then time one window; answers seconds/step;
+  set the length of the timed windows;
+- ``{"cmd": "window", "workload": "W1"}``: reset, then time steps until the window's length has
+  passed; answers seconds/step (and minor page faults/step);
 - ``{"cmd": "quit"}``.
 
 ``python -m bench.worker FRAMEWORK --rss STEPS`` instead runs W1 for STEPS steps in a fresh
@@ -21,7 +22,6 @@ import argparse
 import gc
 import importlib
 import json
-import math
 import os
 import resource
 import sys
@@ -57,13 +57,13 @@ def _versions(framework: str) -> dict:
 
 
 class Session:
-    """The workloads this worker has built, and how many steps each timed window runs."""
+    """The workloads this worker has built, and the length of each one's timed windows."""
 
     def __init__(self, mod: Any, opts: dict) -> None:
         self.mod = mod
         self.opts = opts
         self.runners: dict[str, Runner] = {}
-        self.steps: dict[str, int] = {}
+        self.window_s: dict[str, float] = {}
 
     def build(self, workload: str) -> dict:
         try:
@@ -82,7 +82,7 @@ class Session:
         r.reset()
         return {"status": "ok", "fingerprint": fp}
 
-    def warmup(self, workload: str, seconds: float, window: float) -> dict:
+    def warmup(self, workload: str, seconds: float, window: float, min_steps: int = 5) -> dict:
         r = self.runners[workload]
         r.reset()
         step = r.step
@@ -92,24 +92,31 @@ class Session:
             step()
             n += 1
             el = time.perf_counter() - t0
-            if n >= 5 and el >= seconds:
+            if n >= min_steps and el >= seconds:
                 break
-        per = el / n
-        self.steps[workload] = max(1, math.ceil(window / per))
-        return {"status": "ok", "warmup_steps": n, "seconds_per_step": per,
-                "steps_per_window": self.steps[workload]}
+        self.window_s[workload] = window
+        return {"status": "ok", "warmup_steps": n, "seconds_per_step": el / n}
 
     def window(self, workload: str) -> dict:
+        """Reset, then run steps until at least the window's length has passed."""
         r = self.runners[workload]
-        n = self.steps[workload]
+        length = self.window_s[workload]
         r.reset()
         step = r.step
+        clock = time.perf_counter
+        n = 0
         gc.collect()
-        t0 = time.perf_counter()
-        for _ in range(n):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t0 = clock()
+        while True:
             step()
-        el = time.perf_counter() - t0
-        return {"status": "ok", "seconds_per_step": el / n, "steps": n}
+            n += 1
+            el = clock() - t0
+            if el >= length:
+                break
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+        return {"status": "ok", "seconds_per_step": el / n, "steps": n,
+                "faults_per_step": faults / n}
 
 
 def serve(framework: str, opts: dict) -> None:

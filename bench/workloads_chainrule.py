@@ -21,7 +21,8 @@ def _need(*names: str) -> None:
 
 
 def build(name: str, seed: int = 0, sgd: str = "isub") -> Runner:
-    """``sgd``: ``"isub"`` for ``p -= lr * p.grad``, ``"sub_"`` for ``p.sub_(p.grad, alpha=lr)``."""
+    """``sgd``: ``"isub"`` for ``p -= lr * p.grad``, ``"sub_"`` for ``p.sub_(p.grad, alpha=lr)``,
+    ``"scale_grad"`` for ``p.grad *= lr; p -= p.grad`` (no temporary; the gradient is consumed)."""
     if name == "W5":
         return _chain(seed)
     return _mlp(name, seed, sgd)
@@ -70,6 +71,18 @@ def _mlp(name: str, seed: int, sgd: str) -> Runner:
                 q.sub_(q.grad, alpha=lr)
         return loss
 
+    def step_scale_grad() -> Any:  # no full-size temporary: the gradient is scaled in place
+        for q in params:
+            q.grad = None
+        loss = forward()
+        loss.backward()
+        with cr.no_grad():
+            for q in params:
+                g = q.grad
+                g *= lr
+                q -= g
+        return loss
+
     def reset() -> None:
         for q, a in zip(params, inits):
             np.copyto(q.numpy(), a)
@@ -77,7 +90,7 @@ def _mlp(name: str, seed: int, sgd: str) -> Runner:
     def fingerprint(loss: Any) -> list[float]:
         return [float(loss.item())] + [float(q.numpy().sum(dtype=np.float64)) for q in params]
 
-    steps = {"isub": step_isub, "sub_": step_sub_}
+    steps = {"isub": step_isub, "sub_": step_sub_, "scale_grad": step_scale_grad}
     if sgd not in steps:
         raise ValueError(f"sgd must be one of {sorted(steps)}, got {sgd!r}")
     return Runner(steps[sgd], reset, fingerprint)

@@ -7,6 +7,7 @@ float64 (NumPy 2 treats it as strongly typed), and chainrule keeps float32 end t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -33,10 +34,17 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(x, 0.0)
 
 
-try:  # SciPy's erf when it is installed (exact and fast); otherwise our own below
-    from scipy.special import erf as _scipy_erf
-except ImportError:  # pragma: no cover - depends on the environment
-    _scipy_erf = None
+_scipy_erf: Any = None  # resolved on first use: importing SciPy costs ~0.15 s
+
+
+def _load_scipy_erf() -> Any:
+    global _scipy_erf
+    try:
+        from scipy.special import erf as found
+    except ImportError:  # SciPy is optional: our own series below is exact, if slower
+        found = False
+    _scipy_erf = found
+    return found
 
 
 def _erf_numpy(x: np.ndarray) -> np.ndarray:
@@ -70,6 +78,5 @@ def _erf_numpy(x: np.ndarray) -> np.ndarray:
 
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function, elementwise, keeping the input's floating dtype."""
-    if _scipy_erf is not None:
-        return _scipy_erf(x)
-    return _erf_numpy(x)
+    fast = _scipy_erf if _scipy_erf is not None else _load_scipy_erf()
+    return fast(x) if fast else _erf_numpy(x)
