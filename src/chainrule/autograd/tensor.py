@@ -461,14 +461,22 @@ class Tensor:
         self._vc[0] += 1
         return self
 
+    def _scaled(self, other: Any, alpha: Any) -> Any:
+        """``other * alpha``: a recorded op while recording, a bare array otherwise (the
+        optimiser path: no Tensor is built for the temporary)."""
+        if STATE.enabled and (self.requires_grad or (isinstance(other, Tensor)
+                                                     and other.requires_grad)):
+            return other * alpha
+        return (other._data if isinstance(other, Tensor) else np.asarray(other)) * alpha
+
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
         if alpha != 1:
-            other = other * alpha
+            other = self._scaled(other, alpha)
         return self._fast_inplace("add_", np.add, other)
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
         if alpha != 1:
-            other = other * alpha
+            other = self._scaled(other, alpha)
         return self._fast_inplace("sub_", np.subtract, other)
 
     def mul_(self, other: Any) -> Tensor:
