@@ -1,0 +1,1 @@
+"""Neural-network building blocks with PyTorch's names: ``Module``, layers, losses, init."""

@@ -1,0 +1,1 @@
+"""Functional forms of the layers, activations and losses (``torch.nn.functional``)."""

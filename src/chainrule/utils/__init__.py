@@ -1,0 +1,1 @@
+"""PyTorch-compatible aliases: ``chainrule.utils.data`` is ``chainrule.data``."""
