@@ -33,7 +33,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node, meta_of
 from chainrule.autograd.node import next_seq as _next_seq
-from chainrule.autograd.tensor import Tensor, as_tensor
+from chainrule.autograd.tensor import Tensor, as_tensor, get_default_dtype
 
 REGISTRY: dict[str, Op] = {}
 """Every registered primitive by name."""
@@ -62,6 +62,7 @@ class Op:
     samples: Callable[..., Iterable] | None = None
     is_view: bool = False
     kinks: bool = False  # nondifferentiable points exist (abs at 0, max ties): tests avoid them
+    promotes: bool = True  # integer inputs give the default float dtype, not float64 (PyTorch)
     doc: str = ""
     call: Callable[..., Any] = field(default=None, repr=False)  # type: ignore[assignment]
 
@@ -78,6 +79,7 @@ def primitive(
     name: str, *, nin: int = 1, torch: str | Callable[..., Any] | None = None,
     formula: str = "", saves: str = "x", order: int = 2, res: bool = False,
     view: bool = False, samples: Callable[..., Iterable] | None = None, kinks: bool = False,
+    promotes: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a differentiable primitive (decorator on its array-level forward).
 
@@ -86,7 +88,8 @@ def primitive(
     ``"x"``, ``"out"``, ``"x,out"`` or ``""``, used to catch in-place changes to saved values.
     ``res=True``: the forward returns ``(out, residuals)``. ``view=True``: the output shares
     memory with input 0 (and its version counter). ``order``: 2 when the vjp is written only
-    with differentiable operations, 1 when it is not.
+    with differentiable operations, 1 when it is not. ``promotes=False``: the op chooses its
+    output dtype itself (``cast``), so integer inputs are not promoted to the default float.
     """
     flags = {s.strip() for s in saves.split(",") if s.strip()}
     if not flags <= {"x", "out"}:
@@ -102,6 +105,7 @@ def primitive(
         op = Op(name=name, forward=fwd, nin=nin, nparams=len(params), defaults=defaults,
                 has_res=res, saves_x="x" in flags, saves_out="out" in flags, order=order,
                 torch=torch, formula=formula, samples=samples, is_view=view, kinks=kinks,
+                promotes=promotes,
                 doc=inspect.getdoc(fwd) or "")
         call = _make_call(op)
         call.__name__ = call.__qualname__ = name
@@ -130,6 +134,22 @@ def _operand(v: Any, op: Op) -> Any:
     if isinstance(v, (list, tuple)):
         return as_tensor(v)._data
     raise TypeError(f"{op.name}: expected a Tensor, array or number, got {type(v).__name__}")
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _int_promoted(*xs: Any) -> bool:
+    """True when a float64 result came from integer inputs rather than float64 ones: NumPy
+    promotes ``int_array * 0.5`` to float64, PyTorch to the default float dtype."""
+    ints = False
+    for x in xs:
+        dt = getattr(x, "dtype", None)
+        if dt is not None:
+            if dt.kind == "f":
+                return False
+            ints = ints or dt.kind in "biu"
+    return ints
 
 
 def _params(op: Op, p: tuple) -> tuple:
@@ -195,7 +215,7 @@ def call({sig}):
         raise _wrap_error(op, e, ({xs},)) from None
 {res}    if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
         out = _asarray(out)
-    t = _new(Tensor)
+{promote}    t = _new(Tensor)
     t._data = out
     t.grad = None
     t._meta = None
@@ -253,6 +273,8 @@ def _generate(op: Op) -> Callable[..., Any]:
         args=names("x") + (", *p" if params else ""),
         xs=names("x"),
         res="    out, res = out\n" if op.has_res else "",
+        promote=(f"    if out.dtype is _F64 and _int_promoted({names('x')}):\n"
+                 "        out = out.astype(_default_dtype())\n") if op.promotes else "",
         out_vc="v0" if op.is_view else "[0]",
         any_edge=" or ".join(f"e{k} is not None" for k in ks),
         edges=names("e"),
@@ -268,6 +290,7 @@ def _generate(op: Op) -> Callable[..., Any]:
         "Tensor": Tensor, "Node": Node, "STATE": STATE, "_new": _new, "_ndarray": _ndarray,
         "_asarray": np.asarray, "_operand": _operand, "_NO_VC": _NO_VC, "as_tensor": as_tensor,
         "_wrap_error": _wrap_error, "_next_seq": _next_seq, "_anomaly": _anomaly,
+        "_F64": _F64, "_int_promoted": _int_promoted, "_default_dtype": get_default_dtype,
     }
     exec(compile(src, f"<chainrule op {op.name}>", "exec"), scope)
     call = scope["call"]
@@ -303,6 +326,8 @@ def _make_variadic(op: Op) -> Callable[..., Any]:
             out, res = out
         if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
             out = np.asarray(out)
+        if op.promotes and out.dtype is _F64 and _int_promoted(*xs):
+            out = out.astype(get_default_dtype())
         node = None
         if any(e is not None for e in edges):
             node = _new(Node)
