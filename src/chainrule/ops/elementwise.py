@@ -429,7 +429,8 @@ def _(c, g):
     return (g,)
 
 
-@primitive("cast", saves="", order=2, promotes=False, formula="d cast(x)/dx = 1 (gradient cast back)",
+@primitive("cast", saves="", order=2, promotes=False,
+           formula="d cast(x)/dx = 1 (gradient cast back)",
            samples=S.unary(params=((np.dtype("float64"),),)))
 def cast(x, dtype):
     """x converted to ``dtype`` (differentiable between floating dtypes)."""
