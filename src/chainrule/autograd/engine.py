@@ -213,11 +213,17 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
 
     ``heap`` holds the nodes that have received a gradient, latest-created first; when a node
     is popped, every node that could still send it a gradient was created later and has run.
+    A node whose first gradient arrives from the node just run, and that is newer than anything
+    on the heap, runs next directly (a chain never touches the heap).
     """
-    pop, grads_pop, grads_get, sum_to = heappop, grads.pop, grads.get, sum_to_shape
-    while heap:
-        n = pop(heap)[1]
-        g = grads_pop(n)
+    grads_pop, grads_get, sum_to = grads.pop, grads.get, sum_to_shape
+    n = g = None
+    while True:
+        if n is None:
+            if not heap:
+                return
+            n = heappop(heap)[1]
+            g = grads_pop(n)
         if n.meta is not None:
             g = _node_extras(n, g, acc)
         x = n.x
@@ -230,22 +236,33 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
                 s += v[0]
             if s != n.ver:
                 _check_saved(n)
+        follow = fg = None
         for e, gi, xi in zip(n.next, n.op.vjp(n, g), x):
             if e is None or gi is None:
                 continue
             if gi.shape != xi.shape:
                 gi = sum_to(gi, xi.shape)
             if type(e) is Node:
+                if e is follow:
+                    fg = fg + gi
+                    continue
                 prev = grads_get(e)
-                if prev is None:
+                if prev is not None:
+                    grads[e] = prev + gi
+                elif follow is None:
+                    follow, fg = e, gi
+                else:
                     grads[e] = gi
                     heappush(heap, (-e.seq, e))
-                else:
-                    grads[e] = prev + gi
             else:
                 acc.leaf(e, gi)
         if not retain_graph:
             n.x = n.res = n.out = None
+        if follow is not None and heap and heap[0][0] < -follow.seq:
+            grads[follow] = fg  # an older node must wait its turn on the heap
+            heappush(heap, (-follow.seq, follow))
+            follow = None
+        n, g = follow, fg
 
 
 def _propagate_general(heap: list, grads: dict, acc: _Accumulator, retain_graph: bool,

@@ -224,7 +224,7 @@ def call({sig}):
         n = _new(Node)
         n.op = op
         n.next = ({edges},)
-        n.need = ({needs},)
+        n.need = {needs}
         n.x = ({xs},)
         n.p = {p}
         n.res = {res_value}
@@ -232,8 +232,7 @@ def call({sig}):
         n.meta = None
         n.seq = _next_seq()
         n.vcs = ({vcs})
-        n.ver = {ver}
-        t._node = n
+{ver}        t._node = n
         t.requires_grad = True
         if STATE.anomaly:
             _anomaly(op, n, out)
@@ -278,19 +277,22 @@ def _generate(op: Op) -> Callable[..., Any]:
         out_vc="v0" if op.is_view else "[0]",
         any_edge=" or ".join(f"e{k} is not None" for k in ks),
         edges=names("e"),
-        needs=", ".join(f"e{k} is not None" for k in ks),
+        needs="_NEED1" if op.nin == 1 else  # the one input of a recorded unary op needs it
+        "(" + ", ".join(f"e{k} is not None" for k in ks) + ",)",
         p="p" if params else "()",
         res_value="res" if op.has_res else "None",
         out_value="out" if op.saves_out else "None",
         vcs=", ".join(vcs) + ("," if len(vcs) == 1 else ""),
-        ver=" + ".join(f"v{k}[0]" for k in ks) if op.saves_x else "0",
+        ver=("        n.ver = " + " + ".join(f"v{k}[0]" for k in ks) + "\n") if op.saves_x else
+        "        n.ver = 0\n" if op.saves_out else "",  # read only when vcs is non-empty
     )
     scope = {
         "op": op, "fwd": op.forward, "nparams": op.nparams, "_params": _params,
         "Tensor": Tensor, "Node": Node, "STATE": STATE, "_new": _new, "_ndarray": _ndarray,
         "_asarray": np.asarray, "_operand": _operand, "_NO_VC": _NO_VC, "as_tensor": as_tensor,
         "_wrap_error": _wrap_error, "_next_seq": _next_seq, "_anomaly": _anomaly,
-        "_F64": _F64, "_int_promoted": _int_promoted, "_default_dtype": get_default_dtype,
+        "_F64": _F64, "_NEED1": (True,), "_int_promoted": _int_promoted,
+        "_default_dtype": get_default_dtype,
     }
     exec(compile(src, f"<chainrule op {op.name}>", "exec"), scope)
     call = scope["call"]
