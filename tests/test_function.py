@@ -82,7 +82,7 @@ X = np.array([0.3, -0.7, 1.2, 0.5])
 def test_single_output_forward_and_backward() -> None:
     x = t64(X)
     y = MyExp.apply(x)
-    assert repr(y.grad_fn) == "<MyExp backward>" and y.grad_fn.name == "MyExp"
+    assert repr(y.grad_fn) == "<MyExpBackward>" and y.grad_fn.name == "MyExp"
     np.testing.assert_allclose(y.numpy(), np.exp(X))
     (y * 2).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(X))

@@ -265,7 +265,7 @@ def test_repr() -> None:
     assert repr(cr.tensor(1.5, dtype=cr.float64)) == "tensor(1.5, dtype=cr.float64)"
     assert repr(cr.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     x = cr.tensor([1.0], requires_grad=True)
-    assert repr(x * 2) == "tensor([2.], grad_fn=<mul backward>)"
+    assert repr(x * 2) == "tensor([2.], grad_fn=<MulBackward>)"
     assert f"{cr.tensor(1.23456):.2f}" == "1.23"
 
 

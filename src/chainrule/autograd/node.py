@@ -45,7 +45,7 @@ class Node:
         return tuple((e, 0) for e in self.next)
 
     def __repr__(self) -> str:
-        return f"<{self.op.name} backward>"
+        return "<" + "".join(w[:1].upper() + w[1:] for w in self.op.name.split("_")) + "Backward>"
 
 
 class NodeMeta:

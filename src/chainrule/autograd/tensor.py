@@ -327,7 +327,8 @@ class Tensor:
         return repr(self) if not spec else format(str(self), spec)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4,
+                               floatmode="maxprec_equal" if self._data.ndim else "maxprec")
         extras = []
         if self._data.dtype not in (_DEFAULT_DTYPE[0], backend.int64, backend.bool_):
             extras.append(f"dtype=cr.{self._data.dtype}")
