@@ -75,3 +75,6 @@ long = int64
 int = int32
 
 __version__ = "0.1.0"
+
+from chainrule import nn, optim  # noqa: E402  (nn and optim sit above the core they import)
+from chainrule.io import load, save  # noqa: E402  (io sits above the core it imports)

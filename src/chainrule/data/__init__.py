@@ -1,1 +1,31 @@
-"""chainrule.data"""
+"""Loading data: datasets, samplers, ``DataLoader`` and transforms, with PyTorch's names.
+
+Also importable as ``chainrule.utils.data`` (PyTorch's path)::
+
+    from chainrule.utils.data import DataLoader, TensorDataset
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+
+``chainrule.data.datasets`` holds ready-made data (synthetic problems, the bundled digits,
+MNIST / Fashion-MNIST, CSV / NPZ loaders); ``chainrule.data.transforms`` the transforms.
+"""
+
+from chainrule.data import datasets, transforms
+from chainrule.data.collate import default_collate, default_convert
+from chainrule.data.dataloader import DataLoader
+from chainrule.data.dataset import (
+    ArrayDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
+from chainrule.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)

@@ -1,1 +1,48 @@
 """Neural-network building blocks with PyTorch's names: ``Module``, layers, losses, init."""
+
+from chainrule.nn import functional, init, utils
+from chainrule.nn.activation import (
+    ELU,
+    GELU,
+    Hardtanh,
+    Heaviside,
+    LeakyReLU,
+    LogSoftmax,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Step,
+    Tanh,
+)
+from chainrule.nn.containers import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
+from chainrule.nn.dropout import Dropout
+from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten
+from chainrule.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HingeEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    MultiMarginLoss,
+    NLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+)
+from chainrule.nn.module import Module, RemovableHandle
+from chainrule.nn.normalization import BatchNorm1d, LayerNorm
+from chainrule.nn.parameter import Parameter
+from chainrule.nn.perceptron import MLP, Perceptron
+from chainrule.nn.sparse import Embedding

@@ -54,6 +54,7 @@ from chainrule.ops.indexing import (
 )
 from chainrule.ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer
 from chainrule.ops.nondiff import argmax, argmin, argsort, ceil, floor, round, sign, trunc
+from chainrule.ops.normalization import batch_norm, layer_norm
 from chainrule.ops.reduce import (
     amax,
     amin,

@@ -11,6 +11,7 @@ both sides here.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,6 +45,7 @@ ArrayNS = SimpleNamespace(
     sigmoid=A.sigmoid, cast=_array_cast, sum_to=A.sum_to, zeros_like=np.zeros_like,
     ones_like=np.ones_like, zeros=np.zeros, reshape=np.reshape, broadcast_to=np.broadcast_to,
     matmul=np.matmul, einsum=_linalg.einsum_arrays, softmax=_fused.softmax_arrays,
+    log_softmax=_fused.log_softmax_arrays, softplus=A.softplus,
     swapaxes=lambda x, axis0, axis1: x.swapaxes(axis0, axis1),
     # reductions (call with keepdims= as a keyword), shapes and indexing
     sum=np.sum, mean=np.mean, prod=np.prod, transpose=np.transpose, flip=np.flip,
@@ -75,6 +77,7 @@ def bind_tensor_namespace(ops: Any) -> None:
         sum_to=ops.sum_to, zeros_like=_const(np.zeros_like), ones_like=_const(np.ones_like),
         zeros=_const(np.zeros), reshape=ops.reshape, broadcast_to=ops.broadcast_to,
         matmul=ops.matmul, einsum=ops.einsum, softmax=ops.softmax,
+        log_softmax=ops.log_softmax, softplus=lambda x: ops.softplus(x, 1.0, math.inf),
         swapaxes=ops.transpose,
         sum=_reduction(ops.sum), mean=_reduction(ops.mean), prod=_reduction(ops.prod),
         transpose=ops.permute, flip=ops.flip,

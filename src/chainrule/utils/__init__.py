@@ -1,1 +1,3 @@
 """PyTorch-compatible aliases: ``chainrule.utils.data`` is ``chainrule.data``."""
+
+from chainrule.utils import data

@@ -1,1 +1,45 @@
 """Functional forms of the layers, activations and losses (``torch.nn.functional``)."""
+
+from chainrule.nn.functional.activation import (
+    elu,
+    gelu,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    logsigmoid,
+    prelu,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    softmin,
+    softplus,
+    softsign,
+    step,
+    tanh,
+)
+from chainrule.nn.functional.layers import (
+    batch_norm,
+    dropout,
+    embedding,
+    layer_norm,
+    linear,
+    normalize,
+    one_hot,
+    pad,
+)
+from chainrule.nn.functional.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    hinge_embedding_loss,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    multi_margin_loss,
+    nll_loss,
+    smooth_l1_loss,
+    soft_margin_loss,
+)

@@ -1,0 +1,56 @@
+"""What the subcommands share: the one error type, messages on one line, checkpoint reading."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class CLIError(Exception):
+    """A problem with the user's arguments or files: printed as ``chainrule: error: ...``."""
+
+
+def one_line(text: Any) -> str:
+    """``text`` with its lines joined by "; " (errors are printed on exactly one line)."""
+    lines = [s.strip() for s in str(text).splitlines() if s.strip()]
+    return "; ".join(lines) if lines else str(text).strip()
+
+
+def say(*parts: Any, file: Any = None) -> None:
+    """Print to stdout (or ``file``), flushed."""
+    print(*parts, file=file or sys.stdout, flush=True)
+
+
+def existing_file(path: str | os.PathLike[str], what: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CLIError(f"{what} {str(path)!r} does not exist")
+    if p.is_dir():
+        raise CLIError(f"{what} {str(path)!r} is a folder; expected a file")
+    return p
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint at ``path`` as a dict with ``model`` (a state dict), ``epoch`` and
+    ``meta`` (the architecture and data description the train command stored)."""
+    from chainrule.io import CheckpointError, load_checkpoint
+
+    p = existing_file(path, "checkpoint")
+    try:
+        info = load_checkpoint(p, restore_rng=False)
+    except CheckpointError as e:
+        raise CLIError(one_line(e)) from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CLIError(f"cannot read checkpoint {str(path)!r}: {one_line(e)}") from None
+    extra = info.get("extra") or {}
+    meta = extra.get("meta") if isinstance(extra, dict) else None
+    if not isinstance(meta, dict) or "arch" not in meta:
+        raise CLIError(f"checkpoint {str(path)!r} holds no model architecture (it was not "
+                       "written by `chainrule train`); load it in Python with "
+                       "chainrule.io.load_checkpoint")
+    if info.get("model") is None:
+        raise CLIError(f"checkpoint {str(path)!r} holds no model weights")
+    return {"model": info["model"], "epoch": info.get("epoch"), "meta": meta,
+            "extra": extra, "path": str(p)}

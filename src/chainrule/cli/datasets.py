@@ -1,0 +1,218 @@
+"""``--dataset``: a name or a path -> (train, test) datasets and a description of them.
+
+Names: ``digits`` (bundled 8x8 digits), ``fashion-mnist``, ``mnist`` (IDX files found by
+``chainrule.data``; Fashion-MNIST from the Debian package ``dataset-fashion-mnist``), and the
+synthetic problems ``xor``, ``parity``, ``encoder``, ``spirals``, ``moons``, ``circles``,
+``blobs``, ``sine`` (regression). Paths: a folder of MNIST-style IDX files, a ``.csv`` (label in
+the last column) or an ``.npz`` (``x``/``y``, or ``x_train``/``y_train``/``x_test``/``y_test``).
+
+Datasets without a test split are split 80/20 with a fixed seed (the same test set whatever
+``--seed`` is); the tiny truth tables (xor, parity, encoder) are their own test set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.cli.common import CLIError, one_line
+
+SYNTHETIC = ("xor", "parity", "encoder", "spirals", "moons", "circles", "blobs", "sine")
+NAMED = ("digits", "fashion-mnist", "mnist", *SYNTHETIC)
+ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
+           "fmnist": "fashion-mnist"}
+FASHION_HINT = ("Fashion-MNIST is not installed: run `sudo apt-get update && sudo apt-get "
+                "install -y dataset-fashion-mnist` (Debian/Ubuntu; it puts the files in "
+                "/usr/share/datasets/fashion-mnist), or pass --download, or --dataset FOLDER "
+                "with the four IDX files")
+MNIST_HINT = ("MNIST's IDX files were not found: pass --download (fetches and checks them), "
+              "or --dataset FOLDER with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+              "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
+DATA_SEED = 0  # the train/test split of datasets that have none: fixed, whatever --seed is
+
+
+@dataclass
+class Data:
+    """A dataset resolved for training: the two splits and what the model needs to know."""
+
+    train: Any
+    test: Any
+    name: str
+    task: str  # "classification" or "regression"
+    input_shape: list[int]
+    n_outputs: int
+    classes: list[str] | None = None
+    pixel_scale: float | None = None  # raw integer inputs are divided by this (predict)
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(math.prod(self.input_shape))
+
+    def describe(self) -> dict[str, Any]:
+        """What a checkpoint keeps about the data (plain JSON-like values)."""
+        return {"name": self.name, "task": self.task, "input_shape": list(self.input_shape),
+                "n_outputs": self.n_outputs, "classes": self.classes,
+                "pixel_scale": self.pixel_scale}
+
+
+def targets_of(ds: Any) -> np.ndarray:
+    """All targets of a dataset as an array, without loading the inputs when it can."""
+    from chainrule.data.dataset import Subset, TensorDataset
+
+    if isinstance(ds, Subset):
+        return targets_of(ds.dataset)[np.asarray(ds.indices, dtype=np.int64)]
+    if getattr(ds, "targets", None) is not None:
+        return np.asarray(ds.targets)
+    if isinstance(ds, TensorDataset):
+        if len(ds.arrays) < 2:
+            raise CLIError("the dataset has inputs but no targets")
+        return ds.arrays[-1]
+    return np.stack([np.asarray(ds[i][-1]) for i in range(len(ds))])
+
+
+def _input_shape(ds: Any) -> list[int]:
+    if len(ds) == 0:
+        raise CLIError("the dataset is empty")
+    x = ds[0][0]
+    return [int(s) for s in getattr(x, "shape", np.shape(x))]
+
+
+def _split(ds: Any, test_fraction: float = 0.2) -> tuple[Any, Any]:
+    from chainrule.data.dataset import random_split
+    from chainrule.random import Generator
+
+    n = len(ds)
+    if n < 2:
+        return ds, ds
+    n_test = max(1, round(n * test_fraction))
+    train, test = random_split(ds, [n - n_test, n_test],
+                               generator=Generator().manual_seed(DATA_SEED))
+    return train, test
+
+
+def _limit(ds: Any, limit: int | None) -> Any:
+    from chainrule.data.dataset import Subset
+
+    if limit is None or limit >= len(ds):
+        return ds
+    return Subset(ds, list(range(limit)))
+
+
+def _synthetic(name: str) -> tuple[Any, Any, str]:
+    from chainrule.data import datasets as D
+    from chainrule.data.dataset import TensorDataset
+
+    if name == "xor":
+        ds = D.xor()
+        return ds, ds, "the 4 XOR points (train = test)"
+    if name == "parity":
+        ds = D.parity(3)
+        return ds, ds, "all 8 patterns of 3-bit parity (train = test)"
+    if name == "encoder":
+        ds = D.encoder(8)
+        x, y = ds.arrays
+        ds = TensorDataset(x, y.argmax(axis=1).astype(np.int64))
+        return ds, ds, "the 8 one-hot patterns of the 8-3-8 encoder (train = test)"
+    makers = {
+        "spirals": lambda: D.spirals(n_samples=1000, n_classes=2, noise=0.05, seed=DATA_SEED),
+        "moons": lambda: D.moons(n_samples=1000, noise=0.1, seed=DATA_SEED),
+        "circles": lambda: D.circles(n_samples=1000, noise=0.05, factor=0.5, seed=DATA_SEED),
+        "blobs": lambda: D.blobs(n_samples=1000, centers=3, seed=DATA_SEED),
+        "sine": lambda: D.regression_1d(n_samples=1000, fn="sin", seed=DATA_SEED),
+    }
+    train, test = _split(makers[name]())
+    return train, test, "1000 samples, 20% held out for test"
+
+
+def _idx(cls_name: str, root: str | None, download: bool) -> tuple[Any, Any, list[str]]:
+    from chainrule.data import datasets as D
+    from chainrule.data.transforms import Flatten
+
+    cls = getattr(D, cls_name)
+    try:  # images flattened to rows for the MLP, per batch
+        train = cls(root=root, train=True, download=download, transform=Flatten())
+        test = cls(root=root, train=False, download=download, transform=Flatten())
+    except D.DatasetNotFoundError as e:
+        if root is not None:
+            raise CLIError(f"no MNIST-style IDX files in folder {root!r} (expected "
+                           "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                           "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)") from None
+        raise CLIError(FASHION_HINT if cls_name == "FashionMNIST" else MNIST_HINT) from e
+    except (D.IDXError, D.DownloadError, OSError, ValueError) as e:
+        raise CLIError(one_line(e)) from None
+    return train, test, list(cls.classes)
+
+
+def _table(path: Path) -> tuple[Any, Any, str]:
+    from chainrule.data import datasets as D
+
+    try:
+        if path.suffix.lower() == ".csv":
+            train, test = _split(D.load_csv(path))
+            return train, test, "CSV, last column the label, 20% held out for test"
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+        if {"x_train", "y_train", "x_test", "y_test"} <= keys:
+            return (D.load_npz(path, "x_train", "y_train"), D.load_npz(path, "x_test", "y_test"),
+                    "NPZ with its own train/test arrays")
+        train, test = _split(D.load_npz(path))
+        return train, test, "NPZ x/y, 20% held out for test"
+    except CLIError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise CLIError(one_line(e)) from None
+
+
+def load(spec: str, limit: int | None = None, download: bool = False) -> Data:
+    """Resolve ``--dataset``; ``limit`` caps the train and the test split at that many samples."""
+    key = ALIASES.get(spec.lower(), spec.lower())
+    classes: list[str] | None = None
+    pixel_scale: float | None = None
+    if key == "digits":
+        from chainrule.data.datasets import load_digits
+
+        train, test = load_digits("train"), load_digits("test")
+        name, note, pixel_scale = "digits", "bundled 8x8 digits, stratified 80/20 split", 16.0
+    elif key in ("fashion-mnist", "mnist"):
+        train, test, classes = _idx("FashionMNIST" if key == "fashion-mnist" else "MNIST", None,
+                                    download)
+        name, note, pixel_scale = key, "the official 60000/10000 split", 255.0
+    elif key in SYNTHETIC:
+        train, test, note = _synthetic(key)
+        name = key
+    else:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            train, test, classes = _idx("MNIST", str(path), False)
+            name, note, pixel_scale = str(path), "IDX files, their own train/test split", 255.0
+        elif path.is_file() and path.suffix.lower() in (".csv", ".npz"):
+            train, test, note = _table(path)
+            name = str(path)
+        elif path.suffix.lower() in (".csv", ".npz") or "/" in spec or path.suffix:
+            if not path.exists():
+                raise CLIError(f"dataset file {spec!r} does not exist")
+            raise CLIError(f"dataset {spec!r}: expected a folder of IDX files, a .csv or an .npz "
+                           "file")
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(key, NAMED, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CLIError(f"unknown dataset {spec!r}{hint}; known: {', '.join(NAMED)}, or a "
+                           "path to an IDX folder, a .csv or an .npz file")
+    train, test = _limit(train, limit), _limit(test, limit)
+    y = targets_of(train)
+    if y.dtype.kind in "iub":
+        task = "classification"
+        n_out = int(max(int(y.max(initial=0)), int(targets_of(test).max(initial=0)))) + 1
+        n_out = max(n_out, len(classes) if classes else 0, 2)
+    else:
+        task = "regression"
+        n_out = 1 if y.ndim == 1 else int(math.prod(y.shape[1:]))
+    return Data(train, test, name, task, _input_shape(train), n_out, classes, pixel_scale, note)

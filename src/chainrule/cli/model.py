@@ -1,0 +1,146 @@
+"""The model, loss and optimiser the CLI builds from names, and the architecture record that a
+checkpoint keeps so that ``evaluate`` / ``predict`` can rebuild the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.cli.common import CLIError
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu", "softplus",
+               "identity")
+OUTPUT_ACTIVATIONS = ("auto", "none", "sigmoid", "tanh", "identity")
+LOSSES = ("cross-entropy", "mse", "quadratic", "l1", "huber")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3,
+              "adagrad": 1e-2}
+LOSS_ALIASES = {"ce": "cross-entropy", "cross_entropy": "cross-entropy",
+                "crossentropy": "cross-entropy", "nielsen": "quadratic", "l2": "mse"}
+
+
+def parse_layers(spec: Any) -> list[int]:
+    """Hidden layer sizes from ``"256,128"``, ``[256, 128]``, ``256`` or ``""``/``"none"``."""
+    if isinstance(spec, (list, tuple)):
+        items = list(spec)
+    elif isinstance(spec, int) and not isinstance(spec, bool):
+        items = [spec]
+    elif isinstance(spec, str):
+        s = spec.strip().strip("[]()").replace(" ", "")
+        items = [] if s.lower() in ("", "none", "-") else s.replace("x", ",").split(",")
+    else:
+        raise CLIError(f"--layers: expected sizes like 256,128, got {spec!r}")
+    sizes = []
+    for item in items:
+        try:
+            n = int(item)
+        except (TypeError, ValueError):
+            raise CLIError(f"--layers {spec!r}: {item!r} is not a whole number; expected hidden "
+                           "layer sizes like 256,128 (or 'none' for no hidden layer)") from None
+        if n <= 0:
+            raise CLIError(f"--layers {spec!r}: sizes must be positive, got {n}")
+        sizes.append(n)
+    return sizes
+
+
+def architecture(n_inputs: int, hidden: list[int], n_outputs: int, activation: str,
+                 output_activation: str | None, dropout: float) -> dict[str, Any]:
+    """The architecture record (what a checkpoint keeps)."""
+    return {"kind": "mlp", "sizes": [int(n_inputs), *map(int, hidden), int(n_outputs)],
+            "activation": activation, "output_activation": output_activation,
+            "dropout": float(dropout)}
+
+
+def build_model(arch: dict[str, Any]) -> Any:
+    """An ``nn.MLP`` from an architecture record."""
+    from chainrule import nn
+
+    if arch.get("kind") != "mlp":
+        raise CLIError(f"unknown model kind {arch.get('kind')!r} in the checkpoint; this "
+                       "version of chainrule builds 'mlp'")
+    try:
+        return nn.MLP(arch["sizes"], activation=arch["activation"],
+                      output_activation=arch.get("output_activation"),
+                      dropout=float(arch.get("dropout") or 0.0))
+    except (ValueError, TypeError, KeyError) as e:
+        raise CLIError(f"cannot build the model {arch}: {e}") from None
+
+
+class OneHotLoss:
+    """A loss on class-probability rows given class indices: the labels become one-hot rows
+    (float32) before ``loss(output, one_hot)``: the quadratic cost of Nielsen's book."""
+
+    def __init__(self, loss: Any, num_classes: int) -> None:
+        self.loss = loss
+        self.eye = np.eye(num_classes, dtype=np.float32)
+
+    def __call__(self, output: Any, target: Any) -> Any:
+        from chainrule.autograd.tensor import from_numpy
+
+        labels = target.numpy() if hasattr(target, "numpy") else np.asarray(target)
+        if labels.dtype.kind in "iub":
+            target = from_numpy(self.eye[labels.astype(np.int64)])
+        return self.loss(output, target)
+
+    def __repr__(self) -> str:
+        return f"OneHotLoss({self.loss!r}, num_classes={len(self.eye)})"
+
+
+class QuadraticCost:
+    """Nielsen's quadratic cost ``C = 1/(2n) sum_x ||y(x) - a(x)||^2``: half the squared error
+    summed over the outputs, averaged over the batch. (``MSELoss`` also averages over the
+    outputs and does not halve: its gradient is 2/outputs times this one, so a learning rate
+    from the book, eta = 3.0 for 10 outputs, needs the quadratic cost to mean the same.)"""
+
+    def __init__(self) -> None:
+        from chainrule import nn
+
+        self.sum = nn.MSELoss(reduction="sum")
+
+    def __call__(self, output: Any, target: Any) -> Any:
+        n = output.shape[0] if output.ndim else 1
+        return self.sum(output, target) * (0.5 / n)
+
+    def __repr__(self) -> str:
+        return "QuadraticCost()"
+
+
+def build_loss(name: str, task: str, n_outputs: int) -> Any:
+    from chainrule import nn
+
+    name = LOSS_ALIASES.get(name, name)
+    if name == "cross-entropy":
+        if task != "classification":
+            raise CLIError("--loss cross-entropy needs class labels; this dataset has real-valued "
+                           "targets (use --loss mse)")
+        return nn.CrossEntropyLoss()
+    base = {"mse": nn.MSELoss, "quadratic": QuadraticCost, "l1": nn.L1Loss,
+            "huber": nn.HuberLoss}.get(name)
+    if base is None:
+        raise CLIError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    loss = base()
+    return OneHotLoss(loss, n_outputs) if task == "classification" else loss
+
+
+def build_optimizer(name: str, params: Any, lr: float | None, weight_decay: float | None,
+                    momentum: float | None) -> Any:
+    """The optimiser ``name`` (sgd, momentum = SGD with momentum 0.9, adam, adamw, rmsprop,
+    adagrad); ``lr`` None takes ``DEFAULT_LR``; ``weight_decay`` None takes the optimiser's own
+    default (0.01 for AdamW, 0 otherwise)."""
+    from chainrule import optim
+
+    if name not in OPTIMIZERS:
+        raise CLIError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    lr = DEFAULT_LR[name] if lr is None else lr
+    if name in ("sgd", "momentum"):
+        m = momentum if momentum is not None else (0.9 if name == "momentum" else 0.0)
+        return optim.SGD(params, lr=lr, momentum=m, weight_decay=weight_decay or 0.0)
+    cls = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
+           "adagrad": optim.Adagrad}[name]
+    kw: dict[str, Any] = {"lr": lr}
+    if name == "rmsprop" and momentum is not None:
+        kw["momentum"] = momentum
+    if weight_decay is not None:
+        kw["weight_decay"] = weight_decay
+    return cls(params, **kw)

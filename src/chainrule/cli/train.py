@@ -1,0 +1,174 @@
+"""``chainrule train``: train an MLP on a dataset, print progress and the test accuracy.
+
+    chainrule train                                   # digits, a few seconds
+    chainrule train --dataset fashion-mnist --layers 256,128 --epochs 10
+    chainrule train --dataset fashion-mnist --layers 30 --activation sigmoid \\
+        --loss quadratic --optimizer sgd --lr 3.0 --batch-size 10        # Nielsen's network
+    chainrule train --config run.toml --lr 0.01       # flags override the file
+    chainrule train --out runs/x --epochs 4 --resume  # continue runs/x/model.ckpt to epoch 4
+
+The test set is evaluated after every epoch (``test_loss``, ``test_accuracy``, as in Nielsen's
+book: for watching, not for choosing; ``--val-split`` holds out validation data for that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from chainrule.cli import config as C
+from chainrule.cli import datasets as D
+from chainrule.cli.common import CLIError, read_checkpoint, say
+from chainrule.cli.model import architecture, build_loss, build_model, build_optimizer
+from chainrule.cli.plot import PLOT_HINT, have_matplotlib, plot_history
+
+HELP = "train an MLP (default: on the bundled digits) and report its test accuracy"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help=HELP, description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="TOML file of options (the flags below override it)")
+    p.add_argument("--resume", metavar="CKPT", nargs="?", const="", default=None,
+                   help="continue from a checkpoint (default OUT/model.ckpt) up to --epochs; "
+                        "its options are the base, flags override them")
+    C.add_arguments(p)
+    p.set_defaults(run=run)
+    return p
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name).stem if "/" in name else name).strip("-")
+
+
+def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """The final options (see chainrule.cli.config for the precedence) and the checkpoint to
+    resume from (None for a fresh run)."""
+    given = C.normalise({k: v for k, v in vars(args).items() if k in C.OPTIONS}, "command line")
+    from_file = C.read_config(args.config) if args.config else {}
+    stored: dict[str, Any] = {}
+    ckpt_path = None
+    if args.resume is not None:
+        out = given.get("out") or from_file.get("out")
+        if args.resume:
+            ckpt_path = args.resume
+        elif out:
+            ckpt_path = str(Path(out) / "model.ckpt")
+        else:
+            ds = given.get("dataset") or from_file.get("dataset") or "digits"
+            ckpt_path = str(Path("runs") / _slug(ds) / "model.ckpt")
+        ckpt = read_checkpoint(ckpt_path)
+        stored = C.normalise({k: v for k, v in (ckpt["meta"].get("config") or {}).items()
+                              if k in C.OPTIONS}, f"checkpoint {ckpt_path}")
+    dataset = given.get("dataset") or from_file.get("dataset") or stored.get("dataset") or \
+        "digits"
+    cfg = {**C.defaults_for(dataset), **stored, **from_file, **given}
+    if cfg["out"] is None and not cfg["no_save"]:
+        cfg["out"] = str(Path("runs") / _slug(cfg["dataset"]))
+    return cfg, ckpt_path
+
+
+def _plain_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """What the checkpoint stores (no None values: they mean 'the default')."""
+    skip = ("no_save", "progress", "download")
+    return {k: v for k, v in cfg.items() if v is not None and k not in skip}
+
+
+def run(args: argparse.Namespace) -> int:
+    import chainrule as cr
+    from chainrule.train import (
+        CSVLogger,
+        EarlyStopping,
+        JSONLinesLogger,
+        ModelCheckpoint,
+        TerminateOnNaN,
+        Trainer,
+        evaluate,
+    )
+
+    cfg, ckpt_path = resolve(args)
+    data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
+    classify = data.task == "classification"
+    loss_name = cfg["loss"] or ("cross-entropy" if classify else "mse")
+    out_act = cfg["output_activation"]
+    if out_act == "auto":
+        out_act = "sigmoid" if classify and loss_name != "cross-entropy" else None
+    elif out_act in ("none", "identity"):
+        out_act = None
+    if loss_name == "cross-entropy" and out_act is not None:
+        raise CLIError(f"--output-activation {out_act} with cross-entropy: the loss takes raw "
+                       "scores (logits); drop --output-activation, or use --loss mse/quadratic")
+    if cfg["early_stopping"] and not cfg["val_split"]:
+        raise CLIError("--early-stopping watches val_loss: give --val-split too (e.g. 0.1)")
+    arch = architecture(data.n_features, cfg["layers"], data.n_outputs, cfg["activation"],
+                        out_act, cfg["dropout"])
+
+    cr.manual_seed(cfg["seed"])
+    model = build_model(arch)
+    loss_fn = build_loss(loss_name, data.task, data.n_outputs)
+    optimizer = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"],
+                                cfg["weight_decay"], cfg["momentum"])
+    metrics = ("accuracy",) if classify else ("mae", "r2")
+
+    out = None if cfg["no_save"] else Path(cfg["out"])
+    callbacks: list[Any] = [TerminateOnNaN(verbose=False)]
+    if cfg["early_stopping"]:
+        callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"],
+                                       restore_best_weights=True))
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"--out {str(out)!r} is a file; expected a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CLIError(f"cannot create the output folder {str(out)!r}: {e.strerror}") from None
+        callbacks += [CSVLogger(out / "metrics.csv"), JSONLinesLogger(out / "metrics.jsonl"),
+                      ModelCheckpoint(out / "model.ckpt", min_interval=2.0)]
+
+    trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks)
+    trainer.extra = {"arch": arch, "data": data.describe(), "config": _plain_config(cfg),
+                     "loss": loss_name}
+    sizes = "-".join(map(str, arch["sizes"]))
+    what = (f"{data.n_outputs} classes" if classify else f"{data.n_outputs} output(s)")
+    lr = optimizer.param_groups[0]["lr"]
+    say(f"chainrule train: {data.name} ({len(data.train)} train / {len(data.test)} test, "
+        f"{data.n_features} features, {what}; {data.note})")
+    say(f"  model MLP {sizes} {cfg['activation']}"
+        f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}, "
+        f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}")
+    if ckpt_path:
+        say(f"  resuming from {ckpt_path}")
+
+    progress = {"none": False}.get(cfg["progress"], cfg["progress"])
+    t0 = time.perf_counter()
+    history = trainer.fit(data.train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                          val_split=cfg["val_split"] or None, val_data={"test": data.test},
+                          seed=cfg["seed"], progress=progress, resume=ckpt_path)
+    elapsed = time.perf_counter() - t0
+    ran = len(history) - (trainer.initial_epoch if ckpt_path else 0)
+    if ckpt_path and ran == 0:
+        say(f"  the checkpoint is already at epoch {trainer.initial_epoch}; pass --epochs N "
+            "(the total) to train further")
+
+    final = evaluate(model, data.test, loss_fn, metrics, batch_size=max(256, cfg["batch_size"]))
+    if classify:
+        say(f"test accuracy {final['accuracy']:.4f} (loss {final['loss']:.4f}) after epoch "
+            f"{trainer.epoch}, {ran} epoch(s) in {elapsed:.1f} s")
+    else:
+        say(f"test mae {final['mae']:.4f}, r2 {final['r2']:.4f} (loss {final['loss']:.4f}) "
+            f"after epoch {trainer.epoch}, {ran} epoch(s) in {elapsed:.1f} s")
+    if out is not None:
+        if ran and cfg["early_stopping"]:  # the restored best weights, not the last epoch's
+            trainer.save_checkpoint(out / "model.ckpt")
+        files = ["model.ckpt", "metrics.csv", "metrics.jsonl"]
+        if have_matplotlib():
+            plot_history(history, out / "loss.png", title=f"{data.name}: MLP {sizes}")
+            files.append("loss.png")
+            say(f"saved {out}/: {', '.join(files)}")
+        else:
+            say(f"saved {out}/: {', '.join(files)} ({PLOT_HINT})")
+    return 0

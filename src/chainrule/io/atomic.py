@@ -1,0 +1,73 @@
+"""Atomic file writes: a crash mid-write leaves the previous file whole.
+
+Every write goes to a temporary file in the target's directory (same file system, so the final
+rename is atomic), is flushed to disk with ``fsync``, then ``os.replace``-d over the target, and
+the directory itself is ``fsync``-ed so the rename survives a power cut. A reader sees either the
+old file or the new one, never a mixture. If the writer raises (or the process is killed), the
+target is untouched; a killed process may leave a stray ``.NAME.*.tmp`` file beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+
+def fsync_path(path: str) -> None:
+    """Flush a written file's data and metadata to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: str) -> None:
+    """Flush a directory entry (a rename) to disk; a no-op where the OS cannot."""
+    if not hasattr(os, "O_DIRECTORY"):  # Windows: directories cannot be opened
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on a directory
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[Any]) -> Iterator[str]:
+    """Yield a fresh temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    ::
+
+        with atomic_write("model.ckpt") as tmp:
+            write_everything_to(tmp)      # raise here and model.ckpt is left as it was
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory,
+                       f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide, as open() does
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def write_bytes_atomic(path: str | os.PathLike[Any], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see ``atomic_write``)."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()

@@ -1,0 +1,28 @@
+"""``Dropout``: inverted dropout, active only in training mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.tensor import Tensor
+from chainrule.nn import functional as F
+from chainrule.nn.module import Module
+
+
+class Dropout(Module):
+    """In training, zero each entry with probability ``p`` and scale the rest by 1 / (1 - p);
+    in eval mode (``model.eval()``) the identity. Masks come from chainrule's default
+    generator, so ``cr.manual_seed`` makes them reproducible."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input: Any) -> Tensor:
+        return F.dropout(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"

@@ -1,0 +1,157 @@
+"""``BatchNorm1d`` and ``LayerNorm``, on the fused ``batch_norm`` / ``layer_norm`` ops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import creation
+from chainrule.autograd.tensor import Tensor, tensor
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+
+
+class _BatchNorm(Module):
+    """Shared by the batch-norm layers: parameters, running statistics, train/eval logic."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device: Any = None,
+                 dtype: Any = None, *, bias: bool = True) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(creation.empty(num_features, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(creation.empty(num_features, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", creation.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", creation.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def _check_input_dim(self, input: Any) -> None:
+        raise NotImplementedError
+
+    def forward(self, input: Any) -> Tensor:
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        b = self._buffers
+        if self.training and self.track_running_stats and b["num_batches_tracked"] is not None:
+            nbt = b["num_batches_tracked"]
+            nbt._data += 1
+            nbt._vc[0] += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(nbt._data)
+        use_batch = self.training or (b["running_mean"] is None and b["running_var"] is None)
+        track = not self.training or self.track_running_stats
+        p = self._parameters
+        return F.batch_norm(input, b["running_mean"] if track else None,
+                            b["running_var"] if track else None, p["weight"], p["bias"],
+                            use_batch, factor, self.eps)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        # checkpoints without num_batches_tracked (PyTorch before 0.4.1) load, as in PyTorch
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked if self.num_batches_tracked is not None \
+                else tensor(0, dtype=np.int64)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs per channel C, as
+    ``torch.nn.BatchNorm1d``: in training, normalise with the batch's mean and (biased)
+    variance and update ``running_mean``/``running_var`` (unbiased) with ``momentum`` (None:
+    a cumulative average); in eval mode, normalise with the running statistics. Then scale
+    by ``weight`` and shift by ``bias`` (when ``affine``)."""
+
+    def _check_input_dim(self, input: Any) -> None:
+        nd = input.ndim if isinstance(input, Tensor) else np.ndim(input)
+        if nd not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {nd}D input of shape "
+                             f"{tuple(np.shape(input))}); use (N, C) or (N, C, L)")
+        c = np.shape(input)[1]
+        if c != self.num_features:
+            raise ValueError(f"BatchNorm1d: input of shape {tuple(np.shape(input))} has {c} "
+                             f"channels (dimension 1) but the layer has num_features="
+                             f"{self.num_features}")
+
+
+class LayerNorm(Module):
+    """Normalise over the last dimensions ``normalized_shape`` of each sample (mean 0,
+    variance 1), then scale and shift elementwise, as ``torch.nn.LayerNorm``. The same in
+    training and eval."""
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.empty(self.normalized_shape, dtype=dtype,
+                                                   device=device))
+            if bias:
+                self.bias = Parameter(creation.empty(self.normalized_shape, dtype=dtype,
+                                                     device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Any) -> Tensor:
+        p = self._parameters
+        return F.layer_norm(input, self.normalized_shape, p["weight"], p["bias"], self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")

@@ -1,0 +1,156 @@
+"""Adam and AdamW: adaptive moment estimation, with L2 or decoupled weight decay."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam, as ``torch.optim.Adam``.
+
+    For each parameter :math:`\theta` with gradient :math:`g`, at step :math:`t = 1, 2, \dots`
+    (first and second moments ``m``, ``v`` start at zero)::
+
+        if maximize:           g = -g
+        if weight_decay != 0:
+            theta = theta * (1 - lr * weight_decay)      if decoupled_weight_decay  (AdamW)
+            g = g + weight_decay * theta                  otherwise                 (L2)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        if amsgrad:  v_max = max(v_max, v);  v_hat = v_max / (1 - beta2**t)
+        else:        v_hat = v / (1 - beta2**t)
+        m_hat = m / (1 - beta1**t)
+        theta = theta - lr * m_hat / (sqrt(v_hat) + eps)
+
+    (computed as PyTorch does: ``denom = sqrt(v) / sqrt(1 - beta2**t) + eps``,
+    ``theta -= lr / (1 - beta1**t) * m / denom``).
+
+    Args:
+        params: tensors or parameter groups to optimise.
+        lr: learning rate (default 1e-3).
+        betas: decay rates of the first and second moment estimates (default (0.9, 0.999)).
+        eps: added to the denominator for numerical stability (default 1e-8).
+        weight_decay: weight decay coefficient (default 0).
+        amsgrad: use the AMSGrad variant (the running maximum of ``v``) (default False).
+        maximize: maximise the objective instead of minimising it (default False).
+        decoupled_weight_decay: decay the weights directly, as AdamW (default False).
+    """
+
+    _param_state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(self, params: Any, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, group: dict[str, Any]) -> None:
+        super()._check_hyperparameters(group)
+        self._check_nonneg(group, "eps", "epsilon value")
+        self._check_betas(group)
+        self._check_nonneg(group, "weight_decay", "weight_decay value")
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One Adam update of every parameter that has a ``.grad``; returns ``closure()``."""
+        loss = self._evaluate(closure)
+        for group in self.param_groups:
+            lr = float(group["lr"])
+            beta1, beta2 = (float(b) for b in group["betas"])
+            eps = float(group["eps"])
+            wd = float(group["weight_decay"])
+            decoupled = group["decoupled_weight_decay"]
+            amsgrad = group["amsgrad"]
+            maximize = group["maximize"]
+            for p in group["params"]:
+                g = self._grad_of(p)
+                if g is None:
+                    continue
+                a = p._data
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = self._zeros_like(a)
+                    state["exp_avg_sq"] = self._zeros_like(a)
+                if amsgrad and "max_exp_avg_sq" not in state:
+                    state["max_exp_avg_sq"] = self._zeros_like(a)
+                tmp, tmp2 = self._buffers(p, a, 2)
+                state["step"] = t = state["step"] + 1
+                # effective gradient (maximize, L2 decay) in tmp when it differs from .grad
+                if wd != 0.0 and not decoupled:
+                    np.multiply(a, wd, out=tmp)
+                    (np.subtract if maximize else np.add)(tmp, g, out=tmp)
+                    g = tmp
+                elif maximize:
+                    np.negative(g, out=tmp)
+                    g = tmp
+                if wd != 0.0 and decoupled:
+                    a *= 1.0 - lr * wd
+                m = state["exp_avg"]._data
+                v = state["exp_avg_sq"]._data
+                # v = beta2 * v + (1 - beta2) * g * g
+                np.multiply(g, g, out=tmp2)
+                tmp2 *= 1.0 - beta2
+                v *= beta2
+                v += tmp2
+                # m = m + (1 - beta1) * (g - m)   (torch's lerp)
+                np.subtract(g, m, out=tmp2)
+                tmp2 *= 1.0 - beta1
+                m += tmp2
+                if amsgrad:
+                    vmax = state["max_exp_avg_sq"]._data
+                    np.maximum(vmax, v, out=vmax)
+                    v = vmax
+                step_size = lr / (1.0 - beta1 ** t)
+                bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** t)
+                # denom = sqrt(v) / sqrt(1 - beta2^t) + eps;  theta -= step_size * m / denom
+                np.sqrt(v, out=tmp2)
+                tmp2 /= bias_correction2_sqrt
+                tmp2 += eps
+                np.divide(m, tmp2, out=tmp2)
+                tmp2 *= step_size
+                a -= tmp2
+                p._vc[0] += 1
+        return loss
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    Same as :class:`Adam` except that weight decay shrinks the weights directly instead of
+    entering the gradient (and hence the moment estimates)::
+
+        theta = theta * (1 - lr * weight_decay)
+        m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g**2
+        theta = theta - lr * m_hat / (sqrt(v_hat) + eps)
+
+    Args:
+        params: tensors or parameter groups to optimise.
+        lr: learning rate (default 1e-3).
+        betas: decay rates of the moment estimates (default (0.9, 0.999)).
+        eps: added to the denominator for numerical stability (default 1e-8).
+        weight_decay: decoupled weight decay coefficient (default 1e-2).
+        amsgrad: use the AMSGrad variant (default False).
+        maximize: maximise the objective instead of minimising it (default False).
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+    def _after_load(self) -> None:
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
