@@ -13,6 +13,20 @@ import pytest
 import chainrule as cr
 import chainrule.nn.utils as nn_utils
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Any:
+    """Tiny tensors: PyTorch's thread pool only adds contention (restored afterwards)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # -- a small problem: a 2-layer MLP (four parameters of different shapes), a smooth loss ----------
 _rng = np.random.default_rng(0)
 X = _rng.standard_normal((32, 5))

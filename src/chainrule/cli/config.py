@@ -117,6 +117,7 @@ class Option:
     help: str
     metavar: str | None = None
     flag: bool = False  # a switch without a value
+    negatable: bool = False  # a switch with a --no- form
 
 
 def _layers(v: Any) -> list[int]:
@@ -158,6 +159,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("early_stopping", _opt(_int("early-stopping", 1)), None,
            "stop when val_loss has not improved for this many epochs (needs --val-split); "
            "keeps the best weights", "PATIENCE"),
+    Option("standardize", _bool("standardize"), False,
+           "shift and scale each input feature by the training split's mean and std (+0.01); "
+           "on by default for digits", negatable=True),
     Option("limit", _opt(_int("limit", 1)), None,
            "use at most N training and N test samples (quick runs)", "N"),
     Option("download", _bool("download"), False,
@@ -171,7 +175,7 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
 )}
 
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": {"epochs": 20, "batch_size": 32},
+    "digits": {"epochs": 20, "batch_size": 32, "standardize": True},
     "xor": {"layers": [8], "activation": "tanh", "epochs": 300, "batch_size": 4, "lr": 0.05},
     "parity": {"layers": [16], "activation": "tanh", "epochs": 500, "batch_size": 8,
                "lr": 0.05},
@@ -191,7 +195,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The train options as flags whose default is 'not given' (so files can fill them in)."""
     for o in OPTIONS.values():
         flag = "--" + o.name.replace("_", "-")
-        if o.flag:
+        if o.negatable:
+            p.add_argument(flag, dest=o.name, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=o.help)
+        elif o.flag:
             p.add_argument(flag, dest=o.name, action="store_true", default=argparse.SUPPRESS,
                            help=o.help)
         else:

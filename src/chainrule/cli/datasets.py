@@ -56,9 +56,43 @@ class Data:
 
     def describe(self) -> dict[str, Any]:
         """What a checkpoint keeps about the data (plain JSON-like values)."""
-        return {"name": self.name, "task": self.task, "input_shape": list(self.input_shape),
-                "n_outputs": self.n_outputs, "classes": self.classes,
-                "pixel_scale": self.pixel_scale}
+        out = {"name": self.name, "task": self.task, "input_shape": list(self.input_shape),
+               "n_outputs": self.n_outputs, "classes": self.classes,
+               "pixel_scale": self.pixel_scale}
+        if "mean" in self.extra:
+            out["mean"] = self.extra["mean"]
+            out["scale"] = self.extra["scale"]
+        return out
+
+    def standardize(self, mean: np.ndarray | None = None, scale: np.ndarray | None = None
+                    ) -> None:
+        """Replace both splits by ``(x - mean) / scale`` per feature, with the training split's
+        mean and ``std + 0.01`` unless given (near-constant pixels are not blown up)."""
+        from chainrule.data.dataset import TensorDataset
+
+        x_train, y_train = materialize(self.train)
+        x_test, y_test = materialize(self.test)
+        if mean is None or scale is None:
+            mean = x_train.mean(axis=0, dtype=np.float64)
+            scale = x_train.std(axis=0, dtype=np.float64) + 0.01
+        mean = np.asarray(mean, np.float32).reshape(-1)
+        scale = np.asarray(scale, np.float32).reshape(-1)
+        if mean.size != self.n_features:
+            raise CLIError(f"the stored standardization has {mean.size} features but the data "
+                           f"has {self.n_features}")
+        self.train = TensorDataset((x_train - mean) / scale, y_train)
+        self.test = TensorDataset((x_test - mean) / scale, y_test)
+        self.extra.update(mean=mean.tolist(), scale=scale.tolist())
+
+
+def materialize(ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """All (inputs as float32 rows, targets) of a dataset, as arrays."""
+    idx = np.arange(len(ds))
+    get = getattr(ds, "get_batch", None)
+    batch = get(idx) if get is not None else [np.stack([np.asarray(s[j]) for s in
+                                                        (ds[i] for i in idx)]) for j in (0, 1)]
+    x, y = (b.numpy() if hasattr(b, "numpy") else np.asarray(b) for b in batch[:2])
+    return x.reshape(len(x), -1).astype(np.float32), y
 
 
 def targets_of(ds: Any) -> np.ndarray:
@@ -165,8 +199,9 @@ def _table(path: Path) -> tuple[Any, Any, str]:
         return train, test, "NPZ x/y, 20% held out for test"
     except CLIError:
         raise
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        raise CLIError(one_line(e)) from None
+    except (OSError, ValueError, TypeError, KeyError, EOFError) as e:
+        msg = one_line(e)
+        raise CLIError(msg if str(path) in msg else f"cannot read {path}: {msg}") from None
 
 
 def load(spec: str, limit: int | None = None, download: bool = False) -> Data:
@@ -206,6 +241,8 @@ def load(spec: str, limit: int | None = None, download: bool = False) -> Data:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise CLIError(f"unknown dataset {spec!r}{hint}; known: {', '.join(NAMED)}, or a "
                            "path to an IDX folder, a .csv or an .npz file")
+    if limit is not None and (limit < len(train) or limit < len(test)):
+        note += f"; --limit {limit}: the first {limit} samples of each split"
     train, test = _limit(train, limit), _limit(test, limit)
     y = targets_of(train)
     if y.dtype.kind in "iub":

@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("the checkpoint does not say which dataset it was trained on; pass "
                        "--dataset")
     data = D.load(spec, args.limit, args.download)
+    if info.get("mean") is not None:  # the training split's statistics, not this data's
+        data.standardize(np.asarray(info["mean"]), np.asarray(info["scale"]))
     sizes = meta["arch"]["sizes"]
     if data.n_features != sizes[0]:
         raise CLIError(f"the model takes {sizes[0]} inputs but dataset {data.name!r} has "

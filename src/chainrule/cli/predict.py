@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     x = prepare(read_inputs(args.input, sizes[0]), sizes[0], info.get("pixel_scale"), args.input)
     if args.limit is not None:
         x = x[:args.limit]
+    if info.get("mean") is not None:
+        x = (x - np.asarray(info["mean"], np.float32)) / np.asarray(info["scale"], np.float32)
     out = predict(model, x).numpy().astype(np.float64)
     if info.get("task", "classification") != "classification":
         for i, row in enumerate(out):

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg, ckpt_path = resolve(args)
     data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
+    if cfg["standardize"]:
+        data.standardize()
     classify = data.task == "classification"
     loss_name = cfg["loss"] or ("cross-entropy" if classify else "mse")
     out_act = cfg["output_activation"]

@@ -28,7 +28,7 @@ def _fmt(key: str, v: Any) -> str:
     if key == "lr" or key.endswith("_lr"):
         return f"{v:.3g}"
     if key == "time":
-        return f"{v:.1f}s"
+        return f"{v:.1f}s" if v >= 1 else f"{v:.2f}s"
     return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}"
 
 
