@@ -13,6 +13,7 @@ import pytest
 import chainrule as cr
 import chainrule.nn.utils as nn_utils
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread() -> Any:
     """Tiny tensors: PyTorch's thread pool only adds contention (restored afterwards)."""
@@ -541,3 +542,25 @@ def test_parameters_to_vector_and_back() -> None:
         nn_utils.vector_to_parameters(np.zeros(3), ps)
     with pytest.raises(ValueError, match="vec has 3 elements but the parameters have 75"):
         nn_utils.vector_to_parameters(cr.zeros(3), ps)
+
+
+def test_trains_a_module_with_clipping_and_a_schedule() -> None:
+    nn = pytest.importorskip("chainrule.nn")
+    if not hasattr(nn, "Linear"):
+        pytest.skip("chainrule.nn.Linear does not exist yet")
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+    opt = cr.optim.AdamW(model.parameters(), lr=0.01)
+    sched = cr.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=60)
+    x, y = cr.tensor(X, dtype=cr.float32), cr.tensor(Y, dtype=cr.float32)
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        nn_utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.7 * losses[0]
+    assert all(p.dtype == np.float32 for p in model.parameters())

@@ -150,6 +150,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            "momentum of sgd/momentum/rmsprop", "M"),
     Option("weight_decay", _opt(_float("weight-decay", 0.0)), None,
            "L2 penalty (AdamW: decoupled; default 0.01 for adamw, 0 otherwise)", "L2"),
+    Option("schedule", _choice("schedule", ("none", "cosine", "plateau")), "none",
+           "learning-rate schedule per epoch: none, cosine (annealed to 0 at the last epoch), "
+           "plateau (x0.1 after 3 epochs without a lower val_loss, or loss)", "NAME"),
     Option("epochs", _int("epochs", 1), 10, "epochs to train (with --resume: the total)", "N"),
     Option("batch_size", _int("batch-size", 1), 64, "mini-batch size", "N"),
     Option("seed", _int("seed", 0), 0, "random seed: weights, shuffling, dropout", "N"),

@@ -115,6 +115,15 @@ def run(args: argparse.Namespace) -> int:
     optimizer = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"],
                                 cfg["weight_decay"], cfg["momentum"])
     metrics = ("accuracy",) if classify else ("mae", "r2")
+    scheduler = None
+    if cfg["schedule"] == "cosine":
+        from chainrule.optim.lr_scheduler import CosineAnnealingLR
+
+        scheduler = CosineAnnealingLR(optimizer, T_max=cfg["epochs"])
+    elif cfg["schedule"] == "plateau":
+        from chainrule.optim.lr_scheduler import ReduceLROnPlateau
+
+        scheduler = ReduceLROnPlateau(optimizer, patience=3)
 
     out = None if cfg["no_save"] else Path(cfg["out"])
     callbacks: list[Any] = [TerminateOnNaN(verbose=False)]
@@ -131,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         callbacks += [CSVLogger(out / "metrics.csv"), JSONLinesLogger(out / "metrics.jsonl"),
                       ModelCheckpoint(out / "model.ckpt", min_interval=2.0)]
 
-    trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks)
+    trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
+                      scheduler=scheduler)
     trainer.extra = {"arch": arch, "data": data.describe(), "config": _plain_config(cfg),
                      "loss": loss_name}
     sizes = "-".join(map(str, arch["sizes"]))
@@ -140,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     say(f"chainrule train: {data.name} ({len(data.train)} train / {len(data.test)} test, "
         f"{data.n_features} features, {what}; {data.note})")
     say(f"  model MLP {sizes} {cfg['activation']}"
-        f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}, "
+        f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}"
+        f"{'' if cfg['schedule'] == 'none' else ' (' + cfg['schedule'] + ')'}, "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}")
     if ckpt_path:
         say(f"  resuming from {ckpt_path}")
