@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.autograd.engine import sum_to_shape as sum_to
 
-__all__ = ["erf", "sigmoid", "softplus", "sum_to"]
+__all__ = ["erf", "ones_vector", "sigmoid", "softplus", "sum_to"]
 
 SQRT_2 = math.sqrt(2.0)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -80,3 +80,19 @@ def erf(x: np.ndarray) -> np.ndarray:
     """The error function, elementwise, keeping the input's floating dtype."""
     fast = _scipy_erf if _scipy_erf is not None else _load_scipy_erf()
     return fast(x) if fast else _erf_numpy(x)
+
+
+_ONES: dict[tuple[int, Any], np.ndarray] = {}
+
+
+def ones_vector(n: int, dtype: Any) -> np.ndarray:
+    """A read-only vector of ``n`` ones, cached: row and column sums as BLAS matrix-vector
+    products (``ones @ g``), 2-3x faster than NumPy's reduction over short rows."""
+    key = (n, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(n, dtype=dtype)
+        ones.flags.writeable = False
+    return ones

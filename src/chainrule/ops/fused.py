@@ -18,6 +18,7 @@ import numpy as np
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import arrays as A
 from chainrule.ops import samples as S
+from chainrule.ops.arrays import ones_vector as _ones
 from chainrule.ops.registry import primitive
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -52,19 +53,6 @@ def _keep_shape(shape: tuple[int, ...], dim: int) -> tuple[int, ...]:
     return (*shape[:d], 1, *shape[d + 1:])
 
 
-_ONES: dict[tuple[int, Any], np.ndarray] = {}
-
-
-def _ones(n: int, dtype: Any) -> np.ndarray:
-    """A read-only vector of n ones (cached): sums as BLAS matrix-vector products."""
-    key = (n, dtype)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        ones = _ONES[key] = np.ones(n, dtype=dtype)
-        ones.flags.writeable = False
-    return ones
 
 
 # --- linear -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import samples as S
+from chainrule.ops.arrays import ones_vector as _ones
 from chainrule.ops.registry import primitive
 
 
@@ -303,18 +304,6 @@ def _layer_norm_vjp_arrays(c, g):
     return gx, gw, gb
 
 
-_ONES: dict[tuple[int, Any], np.ndarray] = {}
-
-
-def _ones(n: int, dtype: Any) -> np.ndarray:
-    key = (n, dtype)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        ones = _ONES[key] = np.ones(n, dtype=dtype)
-        ones.flags.writeable = False
-    return ones
 
 
 def layer_norm(input: Any, normalized_shape: int | Sequence[int], weight: Any = None,
