@@ -127,7 +127,8 @@ def time_workloads(threads: int, args: argparse.Namespace, versions: dict) -> di
     out: dict[str, dict] = {}
     try:
         for fw in args.frameworks:
-            extra = ["--sgd", args.chainrule_sgd] if fw == "chainrule" else []
+            extra = ["--sgd", args.chainrule_sgd, "--api", args.chainrule_api] \
+                if fw == "chainrule" else []
             workers[fw] = Worker(fw, env, extra)
             versions[f"{fw}, {threads} thread(s)"] = workers[fw].versions
         for wl in [w for w in args.workloads if w in TIMED]:
@@ -232,9 +233,10 @@ def measure_rss(threads: int, args: argparse.Namespace) -> dict:
         for fw in rotate(list(vals), k):
             if fw in res:
                 continue
+            extra = ["--api", args.chainrule_api] if fw == "chainrule" else []
             p = subprocess.run([sys.executable, "-m", "bench.worker", fw, "--rss",
-                                str(args.rss_steps)], env=env, cwd=ROOT, capture_output=True,
-                               text=True)
+                                str(args.rss_steps), *extra], env=env, cwd=ROOT,
+                               capture_output=True, text=True)
             lines = p.stdout.strip().splitlines()
             r = json.loads(lines[-1]) if p.returncode == 0 and lines else {
                 "status": "error", "reason": (p.stderr.strip().splitlines() or ["?"])[-1]}
@@ -356,7 +358,10 @@ def report(meta: dict, data: dict, args: argparse.Namespace) -> str:
         "chainrule_time** and **speed vs PyTorch = pytorch_time / chainrule_time**: higher is "
         "better for chainrule, 1.00x is parity. \"noise\" is the largest interquartile range "
         "of the windows, relative to the median, over the frameworks in the row. SGD update in "
-        f"chainrule: `{SGD_TEXT[args.chainrule_sgd]}`.",
+        f"chainrule: `{SGD_TEXT[args.chainrule_sgd]}`." if args.chainrule_api == "engine" else
+        "chainrule through its user API: `nn.Sequential` of `nn.Linear` and activation modules, "
+        "`nn.CrossEntropyLoss` / `nn.MSELoss`, `optim.SGD` with `zero_grad()` / `step()` "
+        "(`--chainrule-api nn`).",
     ]
     for threads, per in data.items():
         lines += ["", f"## {threads} thread{'s' if threads != 1 else ''}", ""]
@@ -410,6 +415,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--chainrule-sgd", choices=sorted(SGD_TEXT), default="isub",
                     help="isub: p -= lr * p.grad (default); sub_: p.sub_(p.grad, alpha=lr); "
                          "scale_grad: g = p.grad; g *= lr; p -= g (no temporary)")
+    ap.add_argument("--chainrule-api", choices=("engine", "nn"), default="engine",
+                    help="engine: leaf tensors and a hand-written SGD update (default); nn: "
+                         "nn.Linear layers, nn losses and optim.SGD, as a user writes it")
     ap.add_argument("--no-check", dest="check", action="store_false",
                     help="skip the cross-framework check that all compute the same numbers")
     ap.add_argument("--quick", action="store_true",

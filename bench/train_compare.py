@@ -51,6 +51,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (784, 256, 128, 10)
+COSINE = " annealed to 0 over the epochs (CosineAnnealingLR, stepped per epoch)"
 
 
 def load_arrays(limit: int | None) -> tuple[np.ndarray, ...]:
@@ -66,7 +67,8 @@ def load_arrays(limit: int | None) -> tuple[np.ndarray, ...]:
 
 
 class ChainruleRun:
-    def __init__(self, data: tuple[np.ndarray, ...], seed: int, batch: int, lr: float) -> None:
+    def __init__(self, data: tuple[np.ndarray, ...], seed: int, batch: int, lr: float,
+                 epochs: int, schedule: str) -> None:
         import chainrule as cr
         from chainrule import nn, optim
         from chainrule.data import DataLoader, TensorDataset
@@ -78,6 +80,8 @@ class ChainruleRun:
         self.opt = optim.Adam(self.model.parameters(), lr=lr)
         self.loss_fn = nn.CrossEntropyLoss()
         self.loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+        self.sched = optim.lr_scheduler.CosineAnnealingLR(self.opt, epochs) \
+            if schedule == "cosine" else None
 
     def epoch(self) -> float:
         model, opt, loss_fn = self.model, self.opt, self.loss_fn
@@ -88,6 +92,8 @@ class ChainruleRun:
             loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
+        if self.sched is not None:
+            self.sched.step()
         return time.perf_counter() - t0
 
     def test_accuracy(self) -> float:
@@ -97,7 +103,8 @@ class ChainruleRun:
 
 
 class TorchRun:
-    def __init__(self, data: tuple[np.ndarray, ...], seed: int, batch: int, lr: float) -> None:
+    def __init__(self, data: tuple[np.ndarray, ...], seed: int, batch: int, lr: float,
+                 epochs: int, schedule: str) -> None:
         import torch
 
         self.torch = torch
@@ -111,6 +118,8 @@ class TorchRun:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.loss_fn = nn.CrossEntropyLoss()
         self.batch = batch
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, epochs) \
+            if schedule == "cosine" else None
 
     def epoch(self) -> float:
         torch, model, opt, loss_fn, b = self.torch, self.model, self.opt, self.loss_fn, self.batch
@@ -124,6 +133,8 @@ class TorchRun:
             loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
+        if self.sched is not None:
+            self.sched.step()
         return time.perf_counter() - t0
 
     def test_accuracy(self) -> float:
@@ -141,8 +152,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data = load_arrays(args.limit)
     results: dict[str, Any] = {"chainrule": {}, "torch": {}}
     for seed in args.seeds:
-        runs = {"chainrule": ChainruleRun(data, seed, args.batch_size, args.lr),
-                "torch": TorchRun(data, seed, args.batch_size, args.lr)}
+        conf = (data, seed, args.batch_size, args.lr, args.epochs, args.schedule)
+        runs = {"chainrule": ChainruleRun(*conf), "torch": TorchRun(*conf)}
         rec = {fw: {"epoch_seconds": [], "test_accuracy": []} for fw in runs}
         for e in range(args.epochs):
             order = list(runs) if (e + seed) % 2 == 0 else list(reversed(runs))
@@ -168,7 +179,8 @@ def report(results: dict[str, Any], args: argparse.Namespace, meta: dict[str, An
         f"Command: `{meta['command']}`",
         "",
         "MLP 784-256-128-10 ReLU, cross-entropy, Adam lr "
-        f"{args.lr:g}, batch {args.batch_size}, {args.epochs} epochs"
+        f"{args.lr:g}{COSINE if args.schedule == 'cosine' else ''}"
+        f", batch {args.batch_size}, {args.epochs} epochs"
         f"{'' if args.limit is None else f', first {args.limit} samples only'}. Time per epoch: "
         "the median over the epochs of the training pass (the frameworks alternate epoch by "
         "epoch).",
@@ -202,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--schedule", choices=("none", "cosine"), default="none",
+                    help="learning-rate schedule, stepped per epoch (CosineAnnealingLR)")
     ap.add_argument("--threads", type=int, default=1,
                     help="thread pools of NumPy's BLAS and PyTorch (set before they load)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N samples of each split")
@@ -229,8 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "train_compare.md").write_text(text)
-        (args.out / "train_compare.json").write_text(json.dumps(
+        stem = "train_compare" + ("" if args.schedule == "none" else f"_{args.schedule}")
+        (args.out / f"{stem}.md").write_text(text)
+        (args.out / f"{stem}.json").write_text(json.dumps(
             {"meta": meta, "options": {k: str(v) if isinstance(v, Path) else v
                                        for k, v in vars(args).items()},
              "results": results}, indent=1) + "\n")

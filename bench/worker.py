@@ -149,9 +149,9 @@ def serve(framework: str, opts: dict) -> None:
             send({"status": "error", "reason": f"{type(e).__name__}: {e}"})
 
 
-def peak_rss(framework: str, steps: int) -> None:
+def peak_rss(framework: str, steps: int, opts: dict | None = None) -> None:
     mod = _load(framework)
-    r = mod.build("W1")
+    r = mod.build("W1", **(opts or {}))
     for _ in range(steps):
         r.step()
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -163,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("framework", choices=sorted(MODULES))
     ap.add_argument("--rss", type=int, default=0, metavar="STEPS")
     ap.add_argument("--sgd", default="isub", help="chainrule's SGD update: isub or sub_")
+    ap.add_argument("--api", default="engine", choices=("engine", "nn"),
+                    help="chainrule's API: engine (leaf tensors) or nn (nn.Linear + optim.SGD)")
     a = ap.parse_args(argv)
-    opts = {"sgd": a.sgd} if a.framework == "chainrule" else {}
+    opts = {"sgd": a.sgd, "api": a.api} if a.framework == "chainrule" else {}
     if a.rss:
         try:
-            peak_rss(a.framework, a.rss)
+            peak_rss(a.framework, a.rss, opts)
         except Unavailable as e:
             print(json.dumps({"status": "unavailable", "reason": str(e)}))
         return

@@ -1,7 +1,11 @@
-"""The workloads in chainrule, written against the engine-level API: parameters are leaf tensors
-that require grad, the forward is ``cr.linear`` + activation + ``cr.cross_entropy`` /
-``cr.mse_loss``, grads are zeroed by ``p.grad = None`` and SGD updates in place under
-``cr.no_grad()``."""
+"""The workloads in chainrule, two ways (``api=``):
+
+- ``"engine"`` (default): parameters are leaf tensors that require grad, the forward is
+  ``cr.linear`` + activation + ``cr.cross_entropy`` / ``cr.mse_loss``, grads are zeroed by
+  ``p.grad = None`` and SGD updates in place under ``cr.no_grad()``;
+- ``"nn"``: what a user writes: ``nn.Sequential`` of ``nn.Linear`` and activation modules,
+  ``nn.CrossEntropyLoss`` / ``nn.MSELoss``, ``optim.SGD`` with ``zero_grad()`` / ``step()``
+  (``python -m bench.run --chainrule-api nn``)."""
 
 from __future__ import annotations
 
@@ -20,12 +24,66 @@ def _need(*names: str) -> None:
         raise Unavailable("chainrule has no " + ", ".join("cr." + n for n in missing) + " yet")
 
 
-def build(name: str, seed: int = 0, sgd: str = "isub") -> Runner:
+def build(name: str, seed: int = 0, sgd: str = "isub", api: str = "engine") -> Runner:
     """``sgd``: ``"isub"`` for ``p -= lr * p.grad``, ``"sub_"`` for ``p.sub_(p.grad, alpha=lr)``,
-    ``"scale_grad"`` for ``p.grad *= lr; p -= p.grad`` (no temporary; the gradient is consumed)."""
+    ``"scale_grad"`` for ``p.grad *= lr; p -= p.grad`` (no temporary; the gradient is consumed).
+    ``api``: ``"engine"`` or ``"nn"`` (``nn.Linear`` layers and ``optim.SGD``; ``sgd`` unused).
+    W5 is engine-level either way."""
+    if api not in ("engine", "nn"):
+        raise ValueError(f"api must be 'engine' or 'nn', got {api!r}")
     if name == "W5":
         return _chain(seed)
+    if api == "nn":
+        return _mlp_nn(name, seed)
     return _mlp(name, seed, sgd)
+
+
+def _mlp_nn(name: str, seed: int) -> Runner:
+    p = mlp_problem(name, seed)
+    try:
+        from chainrule import nn, optim
+    except ImportError as e:
+        raise Unavailable(f"chainrule.nn / chainrule.optim: {e}") from None
+    for mod, names in ((nn, ("Linear", "Sequential", "CrossEntropyLoss", "MSELoss")),
+                       (optim, ("SGD",))):
+        missing = [n for n in names if not hasattr(mod, n)]
+        if missing:
+            raise Unavailable(f"{mod.__name__} has no {', '.join(missing)} yet")
+    act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[p.activation]
+    ce = p.loss == "cross_entropy"
+    layers: list[Any] = []
+    linears = []
+    n = len(p.weights)
+    for i, w in enumerate(p.weights):
+        lin = nn.Linear(w.shape[1], w.shape[0])
+        linears.append(lin)
+        layers.append(lin)
+        if i < n - 1 or p.out_activation:
+            layers.append(act())
+    model = nn.Sequential(*layers)
+    loss_fn = nn.CrossEntropyLoss() if ce else nn.MSELoss()
+    opt = optim.SGD(model.parameters(), lr=p.lr)
+    x = cr.from_numpy(p.x)
+    target = cr.from_numpy(p.labels if ce else p.onehot)
+    params = [q for lin in linears for q in (lin.weight, lin.bias)]
+    inits = [a for wb in zip(p.weights, p.biases) for a in wb]
+
+    def step() -> Any:
+        opt.zero_grad()
+        loss = loss_fn(model(x), target)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def reset() -> None:
+        for q, a in zip(params, inits):
+            np.copyto(q.numpy(), a)
+
+    def fingerprint(loss: Any) -> list[float]:
+        return [float(loss.item())] + [float(q.numpy().sum(dtype=np.float64)) for q in params]
+
+    reset()
+    return Runner(step, reset, fingerprint)
 
 
 def _mlp(name: str, seed: int, sgd: str) -> Runner:

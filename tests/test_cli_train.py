@@ -45,9 +45,19 @@ def test_train_xor_subprocess(tmp_path: Path) -> None:
     assert accuracy(r.stdout) == 1.0
     lines = [s for s in r.stdout.splitlines() if s.startswith("epoch ")]
     assert len(lines) == 300 and "\r" not in r.stdout  # not a terminal: one plain line each
-    assert {p.name for p in out.iterdir()} == {"model.ckpt", "metrics.csv", "metrics.jsonl"}
+    files = {p.name for p in out.iterdir()}
+    assert files - {"loss.png"} == {"model.ckpt", "metrics.csv", "metrics.jsonl"}
+    if "loss.png" not in files:  # matplotlib is optional: the run says how to get the plot
+        assert "pip install chainrule[plot]" in r.stdout
     assert len((out / "metrics.csv").read_text().splitlines()) == 301
     assert r.stderr == ""
+
+
+def test_loss_curve_png(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    assert cli.main(["train", "--dataset", "blobs", "--epochs", "3", "--out", str(tmp_path),
+                     "--progress", "none"]) == 0
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_train_digits_then_evaluate_and_predict(tmp_path: Path) -> None:

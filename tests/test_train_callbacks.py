@@ -226,3 +226,18 @@ def test_resume_past_the_end_trains_nothing(tmp_path) -> None:
     assert h.epoch == [1, 2]
     wa, wb = weights(model), weights(again)
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+
+
+def test_early_stopping_state_survives_a_checkpoint(tmp_path) -> None:
+    model, opt = make()
+    script = Script("val_loss", [1.0, 0.5, 0.7])
+    es = EarlyStopping("val_loss", patience=5, restore_best_weights=True)
+    fit(model, nn.CrossEntropyLoss(), opt, DATA, epochs=3, progress=False,
+        callbacks=[es, script, ModelCheckpoint(tmp_path / "c.ckpt")])
+    info = load_checkpoint(tmp_path / "c.ckpt", make()[0], restore_rng=False)
+    state = info["extra"]["trainer"]["callbacks"]["EarlyStopping"]
+    assert state["best"] == 0.5 and state["wait"] == 1 and state["best_epoch"] == 2
+    restored = EarlyStopping("val_loss", patience=5, restore_best_weights=True)
+    restored.load_state_dict(state)
+    assert all(np.array_equal(restored.best_weights[k], script.snapshots[2][k])
+               for k in script.snapshots[2])

@@ -217,11 +217,11 @@ def normalise(raw: dict[str, Any], where: str) -> dict[str, Any]:
         if name not in OPTIONS:
             close = difflib.get_close_matches(name, list(OPTIONS), n=1)
             hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
-            raise CLIError(f"{where}: unknown option {key!r}{hint}")
+            raise CLIError(f"{where or 'command line'}: unknown option {key!r}{hint}")
         try:
             out[name] = OPTIONS[name].parse(value)
         except CLIError as e:
-            raise CLIError(f"{where}: {e}") from None
+            raise CLIError(f"{where}: {e}" if where else str(e)) from None
     return out
 
 

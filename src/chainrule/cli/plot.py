@@ -22,6 +22,7 @@ def plot_history(history: Any, path: str | Path, title: str = "") -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     h = history.history
     epochs = history.epoch
@@ -36,6 +37,7 @@ def plot_history(history: Any, path: str | Path, title: str = "") -> Path:
             if pts:
                 ax.plot(*zip(*pts), marker="o", markersize=3,
                         label="train" if "_" not in k else k.split("_")[0])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -48,7 +48,7 @@ def _slug(name: str) -> str:
 def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     """The final options (see chainrule.cli.config for the precedence) and the checkpoint to
     resume from (None for a fresh run)."""
-    given = C.normalise({k: v for k, v in vars(args).items() if k in C.OPTIONS}, "command line")
+    given = C.normalise({k: v for k, v in vars(args).items() if k in C.OPTIONS}, "")
     from_file = C.read_config(args.config) if args.config else {}
     stored: dict[str, Any] = {}
     ckpt_path = None

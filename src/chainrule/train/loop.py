@@ -63,6 +63,8 @@ def as_dataset(data: DataLike, where: str) -> Any:
         return TensorDataset(data)
     if isinstance(data, (tuple, list)) and data and all(_is_array(d) for d in data):
         return TensorDataset(*data)
+    if isinstance(data, list) and data:  # a list of samples, as DataLoader accepts
+        return data
     raise TypeError(f"{where}: expected a Dataset, a DataLoader, a tensor or an (inputs, targets) "
                     f"pair of tensors/arrays, got {type(data).__name__}")
 
@@ -249,9 +251,20 @@ class Trainer:
             "split_seed": self._split_seed,
             "loader_generator": gen.get_state() if isinstance(gen, Generator) and
             gen is not default_generator else None,
-            "callbacks": {f"{i}:{type(cb).__name__}": cb.state_dict()
-                          for i, cb in enumerate(self._cbs) if hasattr(cb, "state_dict")},
+            "callbacks": {key: cb.state_dict() for key, cb in self._keyed_callbacks()
+                          if hasattr(cb, "state_dict")},
         }
+
+    def _keyed_callbacks(self) -> list[tuple[str, Any]]:
+        """Callbacks named ``Class`` (``Class:2`` for the second of a class), stable across
+        runs that add or drop callbacks of other classes."""
+        seen: dict[str, int] = {}
+        out = []
+        for cb in self._cbs:
+            name = type(cb).__name__
+            seen[name] = seen.get(name, 0) + 1
+            out.append((name if seen[name] == 1 else f"{name}:{seen[name]}", cb))
+        return out
 
     def save_checkpoint(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
                         ) -> None:
@@ -282,8 +295,7 @@ class Trainer:
         if state.get("loader_generator") is not None and isinstance(gen, Generator):
             gen.set_state(state["loader_generator"])
         saved = state.get("callbacks") or {}
-        for i, cb in enumerate(self._cbs):
-            key = f"{i}:{type(cb).__name__}"
+        for key, cb in self._keyed_callbacks():
             if key in saved and hasattr(cb, "load_state_dict"):
                 cb.load_state_dict(saved[key])
         self._resume_state = None

@@ -9,7 +9,9 @@ otherwise), ``"bar"``, ``"lines"``, or ``False`` (silent). A line reads::
 
 from __future__ import annotations
 
+import io
 import math
+import os
 import sys
 from typing import Any, TextIO
 
@@ -32,21 +34,37 @@ def _fmt(key: str, v: Any) -> str:
     return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}"
 
 
-def format_logs(logs: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
-    """``key value`` pairs of the scalar entries of ``logs``, two spaces apart (time unlabeled)."""
+def format_logs(logs: dict[str, Any], skip: tuple[str, ...] = (), short: bool = False) -> str:
+    """``key value`` pairs of the scalar entries of ``logs``, two spaces apart (time unlabeled);
+    ``short``: one space apart, "acc" for "accuracy" (to fit a progress bar)."""
     parts = []
     for k, v in logs.items():
         if k in skip or isinstance(v, (list, tuple, dict)) or getattr(v, "ndim", 0) > 0:
             continue
-        parts.append(_fmt(k, v) if k == "time" else f"{k} {_fmt(k, v)}")
-    return "  ".join(parts)
+        name = k
+        if short:
+            for long, abbrev in SHORT:
+                name = name.replace(long, abbrev)
+        parts.append(_fmt(k, v) if k == "time" else f"{name} {_fmt(k, v)}")
+    return (" " if short else "  ").join(parts)
+
+
+BAR_FORMAT = ("{desc} {percentage:3.0f}%|{bar:16}| {n_fmt}/{total_fmt} "
+              "[{elapsed}<{remaining}{postfix}]")
+SHORT = (("accuracy", "acc"),)
 
 
 def _is_tty(stream: TextIO) -> bool:
+    """A terminal with a width (a pseudo-terminal of 0 columns gets plain lines)."""
     try:
-        return bool(stream.isatty())
+        if not stream.isatty():
+            return False
     except (AttributeError, ValueError):
         return False
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return True  # a terminal-like stream without a file descriptor
 
 
 class ProgressBar(Callback):
@@ -83,23 +101,26 @@ class ProgressBar(Callback):
 
         steps = getattr(self.trainer, "steps_per_epoch", None)
         self._bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.epochs}", file=self.stream,
-                         leave=True, dynamic_ncols=True, unit="batch", mininterval=0.2)
+                         leave=True, dynamic_ncols=True, unit="batch", mininterval=0.2,
+                         bar_format=BAR_FORMAT)
 
     def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self._bar is None:
             return
         self._bar.update(1)
         if logs and (batch + 1) % self.update_every == 0:
-            self._bar.set_postfix_str(format_logs(logs, skip=("batch", "size")), refresh=False)
+            self._bar.set_postfix_str(format_logs(logs, skip=("batch", "size", "batch_loss"),
+                                                  short=True), refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        text = format_logs(logs or {})
         if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.set_postfix_str(format_logs(logs or {}, skip=("lr", "time"), short=True),
+                                      refresh=False)
             self._bar.close()
             self._bar = None
         else:
-            print(f"epoch {epoch}/{self.epochs}  {text}", file=self.stream, flush=True)
+            print(f"epoch {epoch}/{self.epochs}  {format_logs(logs or {})}", file=self.stream,
+                  flush=True)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._bar is not None:
