@@ -16,6 +16,15 @@ from collections.abc import Iterator
 from typing import Any
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def fsync_path(path: str) -> None:
     """Flush a written file's data and metadata to disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -57,6 +66,7 @@ def atomic_write(path: str | os.PathLike[Any]) -> Iterator[str]:
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # writers such as safetensors recreate the file 0600
         fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
