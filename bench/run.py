@@ -44,10 +44,13 @@ def log(msg: str) -> None:
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """The environment of a worker: thread pools sized before any library is imported."""
+    """The environment of a worker: thread pools sized before any library is imported, and the
+    same glibc top pad that chainrule sets for itself (``backend._tune_allocator``) given to every
+    framework, so no one is measured paying page faults the others avoid."""
     env = dict(os.environ)
     for v in THREAD_VARS:
         env[v] = str(threads)
+    env.setdefault("MALLOC_TOP_PAD_", str(64 * 2**20))
     paths = [str(ROOT), str(ROOT / "src")]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
