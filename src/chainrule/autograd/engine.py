@@ -110,6 +110,10 @@ def _call_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
     return g
 
 
+def _owned_layout(flags: Any) -> bool:
+    return flags.writeable and flags.c_contiguous
+
+
 class _Accumulator:
     """Where gradients that reach leaves (or captured tensors) end up."""
 
@@ -149,8 +153,7 @@ class _Accumulator:
         if g.dtype != t._data.dtype:
             g = g.astype(t._data.dtype)
         if t.grad is None:
-            if (g.base is not None or not g.flags.writeable or id(g) in self.given
-                    or not g.flags.c_contiguous):
+            if g.base is not None or id(g) in self.given or not _owned_layout(g.flags):
                 g = np.array(g, order="C")
             self.given[id(g)] = g
             t.grad = _leaf(g)

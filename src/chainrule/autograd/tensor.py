@@ -270,9 +270,15 @@ class Tensor:
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``chainrule.autograd``)."""
-        from chainrule.autograd.engine import backward
-        backward((self,), None if gradient is None else (gradient,), retain_graph,
-                 create_graph, inputs)
+        _engine.backward((self,), None if gradient is None else (gradient,), retain_graph,
+                         create_graph, inputs)
+
+    def explain(self, params: Any = None, format: str = "text") -> str:
+        """The forward and backward pass behind this scalar, step by step with the numbers
+        (``chainrule.viz.explain``; ``params``: a Module or dict that names the leaves)."""
+        import importlib  # viz sits above the core: looked up at call time, never imported here
+
+        return importlib.import_module("chainrule.viz.explain").explain(self, params, format)
 
     # -- conversions ---------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
@@ -865,5 +871,6 @@ def _bind_operators() -> None:
 
 
 from chainrule import ops as F  # noqa: E402  (the one allowed cycle: methods delegate to ops)
+from chainrule.autograd import engine as _engine  # noqa: E402
 
 _bind_operators()
