@@ -78,3 +78,13 @@ __version__ = "0.1.0"
 
 from chainrule import nn, optim  # noqa: E402  (nn and optim sit above the core they import)
 from chainrule.io import load, save  # noqa: E402  (io sits above the core it imports)
+
+_LAZY = {"exercise", "viz"}  # submodules imported on first use: cr.exercise, cr.viz
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"chainrule.{name}")
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

@@ -276,9 +276,11 @@ class Tensor:
     def explain(self, params: Any = None, format: str = "text") -> str:
         """The forward and backward pass behind this scalar, step by step with the numbers
         (``chainrule.viz.explain``; ``params``: a Module or dict that names the leaves)."""
-        import importlib  # viz sits above the core: looked up at call time, never imported here
+        # the one upward import the architecture allows (tests/test_architecture.py): viz sits
+        # above the core, so it is imported at call time only
+        from chainrule.viz.explain import explain
 
-        return importlib.import_module("chainrule.viz.explain").explain(self, params, format)
+        return explain(self, params, format)
 
     # -- conversions ---------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:

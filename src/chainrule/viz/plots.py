@@ -1,0 +1,274 @@
+"""Training pictures: loss/accuracy curves, decision boundaries, confusion matrices, weight and
+gradient histograms (matplotlib, imported lazily with the Agg backend).
+
+    records = read_metrics("runs/moons")                 # metrics.jsonl or metrics.csv
+    plot_curves(records, "curves.png")
+    plot_decision_boundary(model, x, y, "boundary.png")   # 2-D inputs only
+    plot_confusion_matrix(confusion_matrix(model, x, y), "confusion.png")
+    plot_histograms(model, "histograms.png", loss_fn=loss, batch=(x[:64], y[:64]))
+
+Every ``plot_*`` returns the written path when given one, else the matplotlib Figure.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["confusion_matrix", "gradients_on_batch", "plot_confusion_matrix", "plot_curves",
+           "plot_decision_boundary", "plot_histograms", "predict_scores", "read_metrics"]
+
+Records = list[dict[str, Any]]
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("chainrule's plots need matplotlib: pip install chainrule[plot]") \
+            from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(fig: Any, path: str | Path | None, dpi: int = 100) -> Any:
+    if path is None:
+        return fig
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    _plt().close(fig)
+    return path
+
+
+def _num(v: Any) -> Any:
+    if v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return int(f) if f.is_integer() and str(v).lstrip("-").isdigit() else f
+
+
+def read_metrics(path: str | Path) -> Records:
+    """The per-epoch records of a run: ``path`` is a run folder (``metrics.jsonl``, else
+    ``metrics.csv``) or one of those files. Raises FileNotFoundError when there is none."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("metrics.jsonl", "metrics.csv"):
+            if (p / name).is_file():
+                return read_metrics(p / name)
+        raise FileNotFoundError(f"{str(p)!r} holds no metrics.jsonl or metrics.csv")
+    if not p.is_file():
+        raise FileNotFoundError(f"metrics file {str(p)!r} does not exist")
+    if p.suffix == ".jsonl":
+        lines = [s for s in p.read_text().splitlines() if s.strip()]
+        return [json.loads(s) for s in lines]
+    with p.open(newline="") as f:
+        return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _series(records: Records, key: str) -> tuple[list[float], list[float]]:
+    pts = [(r.get("epoch", i + 1), r[key]) for i, r in enumerate(records)
+           if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    return ([float(e) for e, _ in pts], [float(v) for _, v in pts])
+
+
+def plot_curves(records: Records, path: str | Path | None = None, title: str = "") -> Any:
+    """Loss (left) and accuracy (right, when logged) per epoch, for train and every logged set
+    (``val_``, ``test_``)."""
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    losses = [k for k in keys if k == "loss" or k.endswith("_loss")]
+    accs = [k for k in keys if k == "accuracy" or (k.endswith("_accuracy")
+                                                   and not k.startswith("top"))]
+    if not accs:  # regression: r2 (or mae) on the right
+        accs = [k for k in keys if k == "r2" or k.endswith("_r2")]
+    panels = [("loss", losses)] + ([("accuracy" if "accuracy" in "".join(accs) else "r2", accs)]
+                                   if accs else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, (label, ks) in zip(axes[0], panels):
+        for k in ks:
+            xs, ys = _series(records, k)
+            if xs:
+                ax.plot(xs, ys, marker="o", markersize=4,
+                        label="train" if "_" not in k else k.split("_")[0])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def predict_scores(model: Any, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """The model's outputs on the rows of ``x`` (float32, no graph), as a 2-D array."""
+    from chainrule.autograd.grad_mode import no_grad
+    from chainrule.autograd.tensor import from_numpy
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = []
+    with no_grad():
+        for i in range(0, len(x), batch_size):
+            out.append(np.asarray(model(from_numpy(x[i:i + batch_size])).numpy()))
+    scores = np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+    return scores.reshape(len(x), -1)
+
+
+def _classes(scores: np.ndarray) -> np.ndarray:
+    if scores.shape[1] == 1:  # one score: binary, positive above 0.5 (probability) or 0 (logit)
+        s = scores[:, 0]
+        cut = 0.5 if s.min(initial=0.0) >= 0.0 and s.max(initial=1.0) <= 1.0 else 0.0
+        return (s > cut).astype(np.int64)
+    return scores.argmax(axis=1)
+
+
+def plot_decision_boundary(model: Any, x: np.ndarray, y: np.ndarray,
+                           path: str | Path | None = None, resolution: int = 200,
+                           title: str = "decision boundary", margin: float = 0.15) -> Any:
+    """The class the model predicts over a grid covering the 2-D points ``x`` (filled regions),
+    with the points themselves coloured by their label ``y``."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"plot_decision_boundary: needs 2-D inputs (N, 2), got {x.shape}")
+    plt = _plt()
+    y = np.asarray(y).reshape(len(x), -1)
+    labels = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0].astype(np.int64)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    pad = (hi - lo) * margin + 1e-3
+    gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    scores = predict_scores(model, grid)
+    pred = _classes(scores).reshape(gx.shape)
+    k = int(max(pred.max(initial=0), labels.max(initial=0))) + 1
+    cmap = plt.get_cmap("tab10" if k <= 10 else "tab20")
+    levels = np.arange(k + 1) - 0.5
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.contourf(gx, gy, pred, levels=levels, cmap=cmap, vmin=-0.5,
+                vmax=cmap.N - 0.5, alpha=0.3)
+    ax.contour(gx, gy, pred, levels=levels, colors="k", linewidths=0.6, alpha=0.6)
+    ax.scatter(x[:, 0], x[:, 1], c=labels, cmap=cmap, vmin=-0.5, vmax=cmap.N - 0.5, s=12,
+               edgecolors="k", linewidths=0.3)
+    acc = float(np.mean(_classes(predict_scores(model, x)) == labels)) if len(x) else float("nan")
+    ax.set_title(f"{title}\naccuracy {acc:.3f} on these {len(x)} points", fontsize=10)
+    ax.set_xlabel("x[0]")
+    ax.set_ylabel("x[1]")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def confusion_matrix(model: Any, x: np.ndarray, y: np.ndarray,
+                     num_classes: int | None = None) -> np.ndarray:
+    """Counts (rows: true class, columns: predicted) of the model's predictions on ``x``."""
+    from chainrule.train.metrics import ConfusionMatrix
+
+    m = ConfusionMatrix(num_classes=num_classes)
+    m.update(predict_scores(model, x), np.asarray(y))
+    return np.asarray(m.compute())
+
+
+def plot_confusion_matrix(matrix: np.ndarray, path: str | Path | None = None,
+                          classes: Sequence[str] | None = None,
+                          title: str = "confusion matrix") -> Any:
+    """Two panels: the counts, and each row normalised (recall per class on the diagonal)."""
+    plt = _plt()
+    m = np.asarray(matrix, dtype=np.int64)
+    n = m.shape[0]
+    rows = m.sum(axis=1, keepdims=True)
+    norm = np.divide(m, rows, out=np.zeros(m.shape), where=rows > 0)
+    names = [str(c) for c in classes][:n] if classes else []
+    names += [str(i) for i in range(len(names), n)]
+    size = min(4.0 + 0.35 * n, 12.0)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    for ax, data, sub, fmt in ((axes[0], m, "counts", "d"),
+                               (axes[1], norm, "normalised by true class", ".2f")):
+        im = ax.imshow(data, cmap="Blues", vmin=0, vmax=(1 if fmt != "d" else None))
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_title(sub, fontsize=10)
+        ax.set_xticks(range(n), names, rotation=45 if max(map(len, names)) > 2 else 0,
+                      ha="right" if max(map(len, names)) > 2 else "center")
+        ax.set_yticks(range(n), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        if n <= 20:
+            top = data.max(initial=0) or 1
+            for i in range(n):
+                for j in range(n):
+                    v = data[i, j]
+                    ax.text(j, i, format(v, fmt), ha="center", va="center",
+                            fontsize=12 if n <= 5 else 8,
+                            color="white" if v > 0.6 * top else "black")
+    acc = np.trace(m) / m.sum() if m.sum() else float("nan")
+    fig.suptitle(f"{title} ({int(m.sum())} samples, accuracy {acc:.3f})")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def gradients_on_batch(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray
+                       ) -> dict[str, np.ndarray]:
+    """``{parameter name: gradient}`` of ``loss_fn(model(x), y)`` on one batch (the model's
+    own ``.grad`` fields are left as they were)."""
+    from chainrule.autograd.engine import grad
+    from chainrule.autograd.tensor import from_numpy
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    yt = np.asarray(y)
+    loss = loss_fn(model(from_numpy(np.ascontiguousarray(x, dtype=np.float32))), from_numpy(yt))
+    gs = grad(loss, [p for _, p in named], allow_unused=True)
+    return {n: (np.zeros(p.shape, np.float32) if g is None else np.asarray(g.numpy()))
+            for (n, p), g in zip(named, gs)}
+
+
+def plot_histograms(model: Any, path: str | Path | None = None,
+                    gradients: dict[str, np.ndarray] | None = None, bins: int = 40,
+                    title: str = "") -> Any:
+    """One row per layer: its weights' and biases' values (left) and, when ``gradients`` are
+    given (see ``gradients_on_batch``), their gradients (right)."""
+    plt = _plt()
+    layers: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for name, p in model.named_parameters():
+        layer, _, kind = name.rpartition(".")
+        layers.setdefault(layer or name, []).append((kind or name, np.asarray(p.detach().numpy())))
+    if not layers:
+        raise ValueError("plot_histograms: the model has no parameters")
+    cols = 2 if gradients else 1
+    fig, axes = plt.subplots(len(layers), cols, figsize=(5.2 * cols, 2.3 * len(layers) + 0.6),
+                             squeeze=False)
+    for row, (layer, params) in enumerate(layers.items()):
+        panels = [("values", {k: v for k, v in params})]
+        if gradients:
+            pre = f"{layer}." if layer != params[0][0] else ""
+            panels.append(("gradients (one batch)",
+                           {k: gradients[pre + k] for k, _ in params if pre + k in gradients}))
+        for col, (what, arrays) in enumerate(panels):
+            ax = axes[row][col]
+            allv = np.concatenate([a.ravel() for a in arrays.values()]).astype(np.float64)
+            edges = np.histogram_bin_edges(allv, bins=bins if allv.size > 60 else 15)
+            for i, (kind, a) in enumerate(arrays.items()):
+                a = a.ravel().astype(np.float64)
+                ax.hist(a, bins=edges, alpha=0.65, color=f"C{i}",
+                        label=f"{kind} {tuple(params[i][1].shape)}  std {a.std():.2g}")
+            ax.set_title(f"layer {layer}: {what}", fontsize=9)
+            ax.tick_params(labelsize=8)
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path)
