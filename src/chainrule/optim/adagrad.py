@@ -79,13 +79,7 @@ class Adagrad(Optimizer):
                     state = self._init_state(p, group)
                 state["step"] = t = state["step"] + 1
                 tmp, tmp2 = self._buffers(p, a, 2)
-                if wd != 0.0:
-                    np.multiply(a, wd, out=tmp)
-                    (np.subtract if maximize else np.add)(tmp, g, out=tmp)
-                    g = tmp
-                elif maximize:
-                    np.negative(g, out=tmp)
-                    g = tmp
+                g = self._effective_grad(g, a, wd, maximize, tmp)
                 clr = lr / (1.0 + (t - 1) * lr_decay)
                 s = state["sum"]._data
                 np.multiply(g, g, out=tmp2)  # s = s + g * g

@@ -87,13 +87,7 @@ class Adam(Optimizer):
                 tmp, tmp2 = self._buffers(p, a, 2)
                 state["step"] = t = state["step"] + 1
                 # effective gradient (maximize, L2 decay) in tmp when it differs from .grad
-                if wd != 0.0 and not decoupled:
-                    np.multiply(a, wd, out=tmp)
-                    (np.subtract if maximize else np.add)(tmp, g, out=tmp)
-                    g = tmp
-                elif maximize:
-                    np.negative(g, out=tmp)
-                    g = tmp
+                g = self._effective_grad(g, a, 0.0 if decoupled else wd, maximize, tmp)
                 if wd != 0.0 and decoupled:
                     a *= 1.0 - lr * wd
                 m = state["exp_avg"]._data

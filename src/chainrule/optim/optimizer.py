@@ -219,6 +219,20 @@ class Optimizer:
             self._scratch[p] = bufs
         return bufs
 
+    @staticmethod
+    def _effective_grad(g: np.ndarray, a: np.ndarray, weight_decay: float, maximize: bool,
+                        tmp: np.ndarray) -> np.ndarray:
+        """The gradient an update uses: negated for ``maximize``, plus ``weight_decay * a``
+        (L2), written into the scratch ``tmp`` when it differs from ``g`` (never into .grad)."""
+        if weight_decay != 0.0:
+            np.multiply(a, weight_decay, out=tmp)
+            (np.subtract if maximize else np.add)(tmp, g, out=tmp)
+            return tmp
+        if maximize:
+            np.negative(g, out=tmp)
+            return tmp
+        return g
+
     def _grad_of(self, p: Tensor) -> np.ndarray | None:
         """The raw gradient of ``p``, or None; checks that it fits the parameter."""
         g = p.grad

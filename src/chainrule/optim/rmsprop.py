@@ -87,13 +87,7 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = self._zeros_like(a)
                 state["step"] += 1
                 tmp, tmp2 = self._buffers(p, a, 2)
-                if wd != 0.0:
-                    np.multiply(a, wd, out=tmp)
-                    (np.subtract if maximize else np.add)(tmp, g, out=tmp)
-                    g = tmp
-                elif maximize:
-                    np.negative(g, out=tmp)
-                    g = tmp
+                g = self._effective_grad(g, a, wd, maximize, tmp)
                 v = state["square_avg"]._data
                 np.multiply(g, g, out=tmp2)  # v = alpha * v + (1 - alpha) * g * g
                 tmp2 *= 1.0 - alpha

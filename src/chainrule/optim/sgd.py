@@ -81,13 +81,7 @@ class SGD(Optimizer):
                 a = p._data
                 (tmp,) = self._buffers(p, a, 1)
                 # the effective gradient g (maximize, weight decay) lands in tmp when it changes
-                if wd != 0.0:
-                    np.multiply(a, wd, out=tmp)
-                    (np.subtract if maximize else np.add)(tmp, g, out=tmp)
-                    g = tmp
-                elif maximize:
-                    np.negative(g, out=tmp)
-                    g = tmp
+                g = self._effective_grad(g, a, wd, maximize, tmp)
                 if mu != 0.0:
                     state = self.state[p]
                     buf_t = state.get("momentum_buffer")
