@@ -13,10 +13,8 @@ constant array operands (inputs that need no gradient) are grey ellipses.
 from __future__ import annotations
 
 import itertools
+import math
 import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -25,6 +23,7 @@ import numpy as np
 
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor
+from chainrule.viz.render import CHROMIUM_HINT, find_chromium, screenshot
 
 __all__ = ["GraphDrawing", "draw"]
 
@@ -493,7 +492,7 @@ class GraphDrawing:
         return f"<GraphDrawing {self.nodes} nodes, {self.width:.0f}x{self.height:.0f} px>"
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``.svg``, ``.html`` or ``.png`` (PNG needs cairosvg or a headless Chromium)."""
+        """Write ``.svg``, ``.html`` or ``.png`` (PNG: headless Chromium, else cairosvg)."""
         p = Path(path)
         ext = p.suffix.lower()
         if ext == ".svg":
@@ -508,35 +507,17 @@ class GraphDrawing:
         return p
 
     def _save_png(self, p: Path) -> None:
-        try:
-            import cairosvg  # type: ignore[import-not-found]
-        except ImportError:
-            cairosvg = None
-        if cairosvg is not None:
+        if find_chromium() is None:
+            try:
+                import cairosvg  # type: ignore[import-not-found]
+            except ImportError:
+                raise RuntimeError(
+                    f"GraphDrawing.save: writing PNG needs a renderer: {CHROMIUM_HINT}; or pip "
+                    "install cairosvg. .svg and .html need nothing") from None
             cairosvg.svg2png(bytestring=self.svg.encode("utf-8"), write_to=str(p))
             return
-        exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome",
-                                              "chrome") if shutil.which(n)), None)
-        if exe is None:
-            raise RuntimeError(
-                "GraphDrawing.save: writing PNG needs a renderer: pip install cairosvg, or "
-                "install a headless Chromium (e.g. apt-get install chromium); .svg and .html "
-                "need nothing")
-        with tempfile.TemporaryDirectory() as tmp:
-            page = Path(tmp) / "graph.html"
-            page.write_text("<!DOCTYPE html><html><head><style>body{margin:0}</style></head>"
-                            f"<body>{self.svg}</body></html>", encoding="utf-8")
-            # headless Chromium's viewport is a little smaller than the window: pad it
-            w, h = int(min(self.width, 16000)) + 40, int(min(self.height, 16000)) + 120
-            cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                   "--no-first-run", "--disable-background-networking",
-                   "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                   f"--user-data-dir={tmp}/profile", f"--screenshot={p.resolve()}",
-                   f"--window-size={w},{h}", page.resolve().as_uri()]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-            if r.returncode != 0 or not p.exists():
-                raise RuntimeError(f"GraphDrawing.save: chromium failed to write {p}: "
-                                   f"{r.stderr.strip()[-500:]}")
+        w, h = math.ceil(min(self.width, 16000)), math.ceil(min(self.height, 16000))
+        screenshot(self.svg, p, width=w, height=h, timeout=120)
 
 
 def draw(tensor: Tensor, params: Any = None, show: str = "values") -> GraphDrawing:
