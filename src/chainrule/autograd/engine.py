@@ -220,6 +220,7 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
     on the heap, runs next directly (a chain never touches the heap).
     """
     grads_pop, grads_get, sum_to = grads.pop, grads.get, sum_to_shape
+    store, leaf = acc.store, acc.leaf  # store: a leaf without hooks (no capture on this path)
     n = g = None
     while True:
         if n is None:
@@ -257,8 +258,10 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
                 else:
                     grads[e] = gi
                     heappush(heap, (-e.seq, e))
+            elif e._meta:
+                leaf(e, gi)
             else:
-                acc.leaf(e, gi)
+                store(e, gi)
         if not retain_graph:
             n.x = n.res = n.out = None
         if follow is not None and heap and heap[0][0] < -follow.seq:
