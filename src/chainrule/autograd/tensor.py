@@ -109,6 +109,31 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return _leaf(arr)
 
 
+def parse_to_args(args: tuple, kwargs: dict, where: str) -> Any:
+    """The dtype asked for by PyTorch's ``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or
+    ``to(other_tensor)`` arguments (None when only a device is given); checks the device."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    for ignored in ("non_blocking", "copy", "memory_format"):
+        kwargs.pop(ignored, None)
+    if kwargs:
+        raise TypeError(f"{where}: unexpected arguments {sorted(kwargs)}; expected a dtype, a "
+                        "device or a tensor")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, backend.device)):
+            dev = a
+        elif isinstance(a, bool):  # the non_blocking positional
+            continue
+        else:
+            dtype = a
+    if dev is not None:
+        backend.check_device(dev, where)
+    return dtype
+
+
 def _raw(v: Any) -> Any:
     return v._data if isinstance(v, Tensor) else v
 
@@ -367,21 +392,7 @@ class Tensor:
     # -- dtype and device ------------------------------------------------------------------
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
-        dtype = kwargs.pop("dtype", None)
-        dev = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("copy", None)
-        if kwargs:
-            raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, (str, backend.device)):
-                dev = a
-            else:
-                dtype = a
-        if dev is not None:
-            backend.check_device(dev, "to")
+        dtype = parse_to_args(args, kwargs, "to")
         if dtype is None or to_dtype(dtype) == self._data.dtype:
             return self
         return F.cast(self, to_dtype(dtype))

@@ -28,7 +28,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.tensor import Tensor, as_tensor, to_dtype
+from chainrule.autograd.tensor import Tensor, as_tensor, parse_to_args, to_dtype
 from chainrule.nn.parameter import Parameter
 
 T = TypeVar("T", bound="Module")
@@ -617,23 +617,7 @@ class Module:
     def to(self: T, *args: Any, **kwargs: Any) -> T:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: converts the
         floating-point parameters and buffers in place (the Parameter objects stay the same)."""
-        dtype = kwargs.pop("dtype", None)
-        dev = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
-        if kwargs:
-            raise TypeError(f"to() received an invalid combination of arguments: {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, (str, backend.device)):
-                dev = a
-            elif isinstance(a, bool):  # the non_blocking positional
-                continue
-            else:
-                dtype = a
-        if dev is not None:
-            backend.check_device(dev, "Module.to")
+        dtype = parse_to_args(args, kwargs, "Module.to")
         if dtype is not None:
             dt = to_dtype(dtype)
             if dt.kind not in "fc":
