@@ -52,9 +52,22 @@ def _tune_allocator() -> bool:
 ALLOCATOR_TUNED = _tune_allocator()
 
 
-def get_array_module(*arrays: Any) -> Any:
-    """Return the array module that owns ``arrays`` (always NumPy until a GPU seam exists)."""
+_MODULES: dict[type, Any] = {}
+"""Array types of other array libraries -> their module; a GPU library registers here alone."""
+
+
+def array_module(*arrays: Any) -> Any:
+    """The array module that owns ``arrays``: NumPy, unless one of them belongs to another
+    registered array library (``_MODULES``). Python scalars and None belong to no module."""
+    if _MODULES:
+        for a in arrays:
+            m = _MODULES.get(type(a))
+            if m is not None:
+                return m
     return xp
+
+
+get_array_module = array_module
 
 
 def is_floating(dtype: Any) -> bool:

@@ -42,7 +42,7 @@ import numpy as np
 
 from chainrule.autograd.engine import TensorCtx
 from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.node import Node, meta_of, next_seq
+from chainrule.autograd.node import Node, meta_of, new_node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import fmt_shape
 from chainrule.ops.registry import Op
@@ -229,9 +229,7 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple, outs: Any) -> An
         edges.append((a._node or a) if a.requires_grad else None)
         xs.append(a._data if keep_all or p in keep
                   else np.broadcast_to(np.zeros((), a.dtype), a.shape))
-    node = _node(cls._op, tuple(edges), tuple(xs), (), ctx)
-    node.vcs = tuple(vcs)
-    node.ver = sum(v[0] for v in vcs)
+    node = _node(cls._op, tuple(edges), tuple(xs), (), ctx, tuple(vcs))
     if STATE.anomaly:
         _anomaly(cls, node, olist)
 
@@ -250,20 +248,8 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple, outs: Any) -> An
     return results[0] if single else tuple(results)
 
 
-def _node(op: Op, edges: tuple, xs: tuple, p: tuple, res: Any) -> Node:
-    n = _new(Node)
-    n.op = op
-    n.next = edges
-    n.need = tuple(e is not None for e in edges)
-    n.x = xs
-    n.p = p
-    n.res = res
-    n.out = None
-    n.meta = None
-    n.seq = next_seq()
-    n.vcs = ()
-    n.ver = 0
-    return n
+def _node(op: Op, edges: tuple, xs: tuple, p: tuple, res: Any, vcs: tuple = ()) -> Node:
+    return new_node(op, edges, tuple(e is not None for e in edges), xs, p, res, None, vcs)
 
 
 def _anomaly(cls: type[Function], node: Node, outs: tuple) -> None:

@@ -59,6 +59,41 @@ class NodeMeta:
         self.trace: str | None = None  # where in the forward the op was called (anomaly mode)
 
 
+_new = object.__new__
+
+
+def new_node(op: Any, edges: tuple, need: tuple, xs: tuple, p: tuple, res: Any, out: Any,
+             vcs: tuple) -> Node:
+    """The one way a node is built (ops, variadic ops and ``autograd.Function`` alike).
+
+    ``edges`` has one entry per input (its node, the leaf itself, or None) and ``need`` says
+    which are not None; ``vcs`` are the version counters of what the vjp reads, whose sum is
+    remembered to catch in-place changes. (Called once per recorded op: keep it flat.)
+    """
+    n = _new(Node)
+    n.op = op
+    n.next = edges
+    n.need = need
+    n.x = xs
+    n.p = p
+    n.res = res
+    n.out = out
+    n.meta = None
+    n.seq = next_seq()
+    n.vcs = vcs
+    k = len(vcs)
+    if k == 2:
+        n.ver = vcs[0][0] + vcs[1][0]
+    elif k == 1:
+        n.ver = vcs[0][0]
+    else:
+        s = 0
+        for v in vcs:
+            s += v[0]
+        n.ver = s
+    return n
+
+
 def meta_of(node: Node) -> NodeMeta:
     """The node's extras, created on first use."""
     m = node.meta

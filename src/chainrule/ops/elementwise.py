@@ -18,7 +18,7 @@ from chainrule.ops.registry import primitive
 
 @primitive("add", nin=2, torch="add", saves="", formula="d(a+b)/da = 1;  d(a+b)/db = 1",
            samples=S.binary())
-def add(a, b):
+def add(xp, a, b):
     """a + b (broadcasting)."""
     return a + b
 
@@ -30,7 +30,7 @@ def _(c, g):
 
 @primitive("sub", nin=2, torch="sub", saves="", formula="d(a-b)/da = 1;  d(a-b)/db = -1",
            samples=S.binary())
-def sub(a, b):
+def sub(xp, a, b):
     """a - b (broadcasting)."""
     return a - b
 
@@ -42,7 +42,7 @@ def _(c, g):
 
 @primitive("mul", nin=2, torch="mul", formula="d(a*b)/da = b;  d(a*b)/db = a",
            samples=S.binary())
-def mul(a, b):
+def mul(xp, a, b):
     """a * b (broadcasting)."""
     return a * b
 
@@ -56,7 +56,7 @@ def _(c, g):
 
 @primitive("div", nin=2, torch="div", formula="d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2",
            samples=S.binary(S.real, S.away_from_zero))
-def div(a, b):
+def div(xp, a, b):
     """a / b (true division, broadcasting)."""
     return a / b
 
@@ -70,7 +70,7 @@ def _(c, g):
 
 
 @primitive("neg", torch="neg", saves="", formula="d(-x)/dx = -1", samples=S.unary())
-def neg(x):
+def neg(xp, x):
     """-x."""
     return -x
 
@@ -83,9 +83,9 @@ def _(c, g):
 @primitive("pow", nin=2, torch="pow", saves="x,out",
            formula="d(a^b)/da = b*a^(b-1);  d(a^b)/db = a^b * log(a)",
            samples=S.binary(S.positive, S.real))
-def pow(a, b):
+def pow(xp, a, b):
     """a ** b (broadcasting); the gradient in b is defined where a > 0 (0 elsewhere)."""
-    return np.power(a, b)
+    return xp.power(a, b)
 
 
 @pow.defvjp
@@ -106,9 +106,9 @@ def _(c, g):
 
 @primitive("abs", torch="abs", kinks=True, formula="d|x|/dx = sign(x)",
            samples=S.unary(S.away_from_zero))
-def abs(x):
+def abs(xp, x):
     """|x|; the gradient at 0 is 0, as in PyTorch."""
-    return np.abs(x)
+    return xp.abs(x)
 
 
 @abs.defvjp
@@ -118,9 +118,9 @@ def _(c, g):
 
 @primitive("sqrt", torch="sqrt", saves="out", formula="d sqrt(x)/dx = 1 / (2 sqrt(x))",
            samples=S.unary(S.positive))
-def sqrt(x):
+def sqrt(xp, x):
     """Square root."""
-    return np.sqrt(x)
+    return xp.sqrt(x)
 
 
 @sqrt.defvjp
@@ -130,9 +130,9 @@ def _(c, g):
 
 @primitive("exp", torch="exp", saves="out", formula="d exp(x)/dx = exp(x)",
            samples=S.unary())
-def exp(x):
+def exp(xp, x):
     """e ** x."""
-    return np.exp(x)
+    return xp.exp(x)
 
 
 @exp.defvjp
@@ -141,9 +141,9 @@ def _(c, g):
 
 
 @primitive("log", torch="log", formula="d log(x)/dx = 1/x", samples=S.unary(S.positive))
-def log(x):
+def log(xp, x):
     """Natural logarithm."""
-    return np.log(x)
+    return xp.log(x)
 
 
 @log.defvjp
@@ -153,9 +153,9 @@ def _(c, g):
 
 @primitive("log1p", torch="log1p", formula="d log(1+x)/dx = 1/(1+x)",
            samples=S.unary(S.positive))
-def log1p(x):
+def log1p(xp, x):
     """log(1 + x), accurate for small x."""
-    return np.log1p(x)
+    return xp.log1p(x)
 
 
 @log1p.defvjp
@@ -165,9 +165,9 @@ def _(c, g):
 
 @primitive("expm1", torch="expm1", saves="out", formula="d (exp(x)-1)/dx = exp(x)",
            samples=S.unary())
-def expm1(x):
+def expm1(xp, x):
     """exp(x) - 1, accurate for small x."""
-    return np.expm1(x)
+    return xp.expm1(x)
 
 
 @expm1.defvjp
@@ -176,9 +176,9 @@ def _(c, g):
 
 
 @primitive("sin", torch="sin", formula="d sin(x)/dx = cos(x)", samples=S.unary())
-def sin(x):
+def sin(xp, x):
     """Sine."""
-    return np.sin(x)
+    return xp.sin(x)
 
 
 @sin.defvjp
@@ -187,9 +187,9 @@ def _(c, g):
 
 
 @primitive("cos", torch="cos", formula="d cos(x)/dx = -sin(x)", samples=S.unary())
-def cos(x):
+def cos(xp, x):
     """Cosine."""
-    return np.cos(x)
+    return xp.cos(x)
 
 
 @cos.defvjp
@@ -199,9 +199,9 @@ def _(c, g):
 
 @primitive("tanh", torch="tanh", saves="out", formula="d tanh(x)/dx = 1 - tanh(x)^2",
            samples=S.unary())
-def tanh(x):
+def tanh(xp, x):
     """Hyperbolic tangent."""
-    return np.tanh(x)
+    return xp.tanh(x)
 
 
 @tanh.defvjp
@@ -212,7 +212,7 @@ def _(c, g):
 
 @primitive("erf", torch="erf", formula="d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)",
            samples=S.unary())
-def erf(x):
+def erf(xp, x):
     """The Gauss error function."""
     return A.erf(x)
 
@@ -228,7 +228,7 @@ def _(c, g):
 
 @primitive("sigmoid", torch="sigmoid", saves="out",
            formula="d sigmoid(x)/dx = sigmoid(x) * (1 - sigmoid(x))", samples=S.unary())
-def sigmoid(x):
+def sigmoid(xp, x):
     """The logistic function 1 / (1 + exp(-x)), stable for any x."""
     return A.sigmoid(x)
 
@@ -241,9 +241,9 @@ def _(c, g):
 
 @primitive("relu", torch="relu", saves="out", kinks=True,
            formula="d relu(x)/dx = 1 if x > 0 else 0", samples=S.unary(S.away_from_zero))
-def relu(x):
+def relu(xp, x):
     """max(x, 0); the gradient at 0 is 0."""
-    return np.maximum(x, 0)
+    return xp.maximum(x, 0)
 
 
 @relu.defvjp
@@ -254,9 +254,9 @@ def _(c, g):
 @primitive("leaky_relu", torch=lambda torch, x, slope: torch.nn.functional.leaky_relu(x, slope),
            kinks=True, formula="d leaky_relu(x)/dx = 1 if x > 0 else slope",
            samples=S.unary(S.away_from_zero, params=((0.01,), (0.2,))))
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(xp, x, negative_slope=0.01):
     """x if x > 0 else negative_slope * x."""
-    return np.where(x > 0, x, x * negative_slope)
+    return xp.where(x > 0, x, x * negative_slope)
 
 
 @leaky_relu.defvjp
@@ -267,9 +267,9 @@ def _(c, g):
 @primitive("elu", torch=lambda torch, x, alpha: torch.nn.functional.elu(x, alpha), kinks=True,
            saves="x,out", formula="d elu(x)/dx = 1 if x > 0 else elu(x) + alpha",
            samples=S.unary(S.away_from_zero, params=((1.0,), (0.5,))))
-def elu(x, alpha=1.0):
+def elu(xp, x, alpha=1.0):
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
 
 
 @elu.defvjp
@@ -280,11 +280,11 @@ def _(c, g):
 @primitive("gelu", torch=lambda torch, x, approx: torch.nn.functional.gelu(x, approximate=approx),
            formula="gelu(x) = x * Phi(x);  d/dx = Phi(x) + x * phi(x)",
            samples=S.unary(params=(("none",), ("tanh",))))
-def gelu(x, approximate="none"):
+def gelu(xp, x, approximate="none"):
     """Gaussian error linear unit: x * Phi(x) (``approximate="tanh"``: the tanh form)."""
     if approximate == "tanh":
         inner = A.SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        return 0.5 * x * (1.0 + np.tanh(inner))
+        return 0.5 * x * (1.0 + xp.tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1.0 + A.erf(x / A.SQRT_2))
@@ -304,7 +304,7 @@ def _(c, g):
 
 @primitive("silu", torch=lambda torch, x: torch.nn.functional.silu(x),
            formula="silu(x) = x * sigmoid(x);  d/dx = s + x * s * (1 - s)", samples=S.unary())
-def silu(x):
+def silu(xp, x):
     """x * sigmoid(x) (also called swish)."""
     return x * A.sigmoid(x)
 
@@ -320,10 +320,10 @@ def _(c, g):
            torch=lambda torch, x, beta, th: torch.nn.functional.softplus(x, beta, th),
            formula="softplus(x) = log(1 + exp(beta x)) / beta;  d/dx = sigmoid(beta x)",
            samples=S.unary(params=((1.0, 20.0), (2.0, 1.0))))
-def softplus(x, beta=1.0, threshold=20.0):
+def softplus(xp, x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold (as PyTorch)."""
     bx = x * beta
-    return np.where(bx > threshold, x, A.softplus(bx) / beta)
+    return xp.where(bx > threshold, x, A.softplus(bx) / beta)
 
 
 @softplus.defvjp
@@ -337,11 +337,11 @@ def _(c, g):
 @primitive("clamp", torch=lambda torch, x, lo, hi: torch.clamp(x, lo, hi), kinks=True,
            formula="d clamp(x, lo, hi)/dx = 1 if lo <= x <= hi else 0",
            samples=S.unary(params=((-0.5, 0.5), (None, 0.3), (-0.3, None))))
-def clamp(x, min=None, max=None):
+def clamp(xp, x, min=None, max=None):
     """Limit x to [min, max] (either may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return np.clip(x, min, max)
+    return xp.clip(x, min, max)
 
 
 @clamp.defvjp
@@ -359,9 +359,9 @@ def _(c, g):
 @primitive("maximum", nin=2, torch="maximum", kinks=True,
            formula="d max(a,b)/da = 1 if a > b (1/2 on ties)",
            samples=S.binary(S.distinct, S.distinct))
-def maximum(a, b):
+def maximum(xp, a, b):
     """Elementwise maximum; on ties the gradient is split equally, as in PyTorch."""
-    return np.maximum(a, b)
+    return xp.maximum(a, b)
 
 
 @maximum.defvjp
@@ -372,9 +372,9 @@ def _(c, g):
 @primitive("minimum", nin=2, torch="minimum", kinks=True,
            formula="d min(a,b)/da = 1 if a < b (1/2 on ties)",
            samples=S.binary(S.distinct, S.distinct))
-def minimum(a, b):
+def minimum(xp, a, b):
     """Elementwise minimum; on ties the gradient is split equally."""
-    return np.minimum(a, b)
+    return xp.minimum(a, b)
 
 
 @minimum.defvjp
@@ -402,9 +402,9 @@ def _where_samples(rng):
 
 @primitive("where", nin=3, torch="where", saves="x",
            formula="d where(c, a, b)/da = c;  d/db = not c", samples=_where_samples)
-def where(condition, a, b):
+def where(xp, condition, a, b):
     """a where condition holds, else b (broadcasting all three)."""
-    return np.where(condition, a, b)
+    return xp.where(condition, a, b)
 
 
 @where.defvjp
@@ -419,9 +419,9 @@ def _(c, g):
 
 
 @primitive("clone", torch="clone", saves="", formula="d clone(x)/dx = 1", samples=S.unary())
-def clone(x):
+def clone(xp, x):
     """A copy with its own memory (gradient passes straight through)."""
-    return np.array(x, copy=True)
+    return xp.array(x, copy=True)
 
 
 @clone.defvjp
@@ -432,7 +432,7 @@ def _(c, g):
 @primitive("cast", saves="", order=2, promotes=False,
            formula="d cast(x)/dx = 1 (gradient cast back)",
            samples=S.unary(params=((np.dtype("float64"),),)))
-def cast(x, dtype):
+def cast(xp, x, dtype):
     """x converted to ``dtype`` (differentiable between floating dtypes)."""
     return x.astype(dtype)
 

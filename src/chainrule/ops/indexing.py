@@ -106,13 +106,13 @@ def _getitem_samples(rng: np.random.Generator):
 @primitive("getitem", saves="", view=True, torch=lambda torch, x, index: x[index],
            formula="d x[index]/dx: g placed at index in zeros (basic indexing: a view)",
            samples=_getitem_samples)
-def _getitem(x, index):
+def _getitem(xp, x, index):
     """Basic indexing (ints, slices, None, Ellipsis): a view of x."""
     try:
         out = x[index]
     except IndexError as e:
         raise _index_error(e, x) from None
-    if type(out) is not np.ndarray:  # every dim indexed by an int: a 0-d view, not a scalar copy
+    if type(out) is not xp.ndarray:  # every dim indexed by an int: a 0-d view, not a scalar copy
         out = x[(*index, Ellipsis) if type(index) is tuple else (index, Ellipsis)]
     return out
 
@@ -136,7 +136,7 @@ def _index_samples(rng: np.random.Generator):
 @primitive("index", saves="", torch=lambda torch, x, index: x[_torch_index(torch, index)],
            formula="d x[index]/dx: g added at index into zeros (repeated indices accumulate)",
            samples=_index_samples)
-def _index(x, index):
+def _index(xp, x, index):
     """Advanced indexing (integer arrays, bool masks, mixtures): a copy."""
     try:
         return x[index]
@@ -184,7 +184,7 @@ def _getitem_backward_samples(rng: np.random.Generator):
 @primitive("getitem_backward", saves="", torch=None,
            formula="zeros(shape) with g added at index; its own vjp is g[index]",
            samples=_getitem_backward_samples)
-def _getitem_backward(g, shape, index):
+def _getitem_backward(xp, g, shape, index):
     """The gradient of ``x[index]``: zeros of ``shape`` with ``g`` added at ``index``."""
     return getitem_backward_array(g, shape, index)
 
@@ -218,15 +218,15 @@ def _index_put_samples(rng: np.random.Generator):
     torch, x, v, index),
            formula="d/dx = g with the indexed positions zeroed;  d/dv = g[index]",
            samples=_index_put_samples)
-def _index_put(x, v, index):
+def _index_put(xp, x, v, index):
     """``x`` with ``x[index] = v``, out of place (the functional form of setitem)."""
     try:
         return index_put_array(x, v, index)
     except IndexError as e:
         raise _index_error(e, x, "index_put") from None
     except ValueError:
-        raise op_error("index_put", f"cannot assign a value of shape {fmt_shape(np.shape(v))} "
-                       f"to x[index] of shape {fmt_shape(np.shape(x[index]))} (x has shape "
+        raise op_error("index_put", f"cannot assign a value of shape {fmt_shape(xp.shape(v))} "
+                       f"to x[index] of shape {fmt_shape(xp.shape(x[index]))} (x has shape "
                        f"{fmt_shape(x.shape)})", "a value that broadcasts to x[index]") from None
 
 
@@ -319,7 +319,7 @@ def _gather_samples(rng: np.random.Generator):
     x, dim, torch.as_tensor(index)),
            saves="", formula="d gather(x, dim, index)/dx: scatter_add of g at index into zeros",
            samples=_gather_samples)
-def _gather(x, dim, index):
+def _gather(xp, x, dim, index):
     """Values of x along dim at index (``torch.gather``)."""
     return gather_array(x, dim, index)
 
@@ -376,7 +376,7 @@ def _scatter_add_samples(rng: np.random.Generator):
     x, dim, torch.as_tensor(index), src),
            saves="", formula="d/dx = g;  d/dsrc = gather(g, dim, index)",
            samples=_scatter_add_samples)
-def _scatter_add(x, src, dim, index):
+def _scatter_add(xp, x, src, dim, index):
     """x with src added at index along dim, out of place (``torch.scatter_add``)."""
     return scatter_add_array(x, src, dim, index)
 

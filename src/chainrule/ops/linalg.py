@@ -62,11 +62,11 @@ def _matmul_samples(rng: np.random.Generator):
 @primitive("matmul", nin=2, torch="matmul",
            formula="d(a@b)/da = g @ b^T;  d(a@b)/db = a^T @ g  (1-D operands: vectors)",
            samples=_matmul_samples)
-def matmul(a, b):
+def matmul(xp, a, b):
     """Matrix product with NumPy/PyTorch semantics: 1-D operands are vectors (dot, matrix-vector),
     leading dimensions are batch dimensions and broadcast."""
     try:
-        return np.matmul(a, b)
+        return xp.matmul(a, b)
     except ValueError:
         raise _matmul_error(a, b) from None
 
@@ -274,9 +274,9 @@ def _einsum_samples(rng: np.random.Generator):
 @primitive("einsum", nin=-1, torch=lambda torch, xs, equation: torch.einsum(equation, *xs),
            formula="d einsum(..., x_k, ...)/dx_k = einsum of g with the other operands",
            samples=_einsum_samples)
-def _einsum(xs, equation):
+def _einsum(xp, xs, equation):
     out = einsum_arrays(equation, *xs)
-    if len(xs) == 1 and np.may_share_memory(out, xs[0]):  # a permutation or diagonal view
+    if len(xs) == 1 and xp.may_share_memory(out, xs[0]):  # a permutation or diagonal view
         out = out.copy()
     return out
 

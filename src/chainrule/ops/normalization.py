@@ -76,7 +76,7 @@ def _torch_bn(torch: Any, x: Any, w: Any, b: Any, rm: Any, rv: Any, training: bo
 @primitive("batch_norm", nin=3, res=True, torch=_torch_bn, samples=_bn_samples,
            formula="y = (x - mean) / sqrt(var + eps) * w + b per channel (dim 1);  "
                    "dx = invstd * w * (g - mean(g) - xhat * mean(g * xhat))")
-def _batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
+def _batch_norm(xp, x, weight, bias, running_mean, running_var, training, momentum, eps):
     """Batch normalisation over every dimension but the channel dimension 1."""
     _need_float("batch_norm", x)
     if x.ndim < 2:
@@ -96,11 +96,11 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, momentum, 
         if x.ndim == 2:  # column sums as BLAS products: 4x faster than x.mean(0) at (64, 128)
             mean = (_ones(x.shape[0], x.dtype) @ x)[None] * (1.0 / n)
             xc = x - mean
-            var = np.einsum("ij,ij->j", xc, xc)[None] * (1.0 / n)
+            var = xp.einsum("ij,ij->j", xc, xc)[None] * (1.0 / n)
         else:
             mean = x.mean(axis=axes, keepdims=True)
             xc = x - mean
-            var = np.mean(xc * xc, axis=axes, keepdims=True)
+            var = xp.mean(xc * xc, axis=axes, keepdims=True)
         if running_mean is not None:
             running_mean *= 1.0 - momentum
             running_mean += momentum * mean.reshape(c)
@@ -111,12 +111,12 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, momentum, 
         if running_mean is None or running_var is None:
             raise op_error("batch_norm", "running_mean and running_var are None in eval mode",
                            "running statistics, or training=True", kind=ValueError)
-        mean = np.array(running_mean, dtype=x.dtype).reshape(shape)
-        var = np.array(running_var, dtype=x.dtype).reshape(shape)
+        mean = xp.array(running_mean, dtype=x.dtype).reshape(shape)
+        var = xp.array(running_var, dtype=x.dtype).reshape(shape)
         xc = x - mean
     invstd = var + eps
-    np.sqrt(invstd, out=invstd)
-    np.reciprocal(invstd, out=invstd)
+    xp.sqrt(invstd, out=invstd)
+    xp.reciprocal(invstd, out=invstd)
     xc *= invstd if weight is None else invstd * weight.reshape(shape)
     if bias is not None:
         xc += bias.reshape(shape)
@@ -229,7 +229,7 @@ def _ln_samples(rng: np.random.Generator):
            formula="y = (x - mean) / sqrt(var + eps) * w + b over the last dims;  "
                    "dx = invstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w",
            samples=_ln_samples)
-def _layer_norm(x, weight, bias, k, eps):
+def _layer_norm(xp, x, weight, bias, k, eps):
     """Layer normalisation over the last ``k`` dimensions."""
     _need_float("layer_norm", x)
     axes = tuple(range(x.ndim - k, x.ndim))
@@ -237,14 +237,14 @@ def _layer_norm(x, weight, bias, k, eps):
         d = x.shape[-1]
         mean = (x @ _ones(d, x.dtype))[..., None] * (1.0 / d)
         xc = x - mean
-        var = np.einsum("...i,...i->...", xc, xc)[..., None] * (1.0 / d)
+        var = xp.einsum("...i,...i->...", xc, xc)[..., None] * (1.0 / d)
     else:
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
-        var = np.mean(xc * xc, axis=axes, keepdims=True)
+        var = xp.mean(xc * xc, axis=axes, keepdims=True)
     invstd = var + eps
-    np.sqrt(invstd, out=invstd)
-    np.reciprocal(invstd, out=invstd)
+    xp.sqrt(invstd, out=invstd)
+    xp.reciprocal(invstd, out=invstd)
     xc *= invstd
     if weight is not None:
         xc *= weight

@@ -68,8 +68,8 @@ def _grad_to_input(c: Any, g: Any) -> Any:
     torch.sum(x) if dim is None and not keepdim else torch.sum(x, dim or tuple(range(x.ndim)),
                                                               keepdim)),
            formula="d sum(x)/dx_i = 1", samples=_reduce_samples())
-def _sum(x, dim, keepdim):
-    return np.sum(x, axis=dim, keepdims=keepdim)
+def _sum(xp, x, dim, keepdim):
+    return xp.sum(x, axis=dim, keepdims=keepdim)
 
 
 @_sum.defvjp
@@ -86,8 +86,8 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     torch.mean(x) if dim is None and not keepdim else torch.mean(x, dim or tuple(range(x.ndim)),
                                                                  keepdim)),
            formula="d mean(x)/dx_i = 1/n", samples=_reduce_samples())
-def _mean(x, dim, keepdim):
-    return np.mean(x, axis=dim, keepdims=keepdim)
+def _mean(xp, x, dim, keepdim):
+    return xp.mean(x, axis=dim, keepdims=keepdim)
 
 
 @_mean.defvjp
@@ -112,7 +112,7 @@ def _sum_to_samples(rng: np.random.Generator):
 
 @primitive("sum_to", saves="", formula="the transpose of broadcasting: sum over broadcast dims",
            samples=_sum_to_samples)
-def sum_to(x, shape):
+def sum_to(xp, x, shape):
     """Sum ``x`` down to ``shape`` (the inverse of broadcasting to x.shape)."""
     from chainrule.ops.arrays import sum_to as _array_sum_to
     return _array_sum_to(x, tuple(shape))
@@ -168,9 +168,9 @@ def _torch_var(fn: str) -> Any:
 @primitive("var", torch=_torch_var("var"),
            formula="d var(x)/dx_i = 2 (x_i - mean(x)) / (N - correction)",
            samples=_var_samples)
-def _var(x, dim, correction, keepdim):
+def _var(xp, x, dim, correction, keepdim):
     """Variance over dim, dividing by N - correction."""
-    return np.var(x, axis=dim, ddof=correction, keepdims=keepdim)
+    return xp.var(x, axis=dim, ddof=correction, keepdims=keepdim)
 
 
 @_var.defvjp
@@ -186,9 +186,9 @@ def _(c, g):
 @primitive("std", saves="x,out", torch=_torch_var("std"),
            formula="d std(x)/dx_i = (x_i - mean(x)) / ((N - correction) std(x))  (0 where std=0)",
            samples=_var_samples)
-def _std(x, dim, correction, keepdim):
+def _std(xp, x, dim, correction, keepdim):
     """Standard deviation over dim, dividing by N - correction."""
-    return np.std(x, axis=dim, ddof=correction, keepdims=keepdim)
+    return xp.std(x, axis=dim, ddof=correction, keepdims=keepdim)
 
 
 @_std.defvjp
@@ -239,9 +239,9 @@ def _extremum_vjp(c: Any, g: Any) -> tuple:
     x, _torch_dims(x, dim), keepdim),
            formula="d amax(x)/dx_i = 1/k where x_i is one of k maxima, else 0",
            samples=_reduce_samples(S.distinct))
-def _amax(x, dim, keepdim):
+def _amax(xp, x, dim, keepdim):
     """Maximum over dim."""
-    return np.max(x, axis=dim, keepdims=keepdim)
+    return xp.max(x, axis=dim, keepdims=keepdim)
 
 
 _amax.defvjp(_extremum_vjp)
@@ -251,9 +251,9 @@ _amax.defvjp(_extremum_vjp)
     x, _torch_dims(x, dim), keepdim),
            formula="d amin(x)/dx_i = 1/k where x_i is one of k minima, else 0",
            samples=_reduce_samples(S.distinct))
-def _amin(x, dim, keepdim):
+def _amin(xp, x, dim, keepdim):
     """Minimum over dim."""
-    return np.min(x, axis=dim, keepdims=keepdim)
+    return xp.min(x, axis=dim, keepdims=keepdim)
 
 
 _amin.defvjp(_extremum_vjp)
@@ -324,9 +324,9 @@ def _prod_samples(rng: np.random.Generator):
 @primitive("prod", saves="x,out", torch=_torch_prod,
            formula="d prod(x)/dx_i = product of the other entries",
            samples=_prod_samples)
-def _prod(x, dim, keepdim):
+def _prod(xp, x, dim, keepdim):
     """Product over dim."""
-    return np.prod(x, axis=dim, keepdims=keepdim)
+    return xp.prod(x, axis=dim, keepdims=keepdim)
 
 
 @_prod.defvjp
@@ -359,14 +359,14 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     x, _torch_dims(x, dim), keepdim),
            formula="d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) (the softmax)",
            samples=_reduce_samples())
-def _logsumexp(x, dim, keepdim):
+def _logsumexp(xp, x, dim, keepdim):
     """log(sum(exp(x))) over dim, shifted by the max (no overflow)."""
-    m = np.max(x, axis=dim, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)  # all -inf (or an inf): shift by 0
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
+    m = xp.max(x, axis=dim, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or an inf): shift by 0
+    with xp.errstate(divide="ignore"):
+        out = xp.log(xp.sum(xp.exp(x - m), axis=dim, keepdims=True))
     out += m
-    return out if keepdim else np.squeeze(out, axis=dim)
+    return out if keepdim else xp.squeeze(out, axis=dim)
 
 
 @_logsumexp.defvjp
@@ -409,20 +409,20 @@ def _norm_samples(rng: np.random.Generator):
            torch=lambda torch, x, p, dim, keepdim: torch.linalg.vector_norm(x, p, dim, keepdim),
            formula="d ||x||_p/dx_i = sign(x_i) |x_i|^(p-1) / ||x||_p^(p-1)  (p=2: x/||x||)",
            samples=_norm_samples)
-def _norm(x, p, dim, keepdim):
+def _norm(xp, x, p, dim, keepdim):
     """The vector p-norm over dim."""
     if p == 2:
-        return np.sqrt(np.sum(x * x, axis=dim, keepdims=keepdim))
-    a = np.abs(x)
+        return xp.sqrt(xp.sum(x * x, axis=dim, keepdims=keepdim))
+    a = xp.abs(x)
     if p == 1:
-        return np.sum(a, axis=dim, keepdims=keepdim)
+        return xp.sum(a, axis=dim, keepdims=keepdim)
     if p == math.inf:
-        return np.max(a, axis=dim, keepdims=keepdim)
+        return xp.max(a, axis=dim, keepdims=keepdim)
     if p == -math.inf:
-        return np.min(a, axis=dim, keepdims=keepdim)
+        return xp.min(a, axis=dim, keepdims=keepdim)
     if p == 0:
-        return np.sum(x != 0, axis=dim, keepdims=keepdim).astype(x.dtype)
-    return np.sum(a ** p, axis=dim, keepdims=keepdim) ** (1.0 / p)
+        return xp.sum(x != 0, axis=dim, keepdims=keepdim).astype(x.dtype)
+    return xp.sum(a ** p, axis=dim, keepdims=keepdim) ** (1.0 / p)
 
 
 @_norm.defvjp

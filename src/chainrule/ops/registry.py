@@ -31,15 +31,18 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.node import Node, meta_of
-from chainrule.autograd.node import next_seq as _next_seq
+from chainrule.autograd.node import Node, meta_of, new_node
 from chainrule.autograd.tensor import Tensor, as_tensor, get_default_dtype
+from chainrule.backend import array_module
 
 REGISTRY: dict[str, Op] = {}
 """Every registered primitive by name."""
 
 _new = object.__new__
+_numpy = np
 _ndarray = np.ndarray
+_F64 = np.dtype(np.float64)
+_NEED1 = (True,)  # the one input of a recorded unary op needs its gradient
 _NO_VC = [0]  # version counter stand-in for constant operands (never bumped)
 
 
@@ -98,7 +101,7 @@ def primitive(
     def wrap(fwd: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
             raise ValueError(f"primitive {name!r} is registered twice")
-        sig = list(inspect.signature(fwd).parameters.values())
+        sig = list(inspect.signature(fwd).parameters.values())[1:]  # after the array module
         n_tensor = 1 if nin == -1 else nin
         params = sig[n_tensor:]
         defaults = tuple(p.default for p in params)
@@ -120,9 +123,9 @@ def primitive(
 
 
 # ---------------------------------------------------------------------------------------------
-# The apply point. Three shapes of the same steps, specialised by arity because this is the
-# per-op hot path: read the input arrays, run the forward, wrap the output, and (only when some
-# input requires grad and grad mode is on) record a Node.
+# The apply point: one closure per arity, built at registration. Each runs the same steps: read
+# the input arrays, ask the seam for their array module, run the forward, wrap the output, and
+# (only when some input requires grad and grad mode is on) record a Node with ``new_node``.
 # ---------------------------------------------------------------------------------------------
 
 def _operand(v: Any, op: Op) -> Any:
@@ -134,9 +137,6 @@ def _operand(v: Any, op: Op) -> Any:
     if isinstance(v, (list, tuple)):
         return as_tensor(v)._data
     raise TypeError(f"{op.name}: expected a Tensor, array or number, got {type(v).__name__}")
-
-
-_F64 = np.dtype(np.float64)
 
 
 def _int_promoted(*xs: Any) -> bool:
@@ -167,10 +167,10 @@ def _params(op: Op, p: tuple) -> tuple:
 
 
 def _wrap_error(op: Op, err: Exception, xs: tuple) -> Exception:
-    """Re-raise a NumPy error with the op's name and the operand shapes."""
+    """Re-raise an array library's error with the op's name and the operand shapes."""
     if str(err).startswith(op.name + ":"):
         return err
-    shapes = ", ".join(str(tuple(np.shape(x))) for x in xs)
+    shapes = ", ".join(str(tuple(getattr(x, "shape", ()))) for x in xs)
     return type(err)(f"{op.name}: {err} (operand shapes {shapes})")
 
 
@@ -183,56 +183,188 @@ def _anomaly(op: Op, node: Node | None, out: Any) -> None:
     check_forward(op, out, trace)
 
 
-def _finish(op: Op, out: Any, node: Node | None, vc: list) -> Tensor:
+def _output(op: Op, xp: Any, out: Any, xs: tuple) -> Any:
+    """The forward's result as an array of the right dtype (slow cases only)."""
+    if type(out) is not xp.ndarray:  # NumPy returns scalars for 0-d results
+        out = xp.asarray(out)
+    if op.promotes and out.dtype == _F64 and _int_promoted(*xs):
+        out = out.astype(get_default_dtype())
+    return out
+
+
+def _saved_vcs(op: Op, in_vcs: tuple, out_vc: list) -> tuple:
+    """The version counters a node watches: its inputs' (if the vjp reads them), its output's."""
+    if op.saves_x:
+        return (*in_vcs, out_vc) if op.saves_out else in_vcs
+    return (out_vc,) if op.saves_out else ()
+
+
+def _make_call(op: Op) -> Callable[..., Any]:
+    if op.nin == -1:
+        return _variadic(op)
+    if op.nin == 1:
+        return _unary(op)
+    if op.nin == 2:
+        return _binary(op)
+    return _nary(op)
+
+
+def _unary(op: Op) -> Callable[..., Any]:
+    fwd, nparams, has_res, saves_out = op.forward, op.nparams, op.has_res, op.saves_out
+    is_view, promotes, saves_x = op.is_view, op.promotes, op.saves_x
+
+    def call(i0: Any, *p: Any) -> Tensor:
+        if len(p) != nparams:
+            p = _params(op, p)
+        if not isinstance(i0, Tensor):
+            i0 = as_tensor(i0)
+        x0 = i0._data
+        xp = _numpy if type(x0) is _ndarray else array_module(x0)
+        try:
+            out = fwd(xp, x0, *p) if p else fwd(xp, x0)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _wrap_error(op, e, (x0,)) from None
+        res = None
+        if has_res:
+            out, res = out
+        if type(out) is not _ndarray or (promotes and out.dtype is _F64 and x0.dtype is not _F64):
+            out = _output(op, xp, out, (x0,))
+        t = _new(Tensor)
+        t._data = out
+        t.grad = None
+        t._meta = None
+        if is_view:
+            t._vc = i0._vc
+        else:
+            t._vc = [0]
+        if i0.requires_grad and STATE.enabled:
+            if saves_out:
+                t._node = n = new_node(op, (i0._node or i0,), _NEED1, (x0,), p, res, out,
+                                       (i0._vc, t._vc) if saves_x else (t._vc,))
+            else:
+                t._node = n = new_node(op, (i0._node or i0,), _NEED1, (x0,), p, res, None,
+                                       (i0._vc,) if saves_x else ())
+            t.requires_grad = True
+            if STATE.anomaly:
+                _anomaly(op, n, out)
+        else:
+            t._node = None
+            t.requires_grad = False
+        return t
+
+    return call
+
+
+def _binary(op: Op) -> Callable[..., Any]:
+    fwd, nparams, has_res, saves_out = op.forward, op.nparams, op.has_res, op.saves_out
+    is_view, promotes, saves_x = op.is_view, op.promotes, op.saves_x
+
+    def call(i0: Any, i1: Any, *p: Any) -> Tensor:
+        if len(p) != nparams:
+            p = _params(op, p)
+        if isinstance(i0, Tensor):
+            x0 = i0._data
+            e0 = (i0._node or i0) if i0.requires_grad else None
+        else:
+            x0, e0 = _operand(i0, op), None
+        if isinstance(i1, Tensor):
+            x1 = i1._data
+            e1 = (i1._node or i1) if i1.requires_grad else None
+        else:
+            x1, e1 = _operand(i1, op), None
+        xp = _numpy if type(x0) is _ndarray or type(x1) is _ndarray else array_module(x0, x1)
+        try:
+            out = fwd(xp, x0, x1, *p) if p else fwd(xp, x0, x1)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _wrap_error(op, e, (x0, x1)) from None
+        res = None
+        if has_res:
+            out, res = out
+        if type(out) is not _ndarray or (promotes and out.dtype is _F64 and _int_promoted(x0, x1)):
+            out = _output(op, xp, out, (x0, x1))
+        t = _new(Tensor)
+        t._data = out
+        t.grad = None
+        t._meta = None
+        t._vc = (i0._vc if isinstance(i0, Tensor) else [0]) if is_view else [0]
+        if (e0 is not None or e1 is not None) and STATE.enabled:
+            if saves_x:
+                vcs = (i0._vc if isinstance(i0, Tensor) else _NO_VC,
+                       i1._vc if isinstance(i1, Tensor) else _NO_VC)
+                if saves_out:
+                    vcs = (*vcs, t._vc)
+            else:
+                vcs = (t._vc,) if saves_out else ()
+            t._node = n = new_node(op, (e0, e1), (e0 is not None, e1 is not None), (x0, x1), p,
+                                   res, out if saves_out else None, vcs)
+            t.requires_grad = True
+            if STATE.anomaly:
+                _anomaly(op, n, out)
+        else:
+            t._node = None
+            t.requires_grad = False
+        return t
+
+    return call
+
+
+def _nary(op: Op) -> Callable[..., Any]:
+    """Three or more tensor inputs (linear: x, weight, optional bias)."""
+    nin = op.nin
+
+    def call(*args: Any) -> Tensor:
+        return _apply(op, args[:nin], args[nin:])
+
+    return call
+
+
+def _variadic(op: Op) -> Callable[..., Any]:
+    """A sequence of tensors as the first argument (cat, stack, einsum)."""
+
+    def call(tensors: Any, *p: Any) -> Tensor:
+        ins = list(tensors)
+        if not ins:
+            raise ValueError(f"{op.name}: expected a non-empty sequence of tensors")
+        return _apply(op, ins, p)
+
+    return call
+
+
+def _apply(op: Op, ins: Any, p: tuple) -> Tensor:
+    """The general form of the apply steps, for any number of inputs."""
+    if len(p) != op.nparams:
+        p = _params(op, p)
+    xs, edges, vcs = [], [], []
+    for v in ins:
+        if isinstance(v, Tensor):
+            xs.append(v._data)
+            edges.append((v._node or v) if v.requires_grad else None)
+            vcs.append(v._vc)
+        else:
+            xs.append(_operand(v, op))
+            edges.append(None)
+            vcs.append(_NO_VC)
+    xp = array_module(*xs)
+    try:
+        out = op.forward(xp, xs if op.nin == -1 else xs[0], *([] if op.nin == -1 else xs[1:]),
+                         *p)
+    except (ValueError, TypeError, IndexError) as e:
+        raise _wrap_error(op, e, tuple(xs)) from None
+    res = None
+    if op.has_res:
+        out, res = out
+    out = _output(op, xp, out, tuple(xs))
+    first = ins[0]
     t = _new(Tensor)
     t._data = out
     t.grad = None
     t._meta = None
-    t._node = node
-    t.requires_grad = node is not None
-    t._vc = vc if op.is_view else [0]
-    if node is not None and op.saves_out:
-        node.vcs = (*node.vcs, t._vc)
-    if STATE.anomaly:
-        _anomaly(op, node, out)
-    return t
-
-
-def _make_call(op: Op) -> Callable[..., Any]:
-    return _make_variadic(op) if op.nin == -1 else _generate(op)
-
-
-# The per-op hot path, written once as a template and specialised per op at registration:
-# static facts (the number of inputs, parameters or not, residuals, what is saved, views) are
-# resolved here instead of being tested on every call. ``_make_variadic`` below is the same
-# sequence written as ordinary code, for ops on a sequence of tensors (cat, stack, einsum).
-_TEMPLATE = """
-def call({sig}):
-{params}{inputs}
-    try:
-        out = fwd({args})
-    except (ValueError, TypeError, IndexError) as e:
-        raise _wrap_error(op, e, ({xs},)) from None
-{res}    if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
-        out = _asarray(out)
-{promote}    t = _new(Tensor)
-    t._data = out
-    t.grad = None
-    t._meta = None
-    t._vc = {out_vc}
-    if ({any_edge}) and STATE.enabled:
-        n = _new(Node)
-        n.op = op
-        n.next = ({edges},)
-        n.need = {needs}
-        n.x = ({xs},)
-        n.p = {p}
-        n.res = {res_value}
-        n.out = {out_value}
-        n.meta = None
-        n.seq = _next_seq()
-        n.vcs = ({vcs})
-{ver}        t._node = n
+    t._vc = first._vc if op.is_view and isinstance(first, Tensor) else [0]
+    if any(e is not None for e in edges) and STATE.enabled:
+        t._node = n = new_node(op, tuple(edges), tuple(e is not None for e in edges),
+                               tuple(xs), p, res,
+                               out if op.saves_out else None,
+                               _saved_vcs(op, tuple(vcs), t._vc))
         t.requires_grad = True
         if STATE.anomaly:
             _anomaly(op, n, out)
@@ -240,112 +372,3 @@ def call({sig}):
         t._node = None
         t.requires_grad = False
     return t
-"""
-
-_INPUT = """    if isinstance(i{k}, Tensor):
-        x{k} = i{k}._data
-        e{k} = i{k}._node or i{k} if i{k}.requires_grad else None
-        v{k} = i{k}._vc
-    else:
-        {coerce}
-"""
-
-
-def _generate(op: Op) -> Callable[..., Any]:
-    """Build the entry point of an op with a fixed number of inputs from ``_TEMPLATE``."""
-    ks = range(op.nin)
-    params = op.nparams > 0
-
-    def names(prefix: str) -> str:
-        return ", ".join(f"{prefix}{k}" for k in ks)
-
-    coerce_tensor = "i0 = as_tensor(i0)\n        x0, e0, v0 = i0._data, None, i0._vc"
-    coerce_operand = "x{k}, e{k}, v{k} = _operand(i{k}, op), None, _NO_VC"
-    vcs = [f"v{k}" for k in ks] if op.saves_x else []
-    if op.saves_out:
-        vcs.append("t._vc")
-    src = _TEMPLATE.format(
-        sig=names("i") + (", *p" if params else ""),
-        params="    if len(p) != nparams:\n        p = _params(op, p)\n" if params else "",
-        inputs="".join(_INPUT.format(k=k, coerce=coerce_tensor if op.nin == 1 else
-                                     coerce_operand.format(k=k)) for k in ks),
-        args=names("x") + (", *p" if params else ""),
-        xs=names("x"),
-        res="    out, res = out\n" if op.has_res else "",
-        promote=(f"    if out.dtype is _F64 and _int_promoted({names('x')}):\n"
-                 "        out = out.astype(_default_dtype())\n") if op.promotes else "",
-        out_vc="v0" if op.is_view else "[0]",
-        any_edge=" or ".join(f"e{k} is not None" for k in ks),
-        edges=names("e"),
-        needs="_NEED1" if op.nin == 1 else  # the one input of a recorded unary op needs it
-        "(" + ", ".join(f"e{k} is not None" for k in ks) + ",)",
-        p="p" if params else "()",
-        res_value="res" if op.has_res else "None",
-        out_value="out" if op.saves_out else "None",
-        vcs=", ".join(vcs) + ("," if len(vcs) == 1 else ""),
-        ver=("        n.ver = " + " + ".join(f"v{k}[0]" for k in ks) + "\n") if op.saves_x else
-        "        n.ver = 0\n" if op.saves_out else "",  # read only when vcs is non-empty
-    )
-    scope = {
-        "op": op, "fwd": op.forward, "nparams": op.nparams, "_params": _params,
-        "Tensor": Tensor, "Node": Node, "STATE": STATE, "_new": _new, "_ndarray": _ndarray,
-        "_asarray": np.asarray, "_operand": _operand, "_NO_VC": _NO_VC, "as_tensor": as_tensor,
-        "_wrap_error": _wrap_error, "_next_seq": _next_seq, "_anomaly": _anomaly,
-        "_F64": _F64, "_NEED1": (True,), "_int_promoted": _int_promoted,
-        "_default_dtype": get_default_dtype,
-    }
-    exec(compile(src, f"<chainrule op {op.name}>", "exec"), scope)
-    call = scope["call"]
-    call.__source__ = src  # type: ignore[attr-defined]  (to read what runs: print(fn.__source__))
-    return call
-
-
-def _make_variadic(op: Op) -> Callable[..., Any]:
-    fwd, has_res = op.forward, op.has_res
-
-    def call(tensors: Any, *p: Any) -> Tensor:
-        ins = list(tensors)
-        if not ins:
-            raise ValueError(f"{op.name}: expected a non-empty sequence of tensors")
-        if len(p) != op.nparams:
-            p = _params(op, p)
-        enabled = STATE.enabled
-        xs, edges, vcs = [], [], []
-        for v in ins:
-            if isinstance(v, Tensor):
-                xs.append(v._data)
-                edges.append(v._node or v if enabled and v.requires_grad else None)
-                vcs.append(v._vc)
-            else:
-                xs.append(_operand(v, op))
-                edges.append(None)
-        try:
-            out = fwd(xs, *p)
-        except (ValueError, TypeError, IndexError) as e:
-            raise _wrap_error(op, e, tuple(xs)) from None
-        res = None
-        if has_res:
-            out, res = out
-        if type(out) is not _ndarray:  # NumPy returns scalars for 0-d results
-            out = np.asarray(out)
-        if op.promotes and out.dtype is _F64 and _int_promoted(*xs):
-            out = out.astype(get_default_dtype())
-        node = None
-        if any(e is not None for e in edges):
-            node = _new(Node)
-            node.op = op
-            node.next = tuple(edges)
-            node.need = tuple(e is not None for e in edges)
-            node.x = tuple(xs)
-            node.p = p
-            node.res = res
-            node.out = out if op.saves_out else None
-            node.meta = None
-            node.seq = _next_seq()
-            node.vcs = tuple(vcs) if op.saves_x else ()
-            node.ver = sum(v[0] for v in node.vcs)
-        first = ins[0]
-        vc = first._vc if isinstance(first, Tensor) else [0]
-        return _finish(op, out, node, vc)
-
-    return call

@@ -27,12 +27,12 @@ def _reshape_samples(rng: np.random.Generator):
 
 @primitive("reshape", saves="", view=True, torch="reshape",
            formula="d reshape(x)/dx: reshape the gradient back", samples=_reshape_samples)
-def _reshape(x, shape):
+def _reshape(xp, x, shape):
     try:
-        return np.reshape(x, shape)
+        return xp.reshape(x, shape)
     except ValueError:
-        raise op_error("reshape", f"cannot reshape a tensor of shape {fmt_shape(np.shape(x))} "
-                       f"({np.size(x)} elements) to {fmt_shape(shape)}",
+        raise op_error("reshape", f"cannot reshape a tensor of shape {fmt_shape(xp.shape(x))} "
+                       f"({xp.size(x)} elements) to {fmt_shape(shape)}",
                        "a shape with the same number of elements (one -1 may stand for the "
                        "rest)") from None
 
@@ -57,11 +57,11 @@ def _broadcast_samples(rng: np.random.Generator):
 @primitive("broadcast_to", saves="", view=True, torch="broadcast_to",
            formula="d broadcast(x)/dx: sum the gradient over the broadcast dims",
            samples=_broadcast_samples)
-def _broadcast_to(x, shape):
+def _broadcast_to(xp, x, shape):
     try:
-        return np.broadcast_to(x, shape)
+        return xp.broadcast_to(x, shape)
     except ValueError:
-        raise broadcast_error("broadcast_to", np.shape(x), shape) from None
+        raise broadcast_error("broadcast_to", xp.shape(x), shape) from None
 
 
 @_broadcast_to.defvjp
@@ -127,11 +127,11 @@ def _permute_samples(rng: np.random.Generator):
 @primitive("permute", saves="", view=True, torch="permute",
            formula="d permute(x, dims)/dx: permute the gradient back (inverse permutation)",
            samples=_permute_samples)
-def _permute(x, dims):
+def _permute(xp, x, dims):
     """x with its dims reordered (a view)."""
     try:
-        return np.transpose(x, dims)
-    except (ValueError, np.exceptions.AxisError):
+        return xp.transpose(x, dims)
+    except (ValueError, xp.exceptions.AxisError):
         raise op_error("permute", f"dims {dims} is not a permutation of the {x.ndim} dims of a "
                        f"tensor of shape {fmt_shape(x.shape)}",
                        f"each of 0..{x.ndim - 1} exactly once (negatives count from the end)",
@@ -263,15 +263,15 @@ def _first_mismatch(op: str, xs: list, dim: int | None) -> Exception:
 @primitive("cat", nin=-1, saves="", torch=lambda torch, xs, dim: torch.cat(xs, dim),
            formula="d cat(xs, dim)/dx_i: the slice of g that x_i occupies",
            samples=_cat_samples)
-def _cat(xs, dim):
+def _cat(xp, xs, dim):
     """The tensors joined along an existing dim."""
     try:
-        return np.concatenate(xs, axis=dim)
-    except (ValueError, np.exceptions.AxisError):
-        nd = np.ndim(xs[0])
+        return xp.concatenate(xs, axis=dim)
+    except (ValueError, xp.exceptions.AxisError):
+        nd = xp.ndim(xs[0])
         if nd and not -nd <= dim < nd:
             raise IndexError(f"cat: dim {dim} is out of range for tensors of shape "
-                             f"{fmt_shape(np.shape(xs[0]))}") from None
+                             f"{fmt_shape(xp.shape(xs[0]))}") from None
         raise _first_mismatch("cat", xs, dim) from None
 
 
@@ -306,14 +306,14 @@ def _stack_samples(rng: np.random.Generator):
 @primitive("stack", nin=-1, saves="", torch=lambda torch, xs, dim: torch.stack(xs, dim),
            formula="d stack(xs, dim)/dx_i = g[..., i, ...] (index i along dim)",
            samples=_stack_samples)
-def _stack(xs, dim):
+def _stack(xp, xs, dim):
     """The tensors joined along a new dim."""
     try:
-        return np.stack(xs, axis=dim)
+        return xp.stack(xs, axis=dim)
     except ValueError:
         raise _first_mismatch("stack", xs, None) from None
-    except np.exceptions.AxisError:
-        nd = np.ndim(xs[0])
+    except xp.exceptions.AxisError:
+        nd = xp.ndim(xs[0])
         raise IndexError(f"stack: dim {dim} is out of range for tensors with {nd} dims; "
                          f"expected {-nd - 1} <= dim <= {nd}") from None
 
@@ -377,7 +377,7 @@ def _pad_samples(rng: np.random.Generator):
     x, pad, "constant", value),
            formula="d pad(x)/dx: the gradient cropped back (pad with the negated widths)",
            samples=_pad_samples)
-def _pad(x, pad, value):
+def _pad(xp, x, pad, value):
     """Constant padding (PyTorch's pad tuple convention; negative widths crop)."""
     return constant_pad_array(x, pad, value)
 
@@ -439,11 +439,11 @@ def _flip_samples(rng: np.random.Generator):
 
 @primitive("flip", saves="", view=True, torch=lambda torch, x, dims: torch.flip(x, dims),
            formula="d flip(x, dims)/dx: flip the gradient back", samples=_flip_samples)
-def _flip(x, dims):
+def _flip(xp, x, dims):
     """x reversed along dims (a view)."""
     try:
-        return np.flip(x, dims)
-    except np.exceptions.AxisError:
+        return xp.flip(x, dims)
+    except xp.exceptions.AxisError:
         raise IndexError(f"flip: dims {dims} are out of range for a tensor of shape "
                          f"{fmt_shape(x.shape)}") from None
 
@@ -469,13 +469,13 @@ def _repeat_samples(rng: np.random.Generator):
 @primitive("repeat", saves="", torch=lambda torch, x, sizes: x.repeat(*sizes),
            formula="d repeat(x, sizes)/dx: the gradient summed over the copies",
            samples=_repeat_samples)
-def _repeat(x, sizes):
+def _repeat(xp, x, sizes):
     """x tiled sizes[i] times along each dim (NumPy's tile)."""
     if len(sizes) < x.ndim:
         raise op_error("repeat", f"{len(sizes)} repeat count(s) {sizes} for a tensor of shape "
                        f"{fmt_shape(x.shape)}", f"at least {x.ndim} counts, one per dim",
                        kind=ValueError)
-    return np.tile(x, sizes)
+    return xp.tile(x, sizes)
 
 
 @_repeat.defvjp

@@ -123,7 +123,7 @@ def _forward_value(n: Node) -> np.ndarray:
     if n.out is not None:
         return np.asarray(n.out)
     ins = n.x if n.op.nin != -1 else (list(n.x),)
-    out = n.op.forward(*ins, *n.p)
+    out = n.op.forward(np, *ins, *n.p)
     return np.asarray(out[0] if n.op.has_res else out)
 
 
