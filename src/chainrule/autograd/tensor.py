@@ -659,15 +659,6 @@ class Tensor:
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return _leaf(np.asarray(np.all(self._data, axis=dim, keepdims=keepdim)))
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return F.argmax(self, dim, keepdim)
-
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return F.argmin(self, dim, keepdim)
-
-    def sign(self) -> Tensor:
-        return F.sign(self)
-
     # -- differentiable methods: one-line delegations to chainrule.ops ---------------------------
     def __rsub__(self, other: Any) -> Tensor:
         return F.sub(other, self)
@@ -693,105 +684,14 @@ class Tensor:
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
         return F.sub(self, other if alpha == 1 else other * alpha)
 
-    def mul(self, other: Any) -> Tensor:
-        return F.mul(self, other)
-
-    def div(self, other: Any) -> Tensor:
-        return F.div(self, other)
-
-    def pow(self, exponent: Any) -> Tensor:
-        return F.pow(self, exponent)
-
-    def matmul(self, other: Any) -> Tensor:
-        return F.matmul(self, other)
-
-    def mm(self, other: Any) -> Tensor:
-        return F.matmul(self, other)
-
-    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
-        return F.clamp(self, min, max)
-
-    clip = clamp
-
-    def maximum(self, other: Any) -> Tensor:
-        return F.maximum(self, other)
-
-    def minimum(self, other: Any) -> Tensor:
-        return F.minimum(self, other)
-
     def where(self, condition: Any, other: Any) -> Tensor:
         return F.where(condition, self, other)
-
-    def masked_fill(self, mask: Any, value: Any) -> Tensor:
-        return F.masked_fill(self, mask, value)
-
-    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
-        return F.leaky_relu(self, negative_slope)
-
-    def softmax(self, dim: int = -1) -> Tensor:
-        return F.softmax(self, dim)
-
-    def log_softmax(self, dim: int = -1) -> Tensor:
-        return F.log_softmax(self, dim)
-
-    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return F.sum(self, dim, keepdim)
-
-    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return F.mean(self, dim, keepdim)
-
-    def var(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
-            correction: Any = None) -> Tensor:
-        return F.var(self, dim, unbiased, keepdim, correction=correction)
-
-    def std(self, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
-            correction: Any = None) -> Tensor:
-        return F.std(self, dim, unbiased, keepdim, correction=correction)
-
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return F.max(self, dim, keepdim)
-
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return F.min(self, dim, keepdim)
-
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return F.amax(self, dim, keepdim)
-
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return F.amin(self, dim, keepdim)
-
-    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return F.prod(self, dim, keepdim)
-
-    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return F.logsumexp(self, dim, keepdim)
-
-    def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return F.norm(self, p, dim, keepdim)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        return F.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
-                         else shape)
-
-    view = reshape
 
     def view_as(self, other: Tensor) -> Tensor:
         return F.reshape(self, other.shape)
 
     def reshape_as(self, other: Tensor) -> Tensor:
         return F.reshape(self, other.shape)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        return F.flatten(self, start_dim, end_dim)
-
-    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
-        return F.unflatten(self, dim, sizes)
-
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
-        return F.transpose(self, dim0, dim1)
-
-    def t(self) -> Tensor:
-        return F.t(self)
 
     @property
     def T(self) -> Tensor:
@@ -801,89 +701,17 @@ class Tensor:
     def mT(self) -> Tensor:
         return F.transpose(self, -2, -1)
 
-    def permute(self, *dims: Any) -> Tensor:
-        return F.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int)
-                         else dims)
-
-    def expand(self, *sizes: Any) -> Tensor:
-        return F.expand(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int)
-                        else sizes)
-
     def expand_as(self, other: Tensor) -> Tensor:
         return F.expand(self, other.shape)
-
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
-        return F.broadcast_to(self, shape)
-
-    def squeeze(self, dim: Any = None) -> Tensor:
-        return F.squeeze(self, dim)
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        return F.unsqueeze(self, dim)
-
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
-        return F.split(self, split_size_or_sections, dim)
-
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return F.chunk(self, chunks, dim)
-
-    def flip(self, dims: Any) -> Tensor:
-        return F.flip(self, dims)
-
-    def gather(self, dim: int, index: Any) -> Tensor:
-        return F.gather(self, dim, index)
-
-    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
-        return F.scatter_add(self, dim, index, src)
-
-    def index_select(self, dim: int, index: Any) -> Tensor:
-        return F.index_select(self, dim, index)
-
-    def repeat(self, *sizes: Any) -> Tensor:
-        return F.repeat(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int)
-                        else sizes)
-
-    def clone(self) -> Tensor:
-        return F.clone(self)
 
     def contiguous(self) -> Tensor:
         return self if self._data.flags.c_contiguous else F.clone(self)
 
 
-def _unary_method(name: str) -> Callable[[Tensor], Tensor]:
-    fn = getattr(F, name)
-
-    def method(self: Tensor) -> Tensor:
-        return fn(self)
-
-    method.__name__ = name
-    method.__doc__ = f"``chainrule.{name}(self)``"
-    return method
-
-
 _BINARY_OPS: dict[str, Callable[..., Tensor]] = {}
-
-
-def _bind_operators() -> None:
-    """Bind the hot operators straight to the ops' entry points (no extra call layer)."""
-    Tensor.__add__ = Tensor.__radd__ = F.add  # type: ignore[assignment]
-    Tensor.__sub__ = F.sub  # type: ignore[assignment]
-    Tensor.__mul__ = Tensor.__rmul__ = F.mul  # type: ignore[assignment]
-    Tensor.__truediv__ = F.div  # type: ignore[assignment]
-    Tensor.__pow__ = F.pow  # type: ignore[assignment]
-    if hasattr(F, "matmul"):
-        Tensor.__matmul__ = F.matmul  # type: ignore[assignment]
-    Tensor.__neg__ = F.neg  # type: ignore[assignment]
-    Tensor.__abs__ = F.abs  # type: ignore[assignment]
-    _BINARY_OPS.update({"add_": F.add, "sub_": F.sub, "mul_": F.mul, "div_": F.div})
-    for name in ("neg", "abs", "sqrt", "rsqrt", "square", "reciprocal", "exp", "log", "log1p",
-                 "expm1", "log2", "log10", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
-                 "elu", "gelu", "silu", "softplus", "erf", "floor", "ceil", "round"):
-        if hasattr(F, name) and not hasattr(Tensor, name):
-            setattr(Tensor, name, _unary_method(name))
 
 
 from chainrule import ops as F  # noqa: E402  (the one allowed cycle: methods delegate to ops)
 from chainrule.autograd import engine as _engine  # noqa: E402
 
-_bind_operators()
+_BINARY_OPS.update({"add_": F.add, "sub_": F.sub, "mul_": F.mul, "div_": F.div})

@@ -1,101 +1,32 @@
-"""chainrule's differentiable ops: every primitive is registered in ``REGISTRY``.
+"""chainrule's differentiable ops: every primitive is registered in ``REGISTRY``, every public
+function in ``PUBLIC``; this module exports the latter and binds their Tensor methods.
 
 Public functions take PyTorch's argument names (``dim``, ``keepdim``); they call the registered
 primitives' entry points. The non-differentiable helpers (argmax, sign, ...) return constants.
+Nothing here lists ops by hand: importing an op module registers what it declares.
 """
 
+from chainrule.autograd.tensor import Tensor as _Tensor
+from chainrule.ops import (  # importing each op family registers its ops
+    elementwise,
+    fused,
+    indexing,
+    linalg,
+    nondiff,
+    normalization,
+    reduce,
+    shape,
+)
 from chainrule.ops import namespace as _namespace
-from chainrule.ops.elementwise import (
-    abs,
-    add,
-    cast,
-    clamp,
-    clone,
-    cos,
-    div,
-    elu,
-    erf,
-    exp,
-    expm1,
-    gelu,
-    leaky_relu,
-    log,
-    log1p,
-    maximum,
-    minimum,
-    mul,
-    neg,
-    pow,
-    relu,
-    sigmoid,
-    silu,
-    sin,
-    softplus,
-    sqrt,
-    sub,
-    tanh,
-    where,
-)
-from chainrule.ops.fused import cross_entropy, linear, log_softmax, mse_loss, softmax
-from chainrule.ops.indexing import (
-    ValuesIndices,
-    chunk,
-    gather,
-    getitem,
-    index_put,
-    index_select,
-    masked_fill,
-    narrow,
-    normalize_index,
-    scatter_add,
-    sort,
-    split,
-    topk,
-)
-from chainrule.ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer
-from chainrule.ops.nondiff import argmax, argmin, argsort, ceil, floor, round, sign, trunc
-from chainrule.ops.normalization import batch_norm, layer_norm
-from chainrule.ops.reduce import (
-    amax,
-    amin,
-    logsumexp,
-    max,
-    mean,
-    min,
-    norm,
-    prod,
-    std,
-    sum,
-    sum_to,
-    var,
-)
-from chainrule.ops.registry import REGISTRY, Op, primitive
-from chainrule.ops.shape import (
-    broadcast_to,
-    cat,
-    concat,
-    concatenate,
-    expand,
-    flatten,
-    flip,
-    pad,
-    permute,
-    repeat,
-    reshape,
-    squeeze,
-    stack,
-    t,
-    transpose,
-    unflatten,
-    unsqueeze,
-)
+from chainrule.ops.indexing import ValuesIndices, normalize_index
+from chainrule.ops.registry import PUBLIC, REGISTRY, Op, bind_methods, exports, primitive, public
 
+globals().update(exports())
+concat = concatenate = shape.cat  # NumPy's and PyTorch's other names for cat
+
+bind_methods(_Tensor)
 _namespace.bind_tensor_namespace(__import__("sys").modules[__name__])
 
 # What ``from chainrule.ops import *`` (and so ``chainrule``) exports: the public functions,
 # not the submodules or the registry machinery.
-__all__ = sorted(
-    name for name, value in dict(globals()).items()
-    if not name.startswith("_") and callable(value) and not isinstance(value, type(_namespace))
-    and name not in {"Op", "primitive"}
-)
+__all__ = sorted([*exports(), "concat", "concatenate"])

@@ -7,6 +7,8 @@ broadcast shape; the engine sums them back to each input's shape.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from chainrule.ops import arrays as A
@@ -17,7 +19,7 @@ from chainrule.ops.registry import primitive
 
 
 @primitive("add", nin=2, torch="add", saves="", formula="d(a+b)/da = 1;  d(a+b)/db = 1",
-           samples=S.binary())
+           samples=S.binary(), method=("__add__", "__radd__"))
 def add(xp, a, b):
     """a + b (broadcasting)."""
     return a + b
@@ -29,7 +31,7 @@ def _(c, g):
 
 
 @primitive("sub", nin=2, torch="sub", saves="", formula="d(a-b)/da = 1;  d(a-b)/db = -1",
-           samples=S.binary())
+           samples=S.binary(), method="__sub__")
 def sub(xp, a, b):
     """a - b (broadcasting)."""
     return a - b
@@ -41,7 +43,7 @@ def _(c, g):
 
 
 @primitive("mul", nin=2, torch="mul", formula="d(a*b)/da = b;  d(a*b)/db = a",
-           samples=S.binary())
+           samples=S.binary(), method=("mul", "__mul__", "__rmul__"))
 def mul(xp, a, b):
     """a * b (broadcasting)."""
     return a * b
@@ -55,7 +57,7 @@ def _(c, g):
 
 
 @primitive("div", nin=2, torch="div", formula="d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2",
-           samples=S.binary(S.real, S.away_from_zero))
+           samples=S.binary(S.real, S.away_from_zero), method=("div", "__truediv__"))
 def div(xp, a, b):
     """a / b (true division, broadcasting)."""
     return a / b
@@ -69,7 +71,8 @@ def _(c, g):
     return ga, gb
 
 
-@primitive("neg", torch="neg", saves="", formula="d(-x)/dx = -1", samples=S.unary())
+@primitive("neg", torch="neg", saves="", formula="d(-x)/dx = -1", samples=S.unary(),
+           method=("neg", "__neg__"))
 def neg(xp, x):
     """-x."""
     return -x
@@ -82,7 +85,7 @@ def _(c, g):
 
 @primitive("pow", nin=2, torch="pow", saves="x,out",
            formula="d(a^b)/da = b*a^(b-1);  d(a^b)/db = a^b * log(a)",
-           samples=S.binary(S.positive, S.real))
+           samples=S.binary(S.positive, S.real), method=("pow", "__pow__"))
 def pow(xp, a, b):
     """a ** b (broadcasting); the gradient in b is defined where a > 0 (0 elsewhere)."""
     return xp.power(a, b)
@@ -105,7 +108,7 @@ def _(c, g):
 
 
 @primitive("abs", torch="abs", kinks=True, formula="d|x|/dx = sign(x)",
-           samples=S.unary(S.away_from_zero))
+           samples=S.unary(S.away_from_zero), method=("abs", "__abs__"))
 def abs(xp, x):
     """|x|; the gradient at 0 is 0, as in PyTorch."""
     return xp.abs(x)
@@ -117,7 +120,7 @@ def _(c, g):
 
 
 @primitive("sqrt", torch="sqrt", saves="out", formula="d sqrt(x)/dx = 1 / (2 sqrt(x))",
-           samples=S.unary(S.positive))
+           samples=S.unary(S.positive), method=True)
 def sqrt(xp, x):
     """Square root."""
     return xp.sqrt(x)
@@ -129,7 +132,7 @@ def _(c, g):
 
 
 @primitive("exp", torch="exp", saves="out", formula="d exp(x)/dx = exp(x)",
-           samples=S.unary())
+           samples=S.unary(), method=True)
 def exp(xp, x):
     """e ** x."""
     return xp.exp(x)
@@ -140,7 +143,8 @@ def _(c, g):
     return (g * c.out,)
 
 
-@primitive("log", torch="log", formula="d log(x)/dx = 1/x", samples=S.unary(S.positive))
+@primitive("log", torch="log", formula="d log(x)/dx = 1/x", samples=S.unary(S.positive),
+           method=True)
 def log(xp, x):
     """Natural logarithm."""
     return xp.log(x)
@@ -152,7 +156,7 @@ def _(c, g):
 
 
 @primitive("log1p", torch="log1p", formula="d log(1+x)/dx = 1/(1+x)",
-           samples=S.unary(S.positive))
+           samples=S.unary(S.positive), method=True)
 def log1p(xp, x):
     """log(1 + x), accurate for small x."""
     return xp.log1p(x)
@@ -164,7 +168,7 @@ def _(c, g):
 
 
 @primitive("expm1", torch="expm1", saves="out", formula="d (exp(x)-1)/dx = exp(x)",
-           samples=S.unary())
+           samples=S.unary(), method=True)
 def expm1(xp, x):
     """exp(x) - 1, accurate for small x."""
     return xp.expm1(x)
@@ -175,7 +179,81 @@ def _(c, g):
     return (g * c.out + g,)
 
 
-@primitive("sin", torch="sin", formula="d sin(x)/dx = cos(x)", samples=S.unary())
+@primitive("log2", torch="log2", formula="d log2(x)/dx = 1/(x ln 2)",
+           samples=S.unary(S.positive), method=True)
+def log2(xp, x):
+    """Base-2 logarithm."""
+    return xp.log2(x)
+
+
+@log2.defvjp
+def _(c, g):
+    return (g / (c.x[0] * math.log(2.0)),)
+
+
+@primitive("log10", torch="log10", formula="d log10(x)/dx = 1/(x ln 10)",
+           samples=S.unary(S.positive), method=True)
+def log10(xp, x):
+    """Base-10 logarithm."""
+    return xp.log10(x)
+
+
+@log10.defvjp
+def _(c, g):
+    return (g / (c.x[0] * math.log(10.0)),)
+
+
+@primitive("square", torch="square", formula="d x^2/dx = 2x", samples=S.unary(), method=True)
+def square(xp, x):
+    """x * x."""
+    return xp.square(x)
+
+
+@square.defvjp
+def _(c, g):
+    x = c.x[0]
+    return (g * (x + x),)
+
+
+@primitive("reciprocal", torch="reciprocal", saves="out", formula="d (1/x)/dx = -1/x^2",
+           samples=S.unary(S.away_from_zero), method=True)
+def reciprocal(xp, x):
+    """1 / x."""
+    return xp.reciprocal(x) if x.dtype.kind == "f" else 1.0 / x
+
+
+@reciprocal.defvjp
+def _(c, g):
+    return (-g * c.out * c.out,)
+
+
+@primitive("rsqrt", torch="rsqrt", saves="out", formula="d x^(-1/2)/dx = -x^(-3/2) / 2",
+           samples=S.unary(S.positive), method=True)
+def rsqrt(xp, x):
+    """1 / sqrt(x)."""
+    return 1.0 / xp.sqrt(x)
+
+
+@rsqrt.defvjp
+def _(c, g):
+    o = c.out
+    return (g * o * o * o * -0.5,)
+
+
+@primitive("tan", torch="tan", saves="out", formula="d tan(x)/dx = 1 + tan(x)^2",
+           samples=S.unary(S.unit), method=True)
+def tan(xp, x):
+    """Tangent."""
+    return xp.tan(x)
+
+
+@tan.defvjp
+def _(c, g):
+    o = c.out
+    return (g * (o * o + 1.0),)
+
+
+@primitive("sin", torch="sin", formula="d sin(x)/dx = cos(x)", samples=S.unary(), method=True)
 def sin(xp, x):
     """Sine."""
     return xp.sin(x)
@@ -186,7 +264,7 @@ def _(c, g):
     return (g * c.xp.cos(c.x[0]),)
 
 
-@primitive("cos", torch="cos", formula="d cos(x)/dx = -sin(x)", samples=S.unary())
+@primitive("cos", torch="cos", formula="d cos(x)/dx = -sin(x)", samples=S.unary(), method=True)
 def cos(xp, x):
     """Cosine."""
     return xp.cos(x)
@@ -198,7 +276,7 @@ def _(c, g):
 
 
 @primitive("tanh", torch="tanh", saves="out", formula="d tanh(x)/dx = 1 - tanh(x)^2",
-           samples=S.unary())
+           samples=S.unary(), method=True, functional=True)
 def tanh(xp, x):
     """Hyperbolic tangent."""
     return xp.tanh(x)
@@ -211,7 +289,7 @@ def _(c, g):
 
 
 @primitive("erf", torch="erf", formula="d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)",
-           samples=S.unary())
+           samples=S.unary(), method=True)
 def erf(xp, x):
     """The Gauss error function."""
     return A.erf(x)
@@ -227,7 +305,8 @@ def _(c, g):
 
 
 @primitive("sigmoid", torch="sigmoid", saves="out",
-           formula="d sigmoid(x)/dx = sigmoid(x) * (1 - sigmoid(x))", samples=S.unary())
+           formula="d sigmoid(x)/dx = sigmoid(x) * (1 - sigmoid(x))", samples=S.unary(),
+           method=True, functional=True)
 def sigmoid(xp, x):
     """The logistic function 1 / (1 + exp(-x)), stable for any x."""
     return A.sigmoid(x)
@@ -240,7 +319,8 @@ def _(c, g):
 
 
 @primitive("relu", torch="relu", saves="out", kinks=True,
-           formula="d relu(x)/dx = 1 if x > 0 else 0", samples=S.unary(S.away_from_zero))
+           formula="d relu(x)/dx = 1 if x > 0 else 0", samples=S.unary(S.away_from_zero),
+           method=True, functional=True)
 def relu(xp, x):
     """max(x, 0); the gradient at 0 is 0."""
     return xp.maximum(x, 0)
@@ -253,7 +333,8 @@ def _(c, g):
 
 @primitive("leaky_relu", torch=lambda torch, x, slope: torch.nn.functional.leaky_relu(x, slope),
            kinks=True, formula="d leaky_relu(x)/dx = 1 if x > 0 else slope",
-           samples=S.unary(S.away_from_zero, params=((0.01,), (0.2,))))
+           samples=S.unary(S.away_from_zero, params=((0.01,), (0.2,))),
+           method=True, functional=True)
 def leaky_relu(xp, x, negative_slope=0.01):
     """x if x > 0 else negative_slope * x."""
     return xp.where(x > 0, x, x * negative_slope)
@@ -266,7 +347,7 @@ def _(c, g):
 
 @primitive("elu", torch=lambda torch, x, alpha: torch.nn.functional.elu(x, alpha), kinks=True,
            saves="x,out", formula="d elu(x)/dx = 1 if x > 0 else elu(x) + alpha",
-           samples=S.unary(S.away_from_zero, params=((1.0,), (0.5,))))
+           samples=S.unary(S.away_from_zero, params=((1.0,), (0.5,))), method=True, functional=True)
 def elu(xp, x, alpha=1.0):
     """x if x > 0 else alpha * (exp(x) - 1)."""
     return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
@@ -279,7 +360,7 @@ def _(c, g):
 
 @primitive("gelu", torch=lambda torch, x, approx: torch.nn.functional.gelu(x, approximate=approx),
            formula="gelu(x) = x * Phi(x);  d/dx = Phi(x) + x * phi(x)",
-           samples=S.unary(params=(("none",), ("tanh",))))
+           samples=S.unary(params=(("none",), ("tanh",))), method=True, functional=True)
 def gelu(xp, x, approximate="none"):
     """Gaussian error linear unit: x * Phi(x) (``approximate="tanh"``: the tanh form)."""
     if approximate == "tanh":
@@ -303,7 +384,8 @@ def _(c, g):
 
 
 @primitive("silu", torch=lambda torch, x: torch.nn.functional.silu(x),
-           formula="silu(x) = x * sigmoid(x);  d/dx = s + x * s * (1 - s)", samples=S.unary())
+           formula="silu(x) = x * sigmoid(x);  d/dx = s + x * s * (1 - s)", samples=S.unary(),
+           method=True, functional=True)
 def silu(xp, x):
     """x * sigmoid(x) (also called swish)."""
     return x * A.sigmoid(x)
@@ -319,7 +401,7 @@ def _(c, g):
 @primitive("softplus",
            torch=lambda torch, x, beta, th: torch.nn.functional.softplus(x, beta, th),
            formula="softplus(x) = log(1 + exp(beta x)) / beta;  d/dx = sigmoid(beta x)",
-           samples=S.unary(params=((1.0, 20.0), (2.0, 1.0))))
+           samples=S.unary(params=((1.0, 20.0), (2.0, 1.0))), method=True, functional=True)
 def softplus(xp, x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold (as PyTorch)."""
     bx = x * beta
@@ -336,7 +418,8 @@ def _(c, g):
 
 @primitive("clamp", torch=lambda torch, x, lo, hi: torch.clamp(x, lo, hi), kinks=True,
            formula="d clamp(x, lo, hi)/dx = 1 if lo <= x <= hi else 0",
-           samples=S.unary(params=((-0.5, 0.5), (None, 0.3), (-0.3, None))))
+           samples=S.unary(params=((-0.5, 0.5), (None, 0.3), (-0.3, None))),
+           method=('clamp', 'clip'))
 def clamp(xp, x, min=None, max=None):
     """Limit x to [min, max] (either may be None)."""
     if min is None and max is None:
@@ -358,7 +441,7 @@ def _(c, g):
 
 @primitive("maximum", nin=2, torch="maximum", kinks=True,
            formula="d max(a,b)/da = 1 if a > b (1/2 on ties)",
-           samples=S.binary(S.distinct, S.distinct))
+           samples=S.binary(S.distinct, S.distinct), method=True)
 def maximum(xp, a, b):
     """Elementwise maximum; on ties the gradient is split equally, as in PyTorch."""
     return xp.maximum(a, b)
@@ -371,7 +454,7 @@ def _(c, g):
 
 @primitive("minimum", nin=2, torch="minimum", kinks=True,
            formula="d min(a,b)/da = 1 if a < b (1/2 on ties)",
-           samples=S.binary(S.distinct, S.distinct))
+           samples=S.binary(S.distinct, S.distinct), method=True)
 def minimum(xp, a, b):
     """Elementwise minimum; on ties the gradient is split equally."""
     return xp.minimum(a, b)
@@ -418,7 +501,8 @@ def _(c, g):
 # --- copies and casts ----------------------------------------------------------------------
 
 
-@primitive("clone", torch="clone", saves="", formula="d clone(x)/dx = 1", samples=S.unary())
+@primitive("clone", torch="clone", saves="", formula="d clone(x)/dx = 1", samples=S.unary(),
+           method=True)
 def clone(xp, x):
     """A copy with its own memory (gradient passes straight through)."""
     return xp.array(x, copy=True)

@@ -19,7 +19,7 @@ from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import arrays as A
 from chainrule.ops import samples as S
 from chainrule.ops.arrays import ones_vector as _ones
-from chainrule.ops.registry import primitive
+from chainrule.ops.registry import primitive, public
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -123,6 +123,7 @@ def _(c, g):
     return gx, gw, gb
 
 
+@public(functional=True)
 def linear(input: Any, weight: Any, bias: Any = None) -> Any:
     """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features), as
     ``torch.nn.functional.linear``; ``input`` may have any leading batch dimensions.
@@ -183,6 +184,7 @@ def _(c, g):
     return (out * (g - c.xp.sum_to(g * out, _keep_shape(out.shape, c.p[0]))),)
 
 
+@public(method=True, functional=True)
 def softmax(input: Any, dim: int = -1) -> Any:
     """exp(x) / sum(exp(x)) along ``dim``, computed stably (the max is subtracted first).
 
@@ -217,6 +219,7 @@ def _(c, g):
     return (g - c.xp.exp(out) * c.xp.sum_to(g, _keep_shape(out.shape, c.p[0])),)
 
 
+@public(method=True, functional=True)
 def log_softmax(input: Any, dim: int = -1) -> Any:
     """log(softmax(x)) along ``dim``, computed stably as x - max - log(sum(exp(x - max))).
 
@@ -458,6 +461,7 @@ def _(c, g):
     return (d - b) * _loss_scale(g, c.xp, reduction, total, kshape), None
 
 
+@public(functional=True)
 def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Any:
     """Cross-entropy between logits ``input`` (N, C) (or (C,), or (N, C, d1, ...)) and integer
     class indices ``target`` (N,) (or (), or (N, d1, ...)), as
@@ -781,6 +785,7 @@ def _(c, g):
     return (ga if c.need[0] else None), (-ga if c.need[1] else None)
 
 
+@public(functional=True)
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     """Mean squared error ``(input - target)^2`` reduced by 'mean', 'sum' or 'none', as
     ``torch.nn.functional.mse_loss`` (shapes broadcast).

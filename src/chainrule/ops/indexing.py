@@ -20,7 +20,7 @@ from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
 from chainrule.ops.elementwise import where
-from chainrule.ops.registry import primitive
+from chainrule.ops.registry import primitive, public
 from chainrule.ops.shape import normalize_dim, reshape
 
 
@@ -149,6 +149,7 @@ def _(c, g):
     return (c.xp.getitem_backward(g, c.x[0].shape, c.p[0]),)
 
 
+@public
 def getitem(x: Any, index: Any) -> Any:
     """``x[index]`` with NumPy/PyTorch semantics: basic indexing gives a view."""
     if is_basic(index):
@@ -243,6 +244,7 @@ def _(c, g):
     return gx, gv
 
 
+@public
 def index_put(x: Any, v: Any, index: Any) -> Any:
     """``x`` with ``x[index] = v``, out of place; differentiable in ``x`` and ``v``.
 
@@ -338,6 +340,7 @@ def _index_arg(op: str, index: Any) -> np.ndarray:
     return arr
 
 
+@public(method=True)
 def gather(x: Any, dim: int, index: Any) -> Any:
     """Values of ``x`` along ``dim`` at ``index`` (as ``torch.gather``)."""
     nd = np.ndim(x)
@@ -394,6 +397,7 @@ def _(c, g):
     return g, gsrc
 
 
+@public(method=True)
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Any:
     """``x`` with ``src`` added at ``index`` along ``dim``, out of place (``torch.scatter_add``);
     repeated indices accumulate."""
@@ -405,6 +409,7 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Any:
 # --- composites -------------------------------------------------------------------------------
 
 
+@public(method=True)
 def index_select(x: Any, dim: int, index: Any) -> Any:
     """The entries of ``x`` at ``index`` (1-D) along ``dim`` (as ``torch.index_select``)."""
     idx = _index_arg("index_select", index)
@@ -415,6 +420,7 @@ def index_select(x: Any, dim: int, index: Any) -> Any:
     return _index(x, (slice(None),) * d + (idx.reshape(-1),))
 
 
+@public(method=True)
 def masked_fill(x: Any, mask: Any, value: Any) -> Any:
     """``x`` with ``value`` where ``mask`` is True (``torch.masked_fill``)."""
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
@@ -424,6 +430,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Any:
     return where(m, value, x)
 
 
+@public(method=True)
 def narrow(x: Any, dim: int, start: int, length: int) -> Any:
     """The slice ``start:start+length`` of ``x`` along ``dim`` (a view)."""
     shape = np.shape(x)
@@ -439,6 +446,7 @@ def narrow(x: Any, dim: int, start: int, length: int) -> Any:
     return _getitem(x, (slice(None),) * d + (slice(start, start + length),))
 
 
+@public(method=True)
 def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:
     """Split ``x`` along ``dim`` into pieces of a given size (the last may be smaller), or into
     the listed sizes; each piece is a view."""
@@ -463,6 +471,7 @@ def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:
     return tuple(out)
 
 
+@public(method=True)
 def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Any, ...]:
     """Split ``x`` into ``chunks`` pieces of equal size (the last may be smaller, and there may
     be fewer pieces), as ``torch.chunk``."""
@@ -476,6 +485,7 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Any, ...]:
     return split(x, -(-n // chunks), d)
 
 
+@public(method=True)
 def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
     """``(values, indices)`` of ``x`` sorted along ``dim``; values are differentiable."""
     from chainrule.ops.nondiff import argsort
@@ -485,6 +495,7 @@ def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) 
     return ValuesIndices(_gather(x, normalize_dim(dim, np.ndim(x), "sort"), idx), _leaf(idx))
 
 
+@public(method=True)
 def topk(x: Any, k: int, dim: int = -1, largest: bool = True,
          sorted: bool = True) -> ValuesIndices:
     """The ``k`` largest (or smallest) entries along ``dim`` and their indices."""

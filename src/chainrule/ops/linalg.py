@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
-from chainrule.ops.registry import primitive
+from chainrule.ops.registry import primitive, public
 
 # --- matmul ---------------------------------------------------------------------------------------
 
@@ -61,7 +61,7 @@ def _matmul_samples(rng: np.random.Generator):
 
 @primitive("matmul", nin=2, torch="matmul",
            formula="d(a@b)/da = g @ b^T;  d(a@b)/db = a^T @ g  (1-D operands: vectors)",
-           samples=_matmul_samples)
+           samples=_matmul_samples, method=("matmul", "__matmul__"))
 def matmul(xp, a, b):
     """Matrix product with NumPy/PyTorch semantics: 1-D operands are vectors (dot, matrix-vector),
     leading dimensions are batch dimensions and broadcast."""
@@ -113,6 +113,7 @@ def _need_ndim(name: str, x: Any, ndims: tuple[int, ...], what: str) -> None:
                        hint="use matmul for the general case")
 
 
+@public(method=True)
 def mm(input: Any, mat2: Any) -> Any:
     """Matrix product of two 2-D tensors."""
     _need_ndim("mm", input, (2,), "2-D matrices")
@@ -120,6 +121,7 @@ def mm(input: Any, mat2: Any) -> Any:
     return matmul(input, mat2)
 
 
+@public(method=True)
 def bmm(input: Any, mat2: Any) -> Any:
     """Batched matrix product of two 3-D tensors with the same batch size (no broadcasting)."""
     _need_ndim("bmm", input, (3,), "3-D batches of matrices")
@@ -130,6 +132,7 @@ def bmm(input: Any, mat2: Any) -> Any:
     return matmul(input, mat2)
 
 
+@public(method=True)
 def mv(input: Any, vec: Any) -> Any:
     """Matrix-vector product: (n, m) @ (m,) -> (n,)."""
     _need_ndim("mv", input, (2,), "a 2-D matrix")
@@ -137,6 +140,7 @@ def mv(input: Any, vec: Any) -> Any:
     return matmul(input, vec)
 
 
+@public(method=True)
 def dot(input: Any, other: Any) -> Any:
     """Inner product of two 1-D tensors (a 0-d result)."""
     _need_ndim("dot", input, (1,), "1-D vectors")
@@ -144,6 +148,7 @@ def dot(input: Any, other: Any) -> Any:
     return matmul(input, other)
 
 
+@public(method=True)
 def outer(input: Any, vec2: Any) -> Any:
     """Outer product of two 1-D tensors: (n,) x (m,) -> (n, m)."""
     _need_ndim("outer", input, (1,), "1-D vectors")
@@ -297,6 +302,7 @@ def _(c, g):
     return tuple(grads)
 
 
+@public
 def einsum(equation: str, *operands: Any) -> Any:
     """Einstein summation, as ``torch.einsum``: ``einsum("ij,jk->ik", a, b)``; the operands may
     also come as one list. Implicit output (no '->'), repeated indices (``"ii->i"``) and '...'

@@ -24,7 +24,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import samples as S
 from chainrule.ops.arrays import ones_vector as _ones
-from chainrule.ops.registry import primitive
+from chainrule.ops.registry import primitive, public
 
 
 def _need_float(name: str, x: np.ndarray) -> None:
@@ -189,6 +189,7 @@ def _batch_norm_vjp_arrays(c, g):
     return gx, (sgx if need[1] else None), (sg if need[2] else None)
 
 
+@public(functional=True)
 def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None,
                bias: Any = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Any:
@@ -306,6 +307,7 @@ def _layer_norm_vjp_arrays(c, g):
 
 
 
+@public(functional=True)
 def layer_norm(input: Any, normalized_shape: int | Sequence[int], weight: Any = None,
                bias: Any = None, eps: float = 1e-5) -> Any:
     """Layer normalisation over the trailing ``normalized_shape`` dimensions, as

@@ -14,7 +14,7 @@ from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
 from chainrule.ops.elementwise import maximum, minimum
 from chainrule.ops.indexing import ValuesIndices, _along, _index
-from chainrule.ops.registry import primitive
+from chainrule.ops.registry import primitive, public
 from chainrule.ops.shape import normalize_dim, reshape
 
 
@@ -77,6 +77,7 @@ def _(c, g):
     return (_grad_to_input(c, g),)
 
 
+@public(method=True)
 def sum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """Sum over ``dim`` (all dimensions when None)."""
     return _sum(x, normalize_dims(dim, np.ndim(x), "sum"), keepdim)
@@ -98,6 +99,7 @@ def _(c, g):
     return (_grad_to_input(c, g * (1.0 / (n if n > 0 else 1))),)
 
 
+@public(method=True)
 def mean(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """Mean over ``dim`` (all dimensions when None)."""
     return _mean(x, normalize_dims(dim, np.ndim(x), "mean"), keepdim)
@@ -207,6 +209,7 @@ def _correction(unbiased: bool, correction: Any) -> Any:
     return (1 if unbiased else 0) if correction is None else correction
 
 
+@public(method=True)
 def var(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
         correction: Any = None) -> Any:
     """Variance over ``dim`` (all dims when None), dividing by ``N - correction`` (``correction``
@@ -215,6 +218,7 @@ def var(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *
                 keepdim)
 
 
+@public(method=True)
 def std(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
         correction: Any = None) -> Any:
     """Standard deviation: the square root of ``var`` with the same arguments."""
@@ -259,11 +263,13 @@ def _amin(xp, x, dim, keepdim):
 _amin.defvjp(_extremum_vjp)
 
 
+@public(method=True)
 def amax(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """The maximum over ``dim`` (all dims when None); ties share the gradient equally."""
     return _amax(x, normalize_dims(dim, np.ndim(x), "amax"), keepdim)
 
 
+@public(method=True)
 def amin(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """The minimum over ``dim`` (all dims when None); ties share the gradient equally."""
     return _amin(x, normalize_dims(dim, np.ndim(x), "amin"), keepdim)
@@ -282,6 +288,7 @@ def _max_min(name: str, arg: Any, x: Any, dim: Any, keepdim: bool) -> Any:
     return ValuesIndices(values, _leaf(idx.astype(np.int64, copy=False)))
 
 
+@public(method=True)
 def max(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """``max(x)``: the largest value (ties share the gradient). ``max(x, dim)``: the named tuple
     ``(values, indices)`` along ``dim``; the gradient goes to the returned index.
@@ -293,6 +300,7 @@ def max(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     return _max_min("max", np.argmax, x, dim, keepdim)
 
 
+@public(method=True)
 def min(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)``; ``min(x, other)``:
     the elementwise ``minimum`` (as ``max``)."""
@@ -347,6 +355,7 @@ def _(c, g):
     return (gk * others,)
 
 
+@public(method=True)
 def prod(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """The product over ``dim`` (all dims when None; an int or a tuple of ints)."""
     return _prod(x, normalize_dims(dim, np.ndim(x), "prod"), keepdim)
@@ -380,6 +389,7 @@ def _(c, g):
     return (_keep(xp, g, x.shape, axes, keepdim) * (e / xp.sum(e, axes, keepdims=True)),)
 
 
+@public(method=True)
 def logsumexp(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """log(sum(exp(x))) over ``dim`` (all dims when None), computed without overflow."""
     return _logsumexp(x, normalize_dims(dim, np.ndim(x), "logsumexp"), keepdim)
@@ -450,6 +460,7 @@ def _(c, g):
     return (xp.where(zero, 0.0, d) if p < 1 else d,)
 
 
+@public(method=True)
 def norm(x: Any, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Any:
     """The vector p-norm over ``dim`` (all entries when None): p = 2 ("fro"), 1, inf, -inf, 0
     or any other positive number. The gradient of a zero 2-norm is 0."""

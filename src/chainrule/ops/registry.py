@@ -38,6 +38,9 @@ from chainrule.backend import array_module
 REGISTRY: dict[str, Op] = {}
 """Every registered primitive by name."""
 
+PUBLIC: dict[str, Entry] = {}
+"""Every public function of ``chainrule.ops`` by name, with what is generated from it."""
+
 _new = object.__new__
 _numpy = np
 _ndarray = np.ndarray
@@ -78,21 +81,92 @@ class Op:
         return f"Op({self.name!r})"
 
 
+@dataclass(eq=False)
+class Entry:
+    """A public function of ``chainrule.ops`` and the forms generated from it: the export
+    (``cr.NAME``), Tensor methods, and the ``nn.functional`` form."""
+
+    name: str
+    fn: Callable[..., Any]
+    methods: tuple[str, ...] = ()
+    sizes: bool = False  # the methods take PyTorch's varargs sizes: x.reshape(2, 3)
+    export: bool = True
+    functional: bool = False
+
+
+def _method_names(method: bool | str | tuple[str, ...], name: str) -> tuple[str, ...]:
+    if method is True:
+        return (name,)
+    if not method:
+        return ()
+    return (method,) if isinstance(method, str) else tuple(method)
+
+
+def public(fn: Callable[..., Any] | None = None, *, method: bool | str | tuple[str, ...] = False,
+           sizes: bool = False, export: bool = True, functional: bool = False) -> Any:
+    """Register a public function of ``chainrule.ops`` (decorator; the function is returned
+    unchanged). ``method``: also a Tensor method (True: same name; a name or names otherwise);
+    ``sizes``: the method packs varargs sizes into the second argument (``x.view(2, 3)``);
+    ``export``: ``cr.NAME``; ``functional``: ``cr.nn.functional.NAME``."""
+    def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        name = f.__name__
+        if name in PUBLIC:
+            raise ValueError(f"public function {name!r} is registered twice")
+        PUBLIC[name] = Entry(name, f, _method_names(method, name), sizes, export, functional)
+        return f
+    return register(fn) if fn is not None else register
+
+
+def _sized(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Any, *sizes: Any) -> Any:
+        return fn(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes)
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+def bind_methods(cls: type) -> None:
+    """Add every registered Tensor method to ``cls`` (called once, when the ops are loaded).
+
+    A method already written on the class by hand is an error: one place per method."""
+    for e in PUBLIC.values():
+        for m in e.methods:
+            if m in cls.__dict__:
+                raise RuntimeError(f"Tensor.{m} is written by hand and registered by "
+                                   f"chainrule.ops.{e.name}; keep one of them")
+            setattr(cls, m, _sized(e.fn) if e.sizes else e.fn)
+
+
+def exports() -> dict[str, Callable[..., Any]]:
+    """The public functions that ``chainrule.ops`` (and so ``chainrule``) exports."""
+    return {n: e.fn for n, e in PUBLIC.items() if e.export}
+
+
+def functionals() -> dict[str, Callable[..., Any]]:
+    """The public functions that ``chainrule.nn.functional`` exports as they are."""
+    return {n: e.fn for n, e in PUBLIC.items() if e.functional}
+
+
 def primitive(
     name: str, *, nin: int = 1, torch: str | Callable[..., Any] | None = None,
     formula: str = "", saves: str = "x", order: int = 2, res: bool = False,
     view: bool = False, samples: Callable[..., Iterable] | None = None, kinks: bool = False,
-    promotes: bool = True,
+    promotes: bool = True, method: bool | str | tuple[str, ...] = False, sizes: bool = False,
+    export: bool | None = None, functional: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a differentiable primitive (decorator on its array-level forward).
 
     ``nin``: number of tensor inputs (``-1``: first argument is a sequence of tensors);
-    the forward's remaining arguments are parameters. ``saves``: what the vjp reads, any of
+    the forward's first argument is the array module (``xp``), then the tensor inputs, then
+    parameters. ``saves``: what the vjp reads, any of
     ``"x"``, ``"out"``, ``"x,out"`` or ``""``, used to catch in-place changes to saved values.
     ``res=True``: the forward returns ``(out, residuals)``. ``view=True``: the output shares
     memory with input 0 (and its version counter). ``order``: 2 when the vjp is written only
     with differentiable operations, 1 when it is not. ``promotes=False``: the op chooses its
     output dtype itself (``cast``), so integer inputs are not promoted to the default float.
+    ``method``, ``sizes``, ``export``, ``functional``: what is generated from the entry point
+    (see ``public``); ``export`` defaults to True unless the forward's name starts with ``_``
+    (a primitive behind a public wrapper that parses PyTorch's arguments).
     """
     flags = {s.strip() for s in saves.split(",") if s.strip()}
     if not flags <= {"x", "out"}:
@@ -117,6 +191,10 @@ def primitive(
         call.defvjp = op.defvjp  # type: ignore[attr-defined]
         op.call = call
         REGISTRY[name] = op
+        public_name = fwd.__name__
+        exported = not public_name.startswith("_") if export is None else export
+        if exported or method or functional:
+            public(call, method=method, sizes=sizes, export=exported, functional=functional)
         return call
 
     return wrap
@@ -201,12 +279,35 @@ def _saved_vcs(op: Op, in_vcs: tuple, out_vc: list) -> tuple:
 
 def _make_call(op: Op) -> Callable[..., Any]:
     if op.nin == -1:
-        return _variadic(op)
-    if op.nin == 1:
-        return _unary(op)
-    if op.nin == 2:
-        return _binary(op)
-    return _nary(op)
+        call = _variadic(op)
+    elif op.nin == 1:
+        call = _unary(op)
+    elif op.nin == 2:
+        call = _binary(op)
+    else:
+        call = _nary(op)
+    return _keywords(op, call) if op.nparams else call
+
+
+def _keywords(op: Op, call: Callable[..., Any]) -> Callable[..., Any]:
+    """Accept the parameters by keyword too (``cr.clamp(x, max=1.0)``): binds them to
+    positions, so the closure below stays positional. Ops without parameters skip this layer."""
+    sig = inspect.signature(op.forward)
+    names = list(sig.parameters)[1:]  # after xp
+    first = 1 if op.nin == -1 else op.nin
+
+    def call_kw(*args: Any, **kw: Any) -> Tensor:
+        if not kw:
+            return call(*args)
+        try:
+            bound = sig.bind(None, *args, **kw)
+        except TypeError as e:
+            raise TypeError(f"{op.name}: {e}; its arguments are {', '.join(names)}") from None
+        bound.apply_defaults()
+        values = list(bound.arguments.values())[1:]
+        return call(*values[:first], *values[first:])
+
+    return call_kw
 
 
 def _unary(op: Op) -> Callable[..., Any]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from chainrule.errors import broadcast_error, fmt_shape, op_error
 from chainrule.ops import samples as S
-from chainrule.ops.registry import primitive
+from chainrule.ops.registry import primitive, public
 
 
 def _shape_arg(shape: Any) -> tuple[int, ...]:
@@ -42,6 +42,7 @@ def _(c, g):
     return (c.xp.reshape(g, c.x[0].shape),)
 
 
+@public(method=('reshape', 'view'), sizes=True)
 def reshape(x: Any, shape: Sequence[int]) -> Any:
     """The same elements in a new shape (``-1`` infers one dimension)."""
     return _reshape(x, _shape_arg(shape))
@@ -69,11 +70,13 @@ def _(c, g):
     return (c.xp.sum_to(g, c.x[0].shape),)
 
 
+@public(method=True)
 def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     """``x`` broadcast to ``shape`` (a read-only view)."""
     return _broadcast_to(x, _shape_arg(shape))
 
 
+@public(method=True, sizes=True)
 def expand(x: Any, shape: Sequence[int]) -> Any:
     """PyTorch's ``expand``: like broadcast_to, where -1 keeps a dimension's size."""
     shape = _shape_arg(shape)
@@ -145,11 +148,13 @@ def _(c, g):
     return (c.xp.transpose(g, tuple(inv)),)
 
 
+@public(method=True, sizes=True)
 def permute(x: Any, dims: Sequence[int]) -> Any:
     """``x`` with its dimensions reordered (a view): ``out.shape[i] == x.shape[dims[i]]``."""
     return _permute(x, _dims_arg(dims))
 
 
+@public(method=True)
 def transpose(x: Any, dim0: int, dim1: int) -> Any:
     """``x`` with dimensions ``dim0`` and ``dim1`` swapped (a view)."""
     nd = np.ndim(x)
@@ -160,6 +165,7 @@ def transpose(x: Any, dim0: int, dim1: int) -> Any:
     return _permute(x, tuple(perm))
 
 
+@public(method=True)
 def t(x: Any) -> Any:
     """The transpose of a matrix; 0-d and 1-d tensors are returned as they are (as a view)."""
     nd = np.ndim(x)
@@ -174,6 +180,7 @@ def t(x: Any) -> Any:
 # --- squeeze, unsqueeze, flatten, unflatten (reshapes) ------------------------------------------
 
 
+@public(method=True)
 def squeeze(x: Any, dim: Any = None) -> Any:
     """``x`` without size-1 dimensions (only those in ``dim`` when given; others are kept)."""
     shape = np.shape(x)
@@ -185,6 +192,7 @@ def squeeze(x: Any, dim: Any = None) -> Any:
     return _reshape(x, tuple(s for i, s in enumerate(shape) if i not in drop))
 
 
+@public(method=True)
 def unsqueeze(x: Any, dim: int) -> Any:
     """``x`` with a size-1 dimension inserted at ``dim`` (``-1`` appends one)."""
     shape = np.shape(x)
@@ -192,6 +200,7 @@ def unsqueeze(x: Any, dim: int) -> Any:
     return _reshape(x, (*shape[:d], 1, *shape[d:]))
 
 
+@public(method=True)
 def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
     """``x`` with dimensions ``start_dim..end_dim`` merged into one (a 0-d tensor gives 1-d)."""
     shape = np.shape(x)
@@ -209,6 +218,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
     return _reshape(x, (*shape[:a], n, *shape[b + 1:]))
 
 
+@public(method=True)
 def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Any:
     """``x`` with dimension ``dim`` expanded into ``sizes`` (one entry may be -1)."""
     shape = np.shape(x)
@@ -287,6 +297,7 @@ def _(c, g):
     return tuple(out)
 
 
+@public
 def cat(tensors: Sequence[Any], dim: int = 0) -> Any:
     """Join tensors along an existing dimension ``dim``."""
     return _cat(tensors, int(dim))
@@ -324,6 +335,7 @@ def _(c, g):
     return tuple(g[(*lead, i, Ellipsis)] if need else None for i, need in enumerate(c.need))
 
 
+@public
 def stack(tensors: Sequence[Any], dim: int = 0) -> Any:
     """Join tensors of the same shape along a new dimension ``dim``."""
     return _stack(tensors, int(dim))
@@ -404,6 +416,7 @@ def _pad_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
     return i % n
 
 
+@public(functional=True)
 def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Any:
     """Pad ``x`` (as ``torch.nn.functional.pad``): ``pad`` lists (left, right) pairs starting
     from the last dim; ``mode`` is "constant" (with ``value``), "reflect", "replicate" or
@@ -453,6 +466,7 @@ def _(c, g):
     return (c.xp.flip(g, c.p[0]),)
 
 
+@public(method=True)
 def flip(x: Any, dims: Any) -> Any:
     """``x`` with the order of entries reversed along ``dims`` (a view)."""
     return _flip(x, _dims_arg(dims))
@@ -488,6 +502,7 @@ def _(c, g):
     return (c.xp.reshape(gs, shape),)
 
 
+@public(method=True, sizes=True)
 def repeat(x: Any, sizes: Sequence[int]) -> Any:
     """``x`` tiled ``sizes[i]`` times along each dim (``Tensor.repeat``, NumPy's ``tile``)."""
     return _repeat(x, _shape_arg(sizes))

@@ -43,3 +43,9 @@ from chainrule.nn.functional.loss import (
     smooth_l1_loss,
     soft_margin_loss,
 )
+
+# The ops whose functional form is the op itself (declared with ``functional=True`` in the op
+# registry); the forms above that add PyTorch's extra arguments (``inplace=``) take precedence.
+from chainrule.ops.registry import functionals as _functionals
+
+globals().update({_n: _f for _n, _f in _functionals().items() if _n not in globals()})
