@@ -7,6 +7,7 @@ covered by writing its class, ``_sample`` included."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -228,6 +229,10 @@ def test_dtype_moves(name: str) -> None:
     check(np.float32)
     m.double()
     check(np.float64)
+    m.half()
+    check(np.float16)  # regression: GELU answered float16 input in float64 (SciPy's erf)
+    m.to(dtype=cr.float32)
+    check(np.float32)
     assert ids == [id(t) for t in (*m.parameters(), *m.buffers())]  # the same objects
 
 
@@ -301,3 +306,18 @@ def test_torch_parity(name: str) -> None:
         for k, b in ours.named_buffers():
             np.testing.assert_allclose(b.numpy(), tb[k].numpy(), rtol=1e-9, atol=1e-10,
                                        err_msg=f"{name} buffer {k}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_repr_matches_torch(name: str) -> None:
+    """PyTorch's names and reprs: the same constructor arguments print the same (tensor type
+    names aside: ``[torch.float32 of size 2x3]``)."""
+    s = sample_of(name)
+    if torch is None:
+        pytest.skip("torch is not installed")
+    if torch_class(name) is None or not s.torch:
+        pytest.skip(f"torch.nn has no {name} to compare with")
+
+    def norm(text: str) -> str:
+        return re.sub(r"\[\S+ of size", "[tensor of size", text)
+    assert norm(repr(build(name, s))) == norm(repr(build_torch(name, s)))
