@@ -155,7 +155,10 @@ def test_sweep_sees_every_layer() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_gradients_match_finite_differences(name: str) -> None:
-    s = sample_of(name)
+    check_gradients_match_finite_differences(name, sample_of(name))
+
+
+def check_gradients_match_finite_differences(name: str, s: ModuleSample) -> None:
     m = build(name, s).double()
     jitter(m)
     inputs = inputs_of(s)
@@ -184,7 +187,10 @@ def test_gradients_match_finite_differences(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_round_trip(name: str) -> None:
-    s = sample_of(name)
+    check_state_dict_round_trip(name, sample_of(name))
+
+
+def check_state_dict_round_trip(name: str, s: ModuleSample) -> None:
     a = build(name, s, seed=0).double()
     jitter(a)
     x = inputs_of(s, requires_grad=False)
@@ -207,7 +213,10 @@ def test_state_dict_round_trip(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_dtype_moves(name: str) -> None:
-    s = sample_of(name)
+    check_dtype_moves(name, sample_of(name))
+
+
+def check_dtype_moves(name: str, s: ModuleSample) -> None:
     m = build(name, s)
     ids = [id(t) for t in (*m.parameters(), *m.buffers())]
 
@@ -238,7 +247,10 @@ def test_dtype_moves(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_train_eval(name: str) -> None:
-    s = sample_of(name)
+    check_train_eval(name, sample_of(name))
+
+
+def check_train_eval(name: str, s: ModuleSample) -> None:
     m = build(name, s).double()
     jitter(m)
     x = inputs_of(s, requires_grad=False)
@@ -267,7 +279,10 @@ def _torch_inputs(s: ModuleSample) -> list:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_torch_parity(name: str) -> None:
-    s = sample_of(name)
+    check_torch_parity(name, sample_of(name))
+
+
+def check_torch_parity(name: str, s: ModuleSample) -> None:
     if torch is None:
         pytest.skip("torch is not installed")
     if torch_class(name) is None or not s.torch:
@@ -312,7 +327,10 @@ def test_torch_parity(name: str) -> None:
 def test_repr_matches_torch(name: str) -> None:
     """PyTorch's names and reprs: the same constructor arguments print the same (tensor type
     names aside: ``[torch.float32 of size 2x3]``)."""
-    s = sample_of(name)
+    check_repr_matches_torch(name, sample_of(name))
+
+
+def check_repr_matches_torch(name: str, s: ModuleSample) -> None:
     if torch is None:
         pytest.skip("torch is not installed")
     if torch_class(name) is None or not s.torch:
