@@ -41,7 +41,8 @@ NAMES = list(MODULES)
 
 def sample_of(name: str) -> ModuleSample:
     cls = MODULES[name]
-    assert "_sample" in vars(cls), f"nn.{name} declares no _sample classmethod"
+    assert "_sample" in vars(cls), (f"nn.{name} declares no _sample classmethod: add one "
+                                    "(see docs/layers.md)")
     s = cls._sample(np.random.default_rng(0))
     assert isinstance(s, ModuleSample), f"{name}._sample returned {type(s).__name__}"
     return s
