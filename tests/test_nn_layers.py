@@ -1,5 +1,7 @@
-"""Layers against PyTorch: torch's parameters copied into ours, then forward outputs and the
-gradients of parameters and inputs compared in float64; plus train/eval behaviour."""
+"""Layers against PyTorch beyond the module sweep (tests/test_module_sweep.py, which checks
+every layer's declared sample): other shapes and constructor options, running statistics,
+padding_idx, max_norm, in-place forms, errors. torch's parameters are copied into ours, then
+forward outputs and the gradients of parameters and inputs compared in float64."""
 
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def randn(*shape: int) -> np.ndarray:
     return rng.standard_normal(shape)
 
 
-@pytest.mark.parametrize("shape", [(5, 4), (2, 3, 4), (4,)])
+@pytest.mark.parametrize("shape", [(2, 3, 4), (4,)])  # (N, in) with bias: the sweep
 def test_linear(shape) -> None:
     check(nn.Linear(4, 3), torch.nn.Linear(4, 3), randn(*shape))
     check(nn.Linear(4, 3, bias=False), torch.nn.Linear(4, 3, bias=False), randn(*shape))
@@ -176,35 +178,26 @@ def test_embedding_max_norm_matches_pytorch() -> None:
     np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-6)
 
 
-ACTIVATIONS = [
-    lambda N: N.ReLU(), lambda N: N.LeakyReLU(0.2), lambda N: N.ELU(0.7), lambda N: N.GELU(),
-    lambda N: N.GELU("tanh"), lambda N: N.SiLU(), lambda N: N.Sigmoid(), lambda N: N.Tanh(),
-    lambda N: N.Softplus(2.0, 1.0), lambda N: N.Softmax(dim=1), lambda N: N.LogSoftmax(dim=0),
-    lambda N: N.PReLU(), lambda N: N.PReLU(4, init=0.1), lambda N: N.Hardtanh(-0.5, 0.5),
-    lambda N: N.ReLU6(), lambda N: N.Flatten(), lambda N: N.Identity(),
-]
+# Each activation's default form is in the module sweep; these are the other options.
+ACTIVATIONS = [lambda N: N.GELU("tanh"), lambda N: N.Softmax(dim=-1), lambda N: N.Softplus()]
 
 
 @pytest.mark.parametrize("make", ACTIVATIONS)
-def test_activation_modules(make) -> None:
-    x = randn(3, 4) * 2
-    x[np.abs(x) < 1e-3] = 0.5  # away from the kinks
-    check(make(nn), make(torch.nn), x)
+def test_activation_options(make) -> None:
+    check(make(nn), make(torch.nn), randn(3, 4) * 2)
 
 
-def test_prelu_channels_3d_and_gradient_of_slope() -> None:
-    ours, theirs = nn.PReLU(4), torch.nn.PReLU(4)
-    with torch.no_grad():
-        theirs.weight.uniform_(0.0, 0.5)
-    check(ours, theirs, randn(2, 4, 3))
+def test_prelu_one_slope_and_channel_check() -> None:
     check(nn.PReLU(), torch.nn.PReLU(), randn(5))
     with pytest.raises(ValueError, match="channel"):
         nn.PReLU(3)(cr.randn(2, 4))
 
 
 def test_prelu_second_order() -> None:
-    x = cr.tensor(randn(3, 2), requires_grad=True)
-    w = cr.tensor([0.3, 0.1], requires_grad=True)
+    x = randn(3, 2)
+    x += np.where(x >= 0, 0.1, -0.1)  # finite differences must not straddle the kink at 0
+    x = cr.tensor(x, requires_grad=True)
+    w = cr.tensor([0.3, 0.1], dtype=cr.float64, requires_grad=True)  # float64 for gradcheck
     assert cr.autograd.gradgradcheck(lambda a, b: F.prelu(a, b) * a, [x, w])
 
 
@@ -319,7 +312,7 @@ def test_flatten_unflatten() -> None:
     assert nn.Flatten()(x).shape == (2, 60)
     assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
     assert nn.Unflatten(1, (3, 20))(nn.Flatten()(x)).shape == (2, 3, 20)
-    check(nn.Unflatten(1, (2, 2)), torch.nn.Unflatten(1, (2, 2)), randn(3, 4))
+    check(nn.Unflatten(-1, (2, -1)), torch.nn.Unflatten(-1, (2, -1)), randn(3, 4))
 
 
 def test_float32_end_to_end() -> None:

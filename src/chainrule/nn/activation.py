@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from chainrule import creation
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.samples import ModuleSample, away_from
 
 
 class ReLU(Module):
     """max(x, 0)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(away_from(rng, (3, 4)),))
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -28,6 +35,10 @@ class ReLU(Module):
 
 class LeakyReLU(Module):
     """x if x > 0 else negative_slope * x."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(0.2,), inputs=(away_from(rng, (3, 4)),))
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
@@ -45,6 +56,10 @@ class LeakyReLU(Module):
 class PReLU(Module):
     """x if x > 0 else a * x with a learnable slope ``a``: one shared (``num_parameters=1``)
     or one per channel (dimension 1 of the input), initialised to ``init``."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(4,), kwargs={"init": 0.1}, inputs=(away_from(rng, (2, 4, 3)),))
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None,
                  dtype: Any = None) -> None:
@@ -68,6 +83,10 @@ class PReLU(Module):
 class ELU(Module):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(0.7,), inputs=(away_from(rng, (3, 4)),))
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
@@ -83,6 +102,10 @@ class ELU(Module):
 class GELU(Module):
     """x * Phi(x) (``approximate='tanh'``: the tanh approximation)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
+
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = approximate
@@ -96,6 +119,10 @@ class GELU(Module):
 
 class SiLU(Module):
     """x * sigmoid(x) (swish)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -111,6 +138,10 @@ class SiLU(Module):
 class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
+
     def forward(self, input: Any) -> Tensor:
         return F.sigmoid(input)
 
@@ -118,12 +149,20 @@ class Sigmoid(Module):
 class Tanh(Module):
     """The hyperbolic tangent."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
+
     def forward(self, input: Any) -> Tensor:
         return F.tanh(input)
 
 
 class Softplus(Module):
     """log(1 + exp(beta * x)) / beta (linear above ``threshold``)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(2.0, 1.0), inputs=(away_from(rng, (3, 4), (0.5,)),))
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
@@ -140,6 +179,10 @@ class Softplus(Module):
 class Softmax(Module):
     """exp(x) / sum(exp(x)) along ``dim``."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"dim": 1}, inputs=(rng.standard_normal((3, 4)),))
+
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
@@ -154,6 +197,10 @@ class Softmax(Module):
 class LogSoftmax(Module):
     """log(softmax(x)) along ``dim``."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"dim": 0}, inputs=(rng.standard_normal((3, 4)),))
+
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
@@ -167,6 +214,10 @@ class LogSoftmax(Module):
 
 class Hardtanh(Module):
     """x clamped to [min_val, max_val]."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(-0.5, 0.5), inputs=(away_from(rng, (3, 4), (-0.5, 0.5), 1.0),))
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0,
                  inplace: bool = False) -> None:
@@ -186,6 +237,10 @@ class Hardtanh(Module):
 class ReLU6(Hardtanh):
     """min(max(x, 0), 6)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(away_from(rng, (3, 4), (0.0, 6.0), 4.0),))
+
     def __init__(self, inplace: bool = False) -> None:
         super().__init__(0.0, 6.0, inplace)
 
@@ -195,6 +250,10 @@ class ReLU6(Hardtanh):
 
 class Step(Module):
     """The Heaviside step: 1 where x > threshold, else 0 (no gradient flows through it)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(0.5,), inputs=(away_from(rng, (3, 4), (0.5,)),))
 
     def __init__(self, threshold: float = 0.0) -> None:
         super().__init__()

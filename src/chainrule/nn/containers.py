@@ -8,9 +8,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.module import Module, _addindent
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.samples import ModuleSample
 
 
 def _abs_index(idx: Any, n: int, what: str) -> int:
@@ -27,6 +30,11 @@ class Sequential(Module):
     ``"0"``, ``"1"``, ``"2"``; ``Sequential(OrderedDict(fc1=..., act=...))`` uses the given
     names. Supports ``len``, iteration, indexing, slicing (a new Sequential), ``append``.
     """
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(build=lambda nn: nn.Sequential(nn.Linear(3, 2), nn.Tanh()),
+                            inputs=(rng.standard_normal((4, 3)),))
 
     def __init__(self, *args: Any) -> None:
         super().__init__()
@@ -124,6 +132,11 @@ class ModuleList(Module):
     """A list of modules, registered (their parameters are this module's), indexed like a
     Python list. It has no forward: iterate over it in your own ``forward``."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(build=lambda nn: nn.ModuleList([nn.Linear(3, 2), nn.Tanh()]),
+                            call=lambda m, x: m[1](m[0](x)), inputs=(rng.standard_normal((4, 3)),))
+
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
@@ -210,6 +223,11 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(build=lambda nn: nn.ModuleDict({"fc": nn.Linear(3, 2)}),
+                            call=lambda m, x: m["fc"](x), inputs=(rng.standard_normal((4, 3)),))
+
     def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
                  ) -> None:
         super().__init__()
@@ -274,6 +292,12 @@ def _param_line(key: Any, p: Any) -> str:
 class ParameterList(Module):
     """A list of parameters, registered; tensors added to it become ``Parameter``s."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(
+            build=lambda nn: nn.ParameterList([nn.Linear(3, 2).weight, nn.Linear(3, 2).bias]),
+            call=lambda m, x: x @ m[0].T + m[1], inputs=(rng.standard_normal((4, 3)),))
+
     def __init__(self, values: Iterable[Any] | None = None) -> None:
         super().__init__()
         self._size = 0
@@ -329,6 +353,11 @@ class ParameterList(Module):
 class ParameterDict(Module):
     """An ordered dict of parameters, registered under their keys; tensors become
     ``Parameter``s."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(build=lambda nn: nn.ParameterDict({"w": nn.Linear(3, 2).weight}),
+                            call=lambda m, x: x @ m["w"].T, inputs=(rng.standard_normal((4, 3)),))
 
     def __init__(self, parameters: Any = None) -> None:
         super().__init__()

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
+from chainrule.nn.samples import ModuleSample
 
 
 class Dropout(Module):
     """In training, zero each entry with probability ``p`` and scale the rest by 1 / (1 - p);
     in eval mode (``model.eval()``) the identity. Masks come from chainrule's default
     generator, so ``cr.manual_seed`` makes them reproducible."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(0.25,), inputs=(rng.standard_normal((3, 4)),), random=True,
+                            mode_dependent=True)
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()

@@ -6,15 +6,22 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from chainrule import creation, ops
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.samples import ModuleSample
 
 
 class Identity(Module):
     """Returns its input unchanged (accepts and ignores any constructor arguments)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(7,), kwargs={"unused": 1}, inputs=(rng.standard_normal((3, 4)),))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -30,6 +37,10 @@ class Linear(Module):
     Initialised as PyTorch does: W ~ U(-1/sqrt(in), 1/sqrt(in)) (``kaiming_uniform_`` with
     a = sqrt(5)) and b ~ U(-1/sqrt(in), 1/sqrt(in)). The forward is the fused ``linear`` op.
     """
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(3, 2), inputs=(rng.standard_normal((4, 3)),))
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
@@ -63,6 +74,10 @@ class Linear(Module):
 class Flatten(Module):
     """Merge dimensions ``start_dim..end_dim`` into one: (N, 1, 28, 28) -> (N, 784)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((2, 3, 2)),))
+
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim = start_dim
@@ -77,6 +92,10 @@ class Flatten(Module):
 
 class Unflatten(Module):
     """Split dimension ``dim`` into ``unflattened_size``: (N, 784) -> (N, 1, 28, 28)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(1, (2, 3)), inputs=(rng.standard_normal((2, 6)),))
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()

@@ -4,16 +4,31 @@ moves them and ``state_dict()`` saves them, as in PyTorch."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.functional.loss import _legacy_reduction
 from chainrule.nn.module import Module
+from chainrule.nn.samples import ModuleSample, away_from
 
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HingeEmbeddingLoss", "HuberLoss",
     "KLDivLoss", "L1Loss", "MSELoss", "MultiMarginLoss", "NLLLoss", "SmoothL1Loss",
     "SoftMarginLoss",
 ]
+
+
+def _shifted(rng: np.random.Generator, shape: tuple[int, ...],
+             kinks: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(input, target) whose differences stay clear of the loss's kinks."""
+    target = rng.standard_normal(shape)
+    return target + away_from(rng, shape, kinks, 1.0), target
+
+
+def _signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Targets in {1, -1} (a floating array, as PyTorch takes them)."""
+    return rng.choice([-1.0, 1.0], shape)
 
 
 class _Loss(Module):
@@ -45,12 +60,20 @@ class _WeightedLoss(_Loss):
 class L1Loss(_Loss):
     """Mean absolute error ``|input - target|`` (see ``nn.functional.l1_loss``)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=_shifted(rng, (3, 4), (0.0,)))
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class MSELoss(_Loss):
     """Mean squared error ``(input - target)^2`` (see ``nn.functional.mse_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)), rng.standard_normal((3, 4))))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
@@ -59,6 +82,10 @@ class MSELoss(_Loss):
 class HuberLoss(_Loss):
     """Quadratic for ``|input - target| < delta``, linear beyond (see
     ``nn.functional.huber_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"delta": 0.8}, inputs=_shifted(rng, (3, 4), (-0.8, 0.8)))
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         if not isinstance(delta, (float, int)):
@@ -74,6 +101,10 @@ class SmoothL1Loss(_Loss):
     """Quadratic for ``|input - target| < beta`` (scaled by 1/beta), linear beyond (see
     ``nn.functional.smooth_l1_loss``)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"beta": 0.5}, inputs=_shifted(rng, (3, 4), (-0.5, 0.5)))
+
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(size_average, reduce, reduction)
@@ -86,6 +117,11 @@ class SmoothL1Loss(_Loss):
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of class indices under log-probabilities (see
     ``nn.functional.nll_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"weight": rng.uniform(0.5, 1.5, 4)},
+                            inputs=(rng.standard_normal((3, 4)), np.array([0, 3, 1])))
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -101,6 +137,11 @@ class NLLLoss(_WeightedLoss):
 class CrossEntropyLoss(_WeightedLoss):
     """Cross-entropy of logits against class indices or class probabilities, with class
     weights, ``ignore_index`` and label smoothing (see ``nn.functional.cross_entropy``)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"weight": rng.uniform(0.5, 1.5, 4), "label_smoothing": 0.1},
+                            inputs=(rng.standard_normal((3, 4)), np.array([0, 3, 1])))
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -118,6 +159,11 @@ class CrossEntropyLoss(_WeightedLoss):
 class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (see ``nn.functional.binary_cross_entropy``)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"weight": rng.uniform(0.5, 1.5, 4)},
+                            inputs=(rng.uniform(0.1, 0.9, (3, 4)), rng.uniform(0, 1, (3, 4))))
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, weight=self.weight,
                                       reduction=self.reduction)
@@ -126,6 +172,11 @@ class BCELoss(_WeightedLoss):
 class BCEWithLogitsLoss(_Loss):
     """Sigmoid + binary cross-entropy, numerically stable (see
     ``nn.functional.binary_cross_entropy_with_logits``)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"pos_weight": rng.uniform(0.5, 1.5, 4)},
+                            inputs=(rng.standard_normal((3, 4)), rng.uniform(0, 1, (3, 4))))
 
     weight: Tensor | None
     pos_weight: Tensor | None
@@ -147,6 +198,11 @@ class KLDivLoss(_Loss):
     """Kullback-Leibler divergence with log-probability inputs (see
     ``nn.functional.kl_div``); use ``reduction='batchmean'`` for the true KL per sample."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"reduction": "batchmean"},
+                            inputs=(rng.standard_normal((3, 4)), rng.uniform(0.1, 1, (3, 4))))
+
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean", log_target: bool = False) -> None:
         super().__init__(size_average, reduce, reduction)
@@ -158,6 +214,11 @@ class KLDivLoss(_Loss):
 
 class MultiMarginLoss(_WeightedLoss):
     """Multi-class hinge loss (see ``nn.functional.multi_margin_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"margin": 0.5, "weight": rng.uniform(0.5, 1.5, 4)},
+                            inputs=(rng.standard_normal((3, 4)), np.array([0, 3, 1])))
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
                  size_average: bool | None = None, reduce: bool | None = None,
@@ -180,6 +241,12 @@ class HingeEmbeddingLoss(_Loss):
     """Hinge embedding loss for targets in {1, -1} (see
     ``nn.functional.hinge_embedding_loss``)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"margin": 0.5},
+                            inputs=(away_from(rng, (3, 4), (0.5,), 1.0), _signs(rng, (3, 4))),
+                            grad=(0,))
+
     def __init__(self, margin: float = 1.0, size_average: bool | None = None,
                  reduce: bool | None = None, reduction: str = "mean") -> None:
         super().__init__(size_average, reduce, reduction)
@@ -193,6 +260,10 @@ class HingeEmbeddingLoss(_Loss):
 class SoftMarginLoss(_Loss):
     """Two-class logistic loss ``log(1 + exp(-y x))`` (see ``nn.functional.soft_margin_loss``).
     """
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)), _signs(rng, (3, 4))), grad=(0,))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.soft_margin_loss(input, target, reduction=self.reduction)

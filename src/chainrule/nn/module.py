@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from chainrule import backend
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor, as_tensor, parse_to_args, to_dtype
 from chainrule.nn.parameter import Parameter
+
+if TYPE_CHECKING:
+    from chainrule.nn.samples import ModuleSample
 
 T = TypeVar("T", bound="Module")
 
@@ -120,6 +123,13 @@ class Module:
         setattr_(self, "_forward_hooks_always_called", set())
         setattr_(self, "_forward_pre_hooks", {})
         setattr_(self, "_forward_pre_hooks_with_kwargs", set())
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        """A small instance and one call of it, for the module sweep (``nn/samples.py``).
+        Every public layer in ``chainrule.nn`` declares its own."""
+        raise NotImplementedError(f"{cls.__name__} declares no _sample(cls, rng) -> ModuleSample "
+                                  "(see chainrule/nn/samples.py)")
 
     # -- calling -------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -13,6 +13,7 @@ from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.samples import ModuleSample
 
 
 class _BatchNorm(Module):
@@ -103,6 +104,11 @@ class BatchNorm1d(_BatchNorm):
     a cumulative average); in eval mode, normalise with the running statistics. Then scale
     by ``weight`` and shift by ``bias`` (when ``affine``)."""
 
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(3,), inputs=(rng.standard_normal((4, 3, 2)),),
+                            mode_dependent=True)
+
     def _check_input_dim(self, input: Any) -> None:
         nd = input.ndim if isinstance(input, Tensor) else np.ndim(input)
         if nd not in (2, 3):
@@ -119,6 +125,10 @@ class LayerNorm(Module):
     """Normalise over the last dimensions ``normalized_shape`` of each sample (mean 0,
     variance 1), then scale and shift elementwise, as ``torch.nn.LayerNorm``. The same in
     training and eval."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=((3, 2),), inputs=(rng.standard_normal((2, 3, 2)),))
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, device: Any = None,

@@ -29,6 +29,7 @@ from chainrule.nn.dropout import Dropout
 from chainrule.nn.linear import Identity, Linear
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.samples import ModuleSample
 
 
 def _array(v: Any) -> np.ndarray:
@@ -42,6 +43,10 @@ class Perceptron(Module):
     require grad: they are changed only by ``fit``, which applies the perceptron learning rule
     sample by sample, in order.
     """
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(3,), inputs=(rng.standard_normal((4, 3)),))
 
     def __init__(self, in_features: int, dtype: Any = None) -> None:
         super().__init__()
@@ -136,6 +141,12 @@ class MLP(Sequential):
       (2): Linear(in_features=128, out_features=10, bias=True)
     )
     """
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=([3, 4, 2],), kwargs={"activation": "tanh", "dropout": 0.25},
+                            inputs=(rng.standard_normal((5, 3)),), random=True,
+                            mode_dependent=True)
 
     def __init__(self, sizes: Sequence[int], activation: Any = "relu", bias: bool = True,
                  output_activation: Any = None, dropout: float = 0.0, dtype: Any = None) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from chainrule import creation
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.samples import ModuleSample
 
 
 class Embedding(Module):
@@ -17,6 +20,10 @@ class Embedding(Module):
     token i, as ``torch.nn.Embedding``. Initialised N(0, 1); the ``padding_idx`` row starts at
     zero and gets no gradient. Rows used several times in a batch get the sum of their
     gradients."""
+
+    @classmethod
+    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+        return ModuleSample(args=(5, 3), inputs=(np.array([[1, 2, 1, 0], [3, 0, 1, 4]]),))
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,

@@ -79,7 +79,11 @@ def _erf_numpy(x: np.ndarray) -> np.ndarray:
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function, elementwise, keeping the input's floating dtype."""
     fast = _scipy_erf if _scipy_erf is not None else _load_scipy_erf()
-    return fast(x) if fast else _erf_numpy(x)
+    if not fast:
+        return _erf_numpy(x)
+    out = fast(x)  # SciPy has no float16 loop: it answers in a wider dtype
+    dt = np.result_type(x)
+    return out.astype(dt, copy=False) if dt.kind == "f" and out.dtype != dt else out
 
 
 _ONES: dict[tuple[int, Any], np.ndarray] = {}
