@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import chainrule
@@ -57,11 +59,8 @@ def test_every_module_has_a_layer() -> None:
 
 
 # Deliberate exceptions, each a lazy import inside one function: (module, imported module).
-ALLOWED_UPWARD = {
-    # ``loss.explain()``: PyTorch users expect methods on the tensor; the import happens at call
-    # time, so importing the core never loads viz.
-    ("chainrule.autograd.tensor", "chainrule.viz.explain"),
-}
+# None: the core imports nothing above it (``cr.explain`` lives in the package root).
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 
 def test_dependencies_point_downward() -> None:
@@ -90,3 +89,41 @@ def test_engine_core_line_budget() -> None:
             if s and not s.startswith("#"):
                 code_lines += 1
     assert code_lines <= 900, f"engine core has {code_lines} non-blank lines (budget 900)"
+
+
+def test_import_chainrule_loads_no_tool_layer() -> None:
+    """``import chainrule`` loads neither viz, cli nor train (checked in a fresh interpreter)."""
+    code = ("import sys, chainrule; print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+            "(['chainrule', 'viz'], ['chainrule', 'cli'], ['chainrule', 'train'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=SRC.parent, env=_env())
+    assert out.stdout.strip() == "[]", f"import chainrule loaded: {out.stdout.strip()}"
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": str(SRC.parent) + (os.pathsep + path if path else "")}
+
+
+def test_no_private_engine_names_outside_autograd() -> None:
+    """Tools watch the engine through ``observe`` and the public Node API, never its internals:
+    no module outside ``chainrule/autograd`` imports ``_name`` from ``chainrule.autograd.engine``
+    (nor the engine module itself to reach into it)."""
+    wrong = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        if rel.parts[0] == "autograd":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "chainrule.autograd.engine":
+                wrong += [f"{rel}:{node.lineno}: {a.name}" for a in node.names
+                          if a.name.startswith("_")]
+            elif isinstance(node, ast.ImportFrom) and node.module == "chainrule.autograd":
+                wrong += [f"{rel}:{node.lineno}: engine module" for a in node.names
+                          if a.name == "engine"]
+            elif isinstance(node, ast.Import):
+                wrong += [f"{rel}:{node.lineno}: {a.name}" for a in node.names
+                          if a.name == "chainrule.autograd.engine"]
+    assert not wrong, "private engine names imported outside autograd:\n" + "\n".join(wrong)

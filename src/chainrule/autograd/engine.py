@@ -221,7 +221,7 @@ class _Accumulator:
             t.grad._data = t.grad._data + g
 
 
-def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
+def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
                  retain_graph: bool, create_graph: bool, capture: dict | None) -> None:
     """Propagate from ``roots`` (see the module docstring). With ``capture``, gradients of the
     edges it names are collected there instead of being stored into ``.grad``."""
@@ -244,20 +244,16 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
             grads[n] = g
             heappush(heap, (-n.seq, n))
 
-    prev_mode, prev_bw = STATE.enabled, STATE.in_backward
+    prev_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
         if create_graph or STATE.anomaly or capture is not None or STATE.observers:
-            observers = STATE.observers
-            if STATE.anomaly:
-                observers = (*observers, check_event)
-            STATE.in_backward = True
-            _propagate_general(heap, grads, acc, retain_graph, create_graph, observers)
+            _propagate_general(heap, grads, acc, retain_graph, create_graph)
         else:
             _propagate_fast(heap, grads, acc, retain_graph)
         acc.flush()
     finally:
-        STATE.enabled, STATE.in_backward = prev_mode, prev_bw
+        STATE.enabled = prev_mode
 
 
 def _prepare(n: Node) -> None:
@@ -336,8 +332,19 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
 
 
 def _propagate_general(heap: list, grads: dict, acc: _Accumulator, retain_graph: bool,
-                       create_graph: bool, observers: tuple) -> None:
-    """The same walk with create_graph, observers (anomaly mode is one) and captured inputs."""
+                       create_graph: bool) -> None:
+    """The same walk with create_graph, observers (anomaly mode adds one) and captured inputs.
+    ``STATE.in_backward`` tells anomaly mode's forward check that ops run inside a vjp."""
+    observers = STATE.observers + ((check_event,) if STATE.anomaly else ())
+    prev, STATE.in_backward = STATE.in_backward, True
+    try:
+        _walk(heap, grads, acc, retain_graph, create_graph, observers)
+    finally:
+        STATE.in_backward = prev
+
+
+def _walk(heap: list, grads: dict, acc: _Accumulator, retain_graph: bool, create_graph: bool,
+          observers: tuple) -> None:
     capture = acc.capture
     while heap:
         n = heappop(heap)[1]
@@ -412,11 +419,11 @@ def backward(tensors: Sequence[Tensor], grad_tensors: Sequence[Any] | None = Non
     if retain_graph is None:
         retain_graph = create_graph
     if inputs is None:
-        run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, None)
+        _run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, None)
         return
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     capture = {_edge(t, "backward"): None for t in ins}
-    run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, capture)
+    _run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, capture)
     acc = _Accumulator(create_graph, None)
     for t in ins:
         g = capture[_edge(t, "backward")]
@@ -450,7 +457,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         retain_graph = create_graph
     edges = [_edge(t, "grad") for t in ins]
     capture: dict[Any, Any] = dict.fromkeys(edges)
-    run_backward(outs, grad_outputs, retain_graph, create_graph, capture)
+    _run_backward(outs, grad_outputs, retain_graph, create_graph, capture)
     result: list[Tensor | None] = []
     for i, (t, e) in enumerate(zip(ins, edges)):
         g = capture[e]
