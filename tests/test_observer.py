@@ -163,3 +163,14 @@ def test_fast_path_is_untouched_without_observers() -> None:
         assert len(built) == 2
     finally:
         engine.NodeEvent = orig
+
+
+def test_the_example_in_docs_engine_md_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "engine.md").read_text()
+    section = text.split("## Observing the backward pass", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "<docs/engine.md: observing>", "exec"), {})
+    out = capsys.readouterr().out
+    assert "linear" in out and " us" in out
