@@ -127,3 +127,16 @@ def test_no_private_engine_names_outside_autograd() -> None:
                 wrong += [f"{rel}:{node.lineno}: {a.name}" for a in node.names
                           if a.name == "chainrule.autograd.engine"]
     assert not wrong, "private engine names imported outside autograd:\n" + "\n".join(wrong)
+
+
+def test_tools_import_no_private_autograd_name() -> None:
+    """The tools (viz, cli, exercise, train) use only public names of ``chainrule.autograd.*``."""
+    wrong = []
+    for tool in ("viz", "cli", "exercise", "train"):
+        for path in (SRC / tool).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                        "chainrule.autograd"):
+                    wrong += [f"{path.relative_to(SRC)}:{node.lineno}: {node.module}.{a.name}"
+                              for a in node.names if a.name.startswith("_")]
+    assert not wrong, "private autograd names imported by tools:\n" + "\n".join(wrong)
