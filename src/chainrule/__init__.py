@@ -82,6 +82,16 @@ from chainrule.io import load, save  # noqa: E402  (io sits above the core it im
 _LAZY = {"exercise", "viz"}  # submodules imported on first use: cr.exercise, cr.viz
 
 
+def explain(loss: Tensor, params: object = None, format: str = "text") -> str:
+    """The forward and backward pass behind scalar ``loss``, step by step with the numbers:
+    ``print(cr.explain(loss, params=model))``. ``params``: a Module or a dict name -> tensor
+    that names the leaves; ``format``: "text", "markdown" or "html". (``chainrule.viz.explain``,
+    imported on first call: ``import chainrule`` does not load viz.)"""
+    from chainrule.viz.explain import explain as _explain
+
+    return _explain(loss, params, format)
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib

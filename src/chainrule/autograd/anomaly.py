@@ -5,8 +5,8 @@ Inside ``detect_anomaly()`` every recorded op remembers where in your code it wa
 - the forward pass raises as soon as an op produces a NaN/inf (``check_forward``, called by the
   registry's apply point after each recorded op);
 - the backward pass raises as soon as an op's vjp produces a NaN/inf gradient for one of its
-  inputs (``check_backward``, called by the engine), naming the op, the input, how many elements
-  are bad, and the line of *your* forward code that called the op.
+  inputs (``check_event``, a backward observer the engine adds in this mode), naming the op,
+  the input, how many elements are bad, and the line of *your* forward code that called the op.
 
 It costs a stack capture per op and a scan of every array: use it to find a bug, not to train.
 """
@@ -120,23 +120,10 @@ def _count(bad: tuple[int, int, int], shape: tuple) -> str:
     return f"{' and '.join(parts)} value(s) of {size} (shape {tuple(shape)})"
 
 
-def _in_backward() -> bool:
-    """True while the engine runs vjps (``create_graph`` records their ops): a bad value there
-    is reported by ``check_backward`` against the op whose gradient it is."""
-    from chainrule.autograd.engine import _propagate_general
-    code = _propagate_general.__code__
-    f = sys._getframe(2)
-    while f is not None:
-        if f.f_code is code:
-            return True
-        f = f.f_back
-    return False
-
-
 def check_forward(op: Any, out: Any, trace: str | None = None) -> None:
     """Raise if ``out`` (the output of ``op``) holds a NaN or an infinity."""
     bad = _bad(out)
-    if bad is None or _in_backward():
+    if bad is None or STATE.in_backward:  # a vjp's own ops: check_event reports them
         return
     trace = forward_trace()  # taken here, while the caller's frames are live
     raise RuntimeError(f"detect_anomaly: '{op.name}' produced {_count(bad, np.shape(out))} in "
@@ -157,3 +144,11 @@ def check_backward(node: Any, i: int, gi: Any) -> None:
     raise RuntimeError(
         f"detect_anomaly: the backward of '{name}' returned {_count(bad, arr.shape)} in the "
         f"gradient for its input {i}; in the forward pass, '{name}' {_where(trace)}")
+
+
+def check_event(event: Any) -> None:
+    """The backward observer of anomaly mode: raise if a gradient in ``event`` (a
+    ``NodeEvent``) holds a NaN or an infinity."""
+    for i, gi in enumerate(event.grad_inputs):
+        if gi is not None:
+            check_backward(event.node, i, gi)

@@ -13,19 +13,79 @@ One loop, in two steps:
 
 First order runs on raw arrays (``Node.xp`` is NumPy). With ``create_graph=True`` each vjp runs on
 Tensors with grad mode on, so the gradients it returns are differentiable again.
+
+Tools watch the pass through one hook, :func:`observe`: each node run is reported as a
+:class:`NodeEvent` (the node, the gradient that came in, the gradients it produced, the seconds
+its vjp took). Observed passes take the general loop, as create_graph and anomaly mode do; the
+fast loop never looks for observers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from heapq import heappop, heappush
+from time import perf_counter
 from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.anomaly import check_event
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """One node run by backward, as an observer sees it.
+
+    ``grad_output``: the gradient that came into the node (after its tensor hooks);
+    ``grad_inputs``: one gradient per input, summed back to the input's shape, None where the
+    input needs none; both are arrays, or Tensors under ``create_graph=True``. ``seconds``: the
+    time spent in the node's vjp. Observers must not modify the arrays (they flow on).
+    """
+
+    node: Node
+    grad_output: Any
+    grad_inputs: tuple[Any, ...]
+    seconds: float
+
+
+Observer = Callable[[NodeEvent], None]
+_ACTIVE: list[observe] = []  # the registered observers, oldest first
+
+
+class observe:
+    """Call ``callback(event)`` for every node run by every backward pass (``backward()``,
+    ``cr.grad``, ...) until removed: a context manager, or ``h = observe(cb)`` then
+    ``h.remove()``. Several observers may be active; they are called in registration order,
+    nodes in reverse topological order (latest-created first). An exception raised by an
+    observer stops that backward pass and propagates.
+
+        with cr.autograd.observe(lambda ev: print(ev.node.name, ev.seconds)):
+            loss.backward()
+    """
+
+    def __init__(self, callback: Observer) -> None:
+        if not callable(callback):
+            raise TypeError(f"observe: expected a callable taking a NodeEvent, got "
+                            f"{type(callback).__name__}")
+        self.callback = callback
+        _ACTIVE.append(self)
+        STATE.observers = tuple(h.callback for h in _ACTIVE)
+
+    def remove(self) -> None:
+        """Stop observing (idempotent)."""
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+            STATE.observers = tuple(h.callback for h in _ACTIVE)
+
+    def __enter__(self) -> observe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 class TensorCtx:
@@ -161,7 +221,7 @@ class _Accumulator:
             t.grad._data = t.grad._data + g
 
 
-def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
+def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
                  retain_graph: bool, create_graph: bool, capture: dict | None) -> None:
     """Propagate from ``roots`` (see the module docstring). With ``capture``, gradients of the
     edges it names are collected there instead of being stored into ``.grad``."""
@@ -187,7 +247,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
-        if create_graph or STATE.anomaly or capture is not None:
+        if create_graph or STATE.anomaly or capture is not None or STATE.observers:
             _propagate_general(heap, grads, acc, retain_graph, create_graph)
         else:
             _propagate_fast(heap, grads, acc, retain_graph)
@@ -273,8 +333,18 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
 
 def _propagate_general(heap: list, grads: dict, acc: _Accumulator, retain_graph: bool,
                        create_graph: bool) -> None:
-    """The same walk with create_graph, anomaly detection and captured inputs."""
-    anomaly = STATE.anomaly
+    """The same walk with create_graph, observers (anomaly mode adds one) and captured inputs.
+    ``STATE.in_backward`` tells anomaly mode's forward check that ops run inside a vjp."""
+    observers = STATE.observers + ((check_event,) if STATE.anomaly else ())
+    prev, STATE.in_backward = STATE.in_backward, True
+    try:
+        _walk(heap, grads, acc, retain_graph, create_graph, observers)
+    finally:
+        STATE.in_backward = prev
+
+
+def _walk(heap: list, grads: dict, acc: _Accumulator, retain_graph: bool, create_graph: bool,
+          observers: tuple) -> None:
     capture = acc.capture
     while heap:
         n = heappop(heap)[1]
@@ -282,6 +352,7 @@ def _propagate_general(heap: list, grads: dict, acc: _Accumulator, retain_graph:
         if n.meta is not None or capture is not None:
             g = _node_extras(n, g, acc)
         _prepare(n)
+        t0 = perf_counter()
         if create_graph:
             if n.op.order < 2:
                 raise RuntimeError(
@@ -292,14 +363,19 @@ def _propagate_general(heap: list, grads: dict, acc: _Accumulator, retain_graph:
         else:
             gs = n.op.vjp(n, g)
             sum_to = sum_to_shape
+        seconds = perf_counter() - t0
+        out: list[Any] = [None] * len(n.next)
         for i, (e, gi, xi) in enumerate(zip(n.next, gs, n.x)):
             if e is None or gi is None:
                 continue
-            if gi.shape != xi.shape:
-                gi = sum_to(gi, xi.shape)
-            if anomaly:
-                from chainrule.autograd.anomaly import check_backward
-                check_backward(n, i, gi)
+            out[i] = gi if gi.shape == xi.shape else sum_to(gi, xi.shape)
+        if observers:
+            event = NodeEvent(n, g, tuple(out), seconds)
+            for ob in observers:
+                ob(event)
+        for e, gi in zip(n.next, out):
+            if gi is None:
+                continue
             if type(e) is Node:
                 prev = grads.get(e)
                 if prev is None:
@@ -343,11 +419,11 @@ def backward(tensors: Sequence[Tensor], grad_tensors: Sequence[Any] | None = Non
     if retain_graph is None:
         retain_graph = create_graph
     if inputs is None:
-        run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, None)
+        _run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, None)
         return
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     capture = {_edge(t, "backward"): None for t in ins}
-    run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, capture)
+    _run_backward(tuple(tensors), grad_tensors, retain_graph, create_graph, capture)
     acc = _Accumulator(create_graph, None)
     for t in ins:
         g = capture[_edge(t, "backward")]
@@ -381,7 +457,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         retain_graph = create_graph
     edges = [_edge(t, "grad") for t in ins]
     capture: dict[Any, Any] = dict.fromkeys(edges)
-    run_backward(outs, grad_outputs, retain_graph, create_graph, capture)
+    _run_backward(outs, grad_outputs, retain_graph, create_graph, capture)
     result: list[Tensor | None] = []
     for i, (t, e) in enumerate(zip(ins, edges)):
         g = capture[e]

@@ -13,11 +13,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _GradState:
-    __slots__ = ("anomaly", "enabled")
+    __slots__ = ("anomaly", "enabled", "in_backward", "observers")
 
     def __init__(self) -> None:
         self.enabled = True
         self.anomaly = False
+        self.observers: tuple = ()  # backward observers (engine.observe); () on the fast path
+        self.in_backward = False  # True while the general backward loop runs vjps and hooks
 
 
 STATE = _GradState()

@@ -35,14 +35,41 @@ class Node:
 
     xp: Any = None  # the array namespace vjps use on the fast path; set by chainrule.ops.namespace
 
+    # The public read API that tools (viz.trace, draw) use instead of the slots above.
     @property
     def name(self) -> str:
         return self.op.name
 
     @property
+    def formula(self) -> str:
+        """The op's one-line derivative, e.g. ``d(a*b)/da = b``."""
+        return self.op.formula
+
+    @property
     def next_functions(self) -> tuple:
         """PyTorch-style view of the edges: ``((node_or_leaf, 0), ...)``."""
         return tuple((e, 0) for e in self.next)
+
+    @property
+    def sequence_nr(self) -> int:
+        """The creation number: every input node has a smaller one."""
+        return self.seq
+
+    @property
+    def saved_inputs(self) -> tuple | None:
+        """The inputs as recorded in the forward pass, one per edge (arrays, or Python numbers
+        for scalar operands); None once backward has freed them."""
+        return self.x
+
+    @property
+    def saved_output(self) -> Any:
+        """The output array when the op keeps it for its vjp (exp, tanh, ...), else None."""
+        return self.out
+
+    @property
+    def params(self) -> tuple:
+        """The op's non-tensor parameters (dim, shape, ...)."""
+        return self.p
 
     def __repr__(self) -> str:
         return "<" + "".join(w[:1].upper() + w[1:] for w in self.op.name.split("_")) + "Backward>"

@@ -298,15 +298,6 @@ class Tensor:
         _engine.backward((self,), None if gradient is None else (gradient,), retain_graph,
                          create_graph, inputs)
 
-    def explain(self, params: Any = None, format: str = "text") -> str:
-        """The forward and backward pass behind this scalar, step by step with the numbers
-        (``chainrule.viz.explain``; ``params``: a Module or dict that names the leaves)."""
-        # the one upward import the architecture allows (tests/test_architecture.py): viz sits
-        # above the core, so it is imported at call time only
-        from chainrule.viz.explain import explain
-
-        return explain(self, params, format)
-
     # -- conversions ---------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The underlying NumPy array (shares memory)."""

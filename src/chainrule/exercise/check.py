@@ -57,12 +57,12 @@ class CheckReport:
 
 
 def _tensor(a: Any, grad: bool) -> Any:
-    from chainrule.autograd.tensor import _leaf
+    from chainrule.autograd.tensor import from_numpy
 
     arr = np.array(a)
     if arr.dtype.kind == "f":
         arr = arr.astype(np.float64)
-    return _leaf(arr, requires_grad=grad and arr.dtype.kind == "f")
+    return from_numpy(arr).requires_grad_(grad and arr.dtype.kind == "f")
 
 
 def _arg_names(fn: Callable[..., Any], n: int) -> list[str]:

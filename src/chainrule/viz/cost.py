@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.autograd.tensor import Tensor, from_numpy
 
 LADDER: tuple[tuple[int, ...], ...] = (
     (8, 10, 2), (64, 16, 10), (784, 30, 10), (784, 128, 10), (784, 300, 100, 10),
@@ -145,8 +145,8 @@ class CostRow:
 
 def _batch(sizes: Sequence[int], batch: int, seed: int) -> tuple[Tensor, Tensor]:
     rng = np.random.default_rng(seed)
-    x = _leaf(rng.standard_normal((batch, sizes[0])).astype(np.float32))
-    y = _leaf(rng.integers(0, sizes[-1], size=batch).astype(np.int64))
+    x = from_numpy(rng.standard_normal((batch, sizes[0])).astype(np.float32))
+    y = from_numpy(rng.integers(0, sizes[-1], size=batch).astype(np.int64))
     return x, y
 
 

@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from chainrule.autograd.engine import NodeEvent, grad, observe
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor
 from chainrule.viz.render import CHROMIUM_HINT, find_chromium, screenshot
@@ -101,21 +102,24 @@ def _names(params: Any) -> dict[int, str]:
 
 def _collect(root: Tensor) -> tuple[list[_Item], dict[int, Any]]:
     """Every node, leaf and constant operand reachable from ``root``, with the output array of
-    each node (read from its consumers' saved inputs). Iterative depth-first walk."""
+    each node (read from its consumers' saved inputs). Iterative depth-first walk over the
+    graph's public API (``grad_fn``, ``next_functions``, ``saved_inputs``)."""
     items: dict[int, _Item] = {}
     outputs: dict[int, Any] = {}
-    start = root._node if root._node is not None else root
-    first = _Item(id(start), "op" if type(start) is Node else "leaf", start)
+    start = root.grad_fn if root.grad_fn is not None else root
+    first = _Item(id(start), "op" if isinstance(start, Node) else "leaf", start)
     items[id(start)] = first
-    outputs[id(start)] = root._data
+    outputs[id(start)] = root.numpy()
     stack = [first]
     while stack:
         it = stack.pop()
         if it.kind != "op":
             continue
         n: Node = it.obj
-        xs = n.x if n.x is not None else (None,) * len(n.next)
-        for e, xv in zip(n.next, xs):
+        edges = [e for e, _ in n.next_functions]
+        saved = n.saved_inputs
+        xs = saved if saved is not None else (None,) * len(edges)
+        for e, xv in zip(edges, xs):
             if e is None:
                 if isinstance(xv, np.ndarray) and xv.ndim > 0:
                     c = _Item(-len(items) - 1, "const", xv)
@@ -126,7 +130,7 @@ def _collect(root: Tensor) -> tuple[list[_Item], dict[int, Any]]:
             key = id(e)
             child = items.get(key)
             if child is None:
-                child = _Item(key, "op" if type(e) is Node else "leaf", e)
+                child = _Item(key, "op" if isinstance(e, Node) else "leaf", e)
                 items[key] = child
                 stack.append(child)
             if key not in outputs and xv is not None:
@@ -134,27 +138,30 @@ def _collect(root: Tensor) -> tuple[list[_Item], dict[int, Any]]:
             it.edges.append(child)
     for it in items.values():
         if it.kind == "leaf":
-            outputs[it.uid] = it.obj._data
-        elif it.kind == "op" and it.uid not in outputs and it.obj.out is not None:
-            outputs[it.uid] = it.obj.out
+            outputs[it.uid] = it.obj.numpy()
+        elif it.kind == "op" and it.uid not in outputs and it.obj.saved_output is not None:
+            outputs[it.uid] = it.obj.saved_output
     return list(items.values()), outputs
 
 
 def _gradients(root: Tensor, items: list[_Item]) -> dict[int, Any] | None:
     """The gradient of ``root`` w.r.t. every node's output and every leaf (``.grad`` untouched),
-    or None when the graph was already freed by a backward without ``retain_graph``."""
-    from chainrule.autograd.engine import run_backward
-
+    or None when the graph was already freed by a backward without ``retain_graph``. Read from
+    the observer events of one ``grad()`` call (seeded with ones for a non-scalar root)."""
     if not root.requires_grad:
         return None
-    if any(it.kind == "op" and it.obj.x is None for it in items):
-        return None
-    capture = {it.obj: None for it in items if it.kind in ("op", "leaf")}
-    seed = None if root._data.size == 1 else [np.ones(root.shape, dtype=root.dtype)]
-    if root._node is None:
+    if root.grad_fn is None:
         return {id(root): np.ones(root.shape, dtype=root.dtype)}
-    run_backward((root,), seed, True, False, capture)
-    return {id(k): v for k, v in capture.items()}
+    if any(it.kind == "op" and it.obj.saved_inputs is None for it in items):
+        return None
+    leaves = [it.obj for it in items if it.kind == "leaf"]
+    seed = None if root.numel() == 1 else np.ones(root.shape, dtype=root.dtype)
+    events: list[NodeEvent] = []
+    with observe(events.append):
+        got = grad(root, leaves, grad_outputs=seed, retain_graph=True, allow_unused=True)
+    out: dict[int, Any] = {id(ev.node): ev.grad_output for ev in events}
+    out.update({id(t): None if g is None else g.numpy() for t, g in zip(leaves, got)})
+    return out
 
 
 def _label(items: list[_Item], outputs: dict[int, Any], grads: dict[int, Any] | None,
@@ -163,13 +170,13 @@ def _label(items: list[_Item], outputs: dict[int, Any], grads: dict[int, Any] | 
         out = outputs.get(it.uid)
         if it.kind == "op":
             n: Node = it.obj
-            consts = [x for x, e in zip(n.x or (), n.next)
+            consts = [x for x, (e, _) in zip(n.saved_inputs or (), n.next_functions)
                       if e is None and not isinstance(x, np.ndarray)]
-            head = n.op.name + (" " + ", ".join(_fmt(float(c)) for c in consts
-                                                if isinstance(c, (int, float)))
-                                if consts else "")
+            head = n.name + (" " + ", ".join(_fmt(float(c)) for c in consts
+                                             if isinstance(c, (int, float)))
+                             if consts else "")
             it.lines = [head.strip(), _shape_line(out)]
-            it.title = f"{n.op.name}: {n.op.formula}" if n.op.formula else n.op.name
+            it.title = f"{n.name}: {n.formula}" if n.formula else n.name
         elif it.kind == "leaf":
             name = names.get(it.uid, "leaf")
             it.lines = [name, _shape_line(out)]
@@ -185,7 +192,7 @@ def _label(items: list[_Item], outputs: dict[int, Any], grads: dict[int, Any] | 
             if grads is not None:
                 g = grads.get(it.uid)
             elif it.kind == "leaf" and it.obj.grad is not None:
-                g = it.obj.grad._data
+                g = it.obj.grad.numpy()
             else:
                 g = None
             it.lines.append(_summary(g, "grad") if g is not None or grads is not None
@@ -201,7 +208,7 @@ def _layers(items: list[_Item]) -> None:
     """Longest-path layering towards the output: each op sits as low as its consumers allow
     (so a branch that starts late, like ``x_t @ W`` in an unrolled loop, sits next to its use);
     leaves and constants sit just above their first consumer."""
-    ops = sorted((it for it in items if it.kind == "op"), key=lambda it: -it.obj.seq)
+    ops = sorted((it for it in items if it.kind == "op"), key=lambda it: -it.obj.sequence_nr)
     dist: dict[int, int] = {}
     for it in ops:  # decreasing seq: every consumer of a node comes before it
         d = dist.setdefault(it.uid, 0)
@@ -279,7 +286,10 @@ def _order(items: list[_Item]) -> tuple[list[list[Any]], list[tuple[_Item, list[
     up: dict[int, list[Any]] = {}  # neighbours in the layer above, per vertex id
     down: dict[int, list[Any]] = {}
     routes = []
-    for it in sorted(items, key=lambda it: (it.layer, it.obj.seq if it.kind == "op" else 0)):
+    def key(it: Any) -> tuple[int, int]:
+        return it.layer, it.obj.sequence_nr if it.kind == "op" else 0
+
+    for it in sorted(items, key=key):
         rows[it.layer].append(it)
     for it in items:
         for c in it.edges:
@@ -440,7 +450,7 @@ def _render(items: list[_Item], routes: list, width: float, height: float,
             " bad" if _is_bad(it.lines) else "")
         attrs = f'class="node {cls}" id="n{i}"'
         if it.kind == "op":
-            attrs += f" data-op={quoteattr(it.obj.op.name)}"
+            attrs += f" data-op={quoteattr(it.obj.name)}"
         out.append(f"<g {attrs}><title>{escape(it.title)}</title>")
         x0, y0 = it.x - it.w / 2, it.y - it.h / 2
         if it.kind == "op":

@@ -1,6 +1,6 @@
 """Backprop, step by step, with the numbers: as text tables, Markdown or one HTML page.
 
-    print(loss.explain(params=model))                  # any scalar: the graph's steps
+    print(cr.explain(loss, params=model))              # any scalar: the graph's steps
     print(explain_network(mazur_network(), [0.05, 0.10], [0.01, 0.99], lr=0.5))
 
 ``explain`` renders a :func:`~chainrule.viz.trace.trace` (each op's formula, its forward value,

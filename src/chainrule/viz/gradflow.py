@@ -6,8 +6,11 @@ module that owns parameters, and each parameter-free leaf module such as an acti
 
 - ``act``: the layer's output (forward hook): norm, mean, std, fraction of zeros, and the
   fraction of units that are zero for every example of the batch (``dead``);
-- ``act_grad``: the gradient of the loss w.r.t. that output (a tensor hook);
-- ``grad``: the gradient w.r.t. the layer's own parameters (all of them together).
+- ``act_grad``: the gradient of the loss w.r.t. that output, read from the engine's backward
+  observer (``chainrule.autograd.observe``, active between ``begin_step`` and ``end_step``):
+  the gradient that came into the node that produced the output;
+- ``grad``: the gradient w.r.t. the layer's own parameters (all of them together), read from
+  the parameters' ``.grad`` after ``backward()``.
 
 ``verdict()`` names the layers where gradients vanish or explode and the ReLUs that are dead;
 ``plot(dir)`` writes PNG figures (needs matplotlib).
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.engine import NodeEvent, observe
 from chainrule.autograd.tensor import Tensor
 from chainrule.train.callbacks import Callback
 
@@ -85,6 +89,8 @@ class GradientFlow(Callback):
         self._handles: list[Any] = []
         self._watched: list[tuple[str, Any]] = []
         self._current: dict[str, dict[str, dict[str, float]]] | None = None
+        self._outputs: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(node) -> (node, record)
+        self._observer: observe | None = None
         self._count = 0
         self._rng = np.random.default_rng(0)
 
@@ -117,6 +123,20 @@ class GradientFlow(Callback):
             h.remove()
         self._handles.clear()
         self._watched.clear()
+        self._stop_observing()
+
+    def _stop_observing(self) -> None:
+        if self._observer is not None:
+            self._observer.remove()
+            self._observer = None
+        self._outputs.clear()
+
+    def _on_event(self, ev: NodeEvent) -> None:
+        """Backward observer: the gradient w.r.t. a watched layer's output."""
+        hit = self._outputs.get(id(ev.node))
+        if hit is not None and hit[0] is ev.node:
+            g = ev.grad_output
+            hit[1]["act_grad"] = _stats(g.numpy() if isinstance(g, Tensor) else g)
 
     def _hook(self, name: str) -> Callable[..., None]:
         def hook(module: Any, args: Any, out: Any) -> None:
@@ -126,18 +146,18 @@ class GradientFlow(Callback):
             if name not in self.layers:
                 self.layers.append(name)
             rec = cur.setdefault(name, {})
-            rec["act"] = _stats(out._data)
-            self.samples.setdefault(name, {})["act"] = _sample(out._data, self._rng)
-            if out.requires_grad:
-                def on_grad(g: Tensor) -> None:
-                    rec["act_grad"] = _stats(g._data)
-                out.register_hook(on_grad)
+            rec["act"] = _stats(out.numpy())
+            self.samples.setdefault(name, {})["act"] = _sample(out.numpy(), self._rng)
+            if out.grad_fn is not None:
+                self._outputs[id(out.grad_fn)] = (out.grad_fn, rec)
         return hook
 
     # -- one step ---------------------------------------------------------------------------
     def begin_step(self) -> None:
         """Start recording a step (call before the forward pass)."""
+        self._stop_observing()
         self._current = {}
+        self._observer = observe(self._on_event)
 
     def end_step(self, step: int | None = None) -> None:
         """Finish the step (call after ``backward()``): read the parameter gradients."""
@@ -145,8 +165,9 @@ class GradientFlow(Callback):
         if cur is None:
             return
         self._current = None
+        self._stop_observing()
         for name, mod in self._watched:
-            gs = [p.grad._data.ravel() for _, p in mod.named_parameters(recurse=False)
+            gs = [p.grad.numpy().ravel() for _, p in mod.named_parameters(recurse=False)
                   if p.grad is not None]
             if gs:
                 g = np.concatenate(gs)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.tensor import Tensor, _leaf, to_dtype
+from chainrule.autograd.tensor import Tensor, from_numpy, to_dtype
 
 
 @dataclass
@@ -91,9 +91,9 @@ class ModelCheck(list):
 
 def _cast(x: Any, dt: np.dtype) -> Any:
     if isinstance(x, Tensor):
-        return _leaf(x._data.astype(dt)) if x._data.dtype.kind == "f" else x
+        return from_numpy(x.numpy().astype(dt)) if x.dtype.kind == "f" else x
     if isinstance(x, np.ndarray):
-        return _leaf(x.astype(dt) if x.dtype.kind == "f" else x)
+        return from_numpy(x.astype(dt) if x.dtype.kind == "f" else x)
     return x
 
 

@@ -4,11 +4,14 @@
     for s in t.steps:
         print(s.name, s.op, s.formula, s.grad)
 
-The backward pass is replayed here node by node with the ops' own vjps (the graph must still
-hold its saved values: trace before ``backward()``, or after ``backward(retain_graph=True)``),
-so each step records the incoming gradient, the local derivative (the Jacobian of the step's
-output with respect to each input, for small tensors) and their product, and each value that
-feeds several steps records the contributions that are summed into its gradient.
+The forward side is read from the graph's public API (``Tensor.grad_fn``, ``Node.next_functions``,
+``Node.saved_inputs``, ...). The backward side comes from one real backward pass of the engine,
+watched with :func:`chainrule.autograd.observe`: each step records the gradient that came in and
+what its vjp sent to each input, and each value that feeds several steps records the
+contributions that are summed into its gradient. The graph must still hold its saved values
+(trace before ``backward()``, or after ``backward(retain_graph=True)``). The local derivative
+of a small step (the Jacobian of its output with respect to an input) is the engine's
+``jacobian`` of the op alone, applied to the inputs the step saw.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.engine import sum_to_shape
+from chainrule.autograd.engine import NodeEvent, grad, observe
+from chainrule.autograd.functional import jacobian
 from chainrule.autograd.node import Node
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, as_tensor
+from chainrule.ops.registry import REGISTRY
 
 MAX_JACOBIAN = 256
 """Local derivatives are recorded only when output size * input size is at most this."""
@@ -103,11 +108,16 @@ def _names(params: Any) -> dict[int, str]:
     for name, t in items:
         out[id(t)] = name
         if isinstance(t, Tensor):
-            out[id(t._data)] = name
+            out[id(t.numpy())] = name
     return out
 
 
+def _edges(n: Node) -> list[Any]:
+    return [e for e, _ in n.next_functions]
+
+
 def _nodes(root: Node) -> list[Node]:
+    """Every node behind ``root``, in creation order (a topological order, inputs first)."""
     seen: dict[int, Node] = {}
     stack = [root]
     while stack:
@@ -115,32 +125,22 @@ def _nodes(root: Node) -> list[Node]:
         if id(n) in seen:
             continue
         seen[id(n)] = n
-        stack.extend(e for e in n.next if type(e) is Node)
-    return sorted(seen.values(), key=lambda n: n.seq)
-
-
-def _forward_value(n: Node) -> np.ndarray:
-    if n.out is not None:
-        return np.asarray(n.out)
-    ins = n.x if n.op.nin != -1 else (list(n.x),)
-    out = n.op.forward(np, *ins, *n.p)
-    return np.asarray(out[0] if n.op.has_res else out)
+        stack.extend(e for e in _edges(n) if isinstance(e, Node))
+    return sorted(seen.values(), key=lambda n: n.sequence_nr)
 
 
 def _local(n: Node, i: int, out: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """The Jacobian d out / d x_i (one vjp per output element), simplified when it can be."""
-    if out.size * max(xi.size, 1) > MAX_JACOBIAN:
+    """The Jacobian d out / d x_i of the step alone (the engine's ``jacobian`` of the op at the
+    inputs it saw), simplified when it can be. Only for registered ops and small tensors."""
+    if out.size * max(xi.size, 1) > MAX_JACOBIAN or REGISTRY.get(n.name) is not n.op:
         return None, ""
-    rows = []
-    for k in range(out.size):
-        e = np.zeros(out.shape, dtype=out.dtype)
-        e.flat[k] = 1
-        gi = n.op.vjp(n, e)[i]
-        if gi is None:
-            return None, ""
-        gi = np.asarray(gi)
-        rows.append(sum_to_shape(gi, xi.shape).ravel() if gi.shape != xi.shape else gi.ravel())
-    jac = np.stack(rows)
+    op, xs, params = n.op, list(n.saved_inputs or ()), n.params
+
+    def step(t: Tensor) -> Tensor:
+        args = [*xs[:i], t, *xs[i + 1:]]
+        return op.call(args, *params) if op.nin == -1 else op.call(*args, *params)
+
+    jac = np.asarray(jacobian(step, as_tensor(xi)).numpy()).reshape(out.size, xi.size)
     if out.size == 1:
         return jac.reshape(xi.shape), "gradient"
     if out.shape == xi.shape and np.count_nonzero(jac - np.diag(np.diag(jac))) == 0:
@@ -153,31 +153,38 @@ def trace(tensor: Tensor, params: Any = None, backward: bool = False) -> Trace:
 
     ``params``: a Module (its ``named_parameters`` name the leaves) or a dict name -> tensor
     (may also name inputs that do not require grad); other leaves are ``leaf0``, ``leaf1``...
-    The backward numbers are computed for a scalar ``tensor`` (seed gradient 1) without touching
-    any ``.grad``; ``backward=True`` also runs ``tensor.backward(retain_graph=True)`` afterwards.
+    The backward numbers are recorded for a scalar ``tensor`` (seed gradient 1) from one
+    ``cr.autograd.grad`` call, without touching any ``.grad``; ``backward=True`` records them
+    from ``tensor.backward(retain_graph=True)`` instead (which fills the leaves' ``.grad``).
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"trace: expected a Tensor, got {type(tensor).__name__}")
-    root = tensor._node
+    root = tensor.grad_fn
     if root is None:
         raise ValueError("trace: the tensor has no graph (it is a leaf, or was computed under "
                          "no_grad); compute it from tensors that require grad")
     nodes = _nodes(root)
-    freed = [n.op.name for n in nodes if n.x is None]
+    freed = [n.name for n in nodes if n.saved_inputs is None]
     if freed:
         raise RuntimeError(f"trace: the graph's saved values were freed by backward() (at "
                            f"'{freed[0]}'); trace before backward, or call "
                            "backward(retain_graph=True)")
     names = _names(params)
     leaves: dict[int, Leaf] = {}
+    leaf_tensors: dict[int, Tensor] = {}
     step_of: dict[int, Step] = {}
     steps: list[Step] = []
+    values: dict[int, np.ndarray] = {id(root): np.asarray(tensor.numpy())}
+    for n in nodes:  # a node's output is what its consumers saved as their input
+        for e, x in zip(_edges(n), n.saved_inputs or ()):
+            if isinstance(e, Node):
+                values.setdefault(id(e), np.asarray(x))
 
     def leaf_for(edge: Any, x: Any) -> Leaf:
         key = id(edge) if edge is not None else id(x)
         lf = leaves.get(key)
         if lf is None:
-            arr = np.asarray(edge._data if edge is not None else x)
+            arr = np.asarray(edge.numpy() if edge is not None else x)
             name = names.get(id(edge)) if edge is not None else names.get(id(x))
             if not name:
                 k = sum(1 for v in leaves.values() if v.requires_grad == (edge is not None))
@@ -185,53 +192,50 @@ def trace(tensor: Tensor, params: Any = None, backward: bool = False) -> Trace:
             lf = Leaf(name=name, shape=arr.shape, dtype=str(arr.dtype),
                       value=arr, requires_grad=edge is not None)
             leaves[key] = lf
+            if edge is not None:
+                leaf_tensors[key] = edge
         return lf
 
     for idx, n in enumerate(nodes):
-        value = _forward_value(n)
+        value = values[id(n)]
         ins = []
-        for e, x in zip(n.next, n.x):
-            if isinstance(x, (int, float, bool)) and not isinstance(x, np.ndarray):
-                x = np.asarray(x)
-            src = step_of[id(e)].name if type(e) is Node else leaf_for(e, x).name
+        for e, x in zip(_edges(n), n.saved_inputs or ()):
+            src = step_of[id(e)].name if isinstance(e, Node) else leaf_for(e, x).name
             arr = np.asarray(x)
             ins.append(Input(source=src, shape=arr.shape, dtype=str(arr.dtype), value=arr))
-        s = Step(index=idx, name=f"v{idx + 1}", op=n.op.name, formula=n.op.formula,
-                 params=tuple(n.p), inputs=ins, shape=value.shape, dtype=str(value.dtype),
+        s = Step(index=idx, name=f"v{idx + 1}", op=n.name, formula=n.formula,
+                 params=tuple(n.params), inputs=ins, shape=value.shape, dtype=str(value.dtype),
                  value=value)
         steps.append(s)
         step_of[id(n)] = s
 
-    if tensor._data.size == 1:
-        _replay(nodes, steps, step_of, leaves)
-    if backward:
-        tensor.backward(retain_graph=True)
-    return Trace(leaves=list(leaves.values()), steps=steps, root=steps[-1].name,
-                 backward=tensor._data.size == 1)
+    scalar = tensor.numpy().size == 1
+    if scalar or backward:
+        events: list[NodeEvent] = []
+        with observe(events.append):
+            if backward:
+                tensor.backward(retain_graph=True)
+            else:
+                grad(tensor, list(leaf_tensors.values()), retain_graph=True, allow_unused=True)
+        _record(events, step_of, leaves)
+    return Trace(leaves=list(leaves.values()), steps=steps, root=steps[-1].name, backward=scalar)
 
 
-def _replay(nodes: list[Node], steps: list[Step], step_of: dict[int, Step],
-            leaves: dict[int, Leaf]) -> None:
-    """The backward pass, latest step first, recording every number on the way."""
-    grads: dict[int, np.ndarray] = {id(nodes[-1]): np.ones(steps[-1].shape, steps[-1].dtype)}
-    for n, s in zip(reversed(nodes), reversed(steps)):
-        g = grads.get(id(n))
-        if g is None:
+def _record(events: list[NodeEvent], step_of: dict[int, Step], leaves: dict[int, Leaf]) -> None:
+    """The numbers of the backward pass, from the engine's events (latest step first)."""
+    for ev in events:
+        s = step_of.get(id(ev.node))
+        if s is None:
             continue
-        s.grad = g
-        gs = n.op.vjp(n, g)
-        for i, (e, gi, inp) in enumerate(zip(n.next, gs, s.inputs)):
+        s.grad = np.asarray(ev.grad_output)
+        for i, (e, gi, inp) in enumerate(zip(_edges(ev.node), ev.grad_inputs, s.inputs)):
             if e is None or gi is None:
                 continue
             gi = np.asarray(gi)
-            if gi.shape != inp.shape:
-                gi = sum_to_shape(gi, inp.shape)
             inp.product = gi
-            inp.local, inp.local_kind = _local(n, i, s.value, inp.value)
-            if type(e) is Node:
+            inp.local, inp.local_kind = _local(ev.node, i, s.value, inp.value)
+            if isinstance(e, Node):
                 step_of[id(e)].uses.append((s.name, gi))
-                prev = grads.get(id(e))
-                grads[id(e)] = gi if prev is None else prev + gi
             else:
                 lf = leaves[id(e)]
                 lf.uses.append((s.name, gi))
