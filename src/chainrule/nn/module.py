@@ -24,8 +24,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
-import numpy as np
-
 from chainrule import backend
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor, as_tensor, parse_to_args, to_dtype
@@ -511,7 +509,7 @@ class Module:
                 continue
             value = state_dict[key]
             arr = value._data if isinstance(value, Tensor) else (
-                value if isinstance(value, np.ndarray) else None)
+                value if isinstance(value, backend.ndarray) else None)
             if arr is None:
                 error_msgs.append(f'While copying the parameter named "{key}", expected a '
                                   f"Tensor or array from checkpoint but received {type(value)}")
@@ -530,7 +528,8 @@ class Module:
                     setattr(self, name, as_tensor(arr))
             else:
                 try:
-                    np.copyto(param._data, arr, casting="unsafe")
+                    backend.get_array_module(param._data).copyto(
+                        param._data, arr, casting="unsafe")
                 except (ValueError, TypeError) as e:
                     error_msgs.append(f'While copying the parameter named "{key}", whose '
                                       f"dimensions in the model are {tuple(param.shape)} and "
@@ -582,7 +581,7 @@ class Module:
         return _IncompatibleKeys(missing, unexpected)
 
     # -- conversions ---------------------------------------------------------------------------
-    def _apply(self: T, fn: Callable[[np.ndarray], np.ndarray]) -> T:
+    def _apply(self: T, fn: Callable[[backend.ndarray], backend.ndarray]) -> T:
         """Apply ``fn`` to the array of every parameter, gradient and buffer, in place of the
         same tensor objects (an optimiser holding the parameters keeps working)."""
         for module in self.children():

@@ -19,9 +19,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
-from chainrule import creation
+from chainrule import backend, creation
 from chainrule.autograd.tensor import Tensor, _leaf, get_default_dtype, to_dtype
 from chainrule.nn import activation as A
 from chainrule.nn.containers import Sequential
@@ -31,8 +29,8 @@ from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 
 
-def _array(v: Any) -> np.ndarray:
-    return v._data if isinstance(v, Tensor) else np.asarray(v)
+def _array(v: Any) -> backend.ndarray:
+    return v._data if isinstance(v, Tensor) else backend.xp.asarray(v)
 
 
 class Perceptron(Module):
@@ -50,7 +48,7 @@ class Perceptron(Module):
         self.weight = Parameter(creation.zeros(in_features, dtype=dt), requires_grad=False)
         self.bias = Parameter(creation.zeros((), dtype=dt), requires_grad=False)
 
-    def _check(self, x: np.ndarray) -> np.ndarray:
+    def _check(self, x: backend.ndarray) -> backend.ndarray:
         if x.ndim == 1:
             x = x[None]
         if x.ndim != 2 or x.shape[1] != self.in_features:
@@ -61,7 +59,8 @@ class Perceptron(Module):
     def net_input(self, x: Any) -> Tensor:
         """w . x + b for each row of ``x``."""
         xa = self._check(_array(x))
-        return _leaf(np.asarray(xa @ self.weight._data + self.bias._data))
+        w = self.weight._data
+        return _leaf(backend.get_array_module(w).asarray(xa @ w + self.bias._data))
 
     def forward(self, x: Any) -> Tensor:
         """The step outputs (0.0 or 1.0) for each row of ``x`` (no graph is recorded)."""
@@ -70,7 +69,7 @@ class Perceptron(Module):
 
     def predict(self, x: Any) -> Tensor:
         """Class labels 0 or 1 (int64) for each row of ``x``."""
-        return _leaf((self.net_input(x)._data > 0).astype(np.int64))
+        return _leaf((self.net_input(x)._data > 0).astype(backend.int64))
 
     def fit(self, X: Any, y: Any, epochs: int = 10, lr: float = 1.0) -> list[int]:
         """Train with the perceptron rule for ``epochs`` passes over (X, y) (targets 0/1);
@@ -80,7 +79,7 @@ class Perceptron(Module):
         if ya.shape[0] != xa.shape[0]:
             raise ValueError(f"Perceptron.fit: {xa.shape[0]} samples but {ya.shape[0]} "
                              "targets")
-        if not np.isin(ya, (0, 1)).all():
+        if not backend.get_array_module(ya).isin(ya, (0, 1)).all():
             raise ValueError("Perceptron.fit: targets must be 0 or 1")
         w, b = self.weight._data, self.bias._data
         errors = []
