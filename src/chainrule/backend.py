@@ -1,7 +1,16 @@
 """The array-module seam: the one place that decides which array library runs the numbers.
 
-Everything else asks this module for ``xp`` (NumPy today; CuPy arrives through here later)
-instead of importing NumPy for array work, so moving to a GPU touches one file.
+Everything else asks this module for its array module instead of importing NumPy for array work:
+
+* ``get_array_module(*arrays)``: the module that owns the given arrays (call it where an input
+  array exists, e.g. ``xp = backend.get_array_module(p._data)``);
+* ``xp``: the default module, for creating fresh arrays where no input array exists;
+* ``to_numpy(arr)``: a host (NumPy) copy or view, for CPU-only work such as writing a file;
+* dtype constants (``float32``, ...) and scalar types (``integer``, ``floating``).
+
+Code in ``nn/`` and ``optim/`` looks these names up as attributes of this module at call time
+(``backend.xp``, not ``from chainrule.backend import xp``), so moving to a GPU array library
+(CuPy) touches this file alone; ``tests/test_seam.py`` keeps NumPy imports out of those packages.
 """
 
 from __future__ import annotations
@@ -17,6 +26,10 @@ xp = numpy
 """The active array module (NumPy)."""
 
 ndarray = numpy.ndarray
+integer = numpy.integer
+"""NumPy's integer scalar types (``isinstance(v, backend.integer)``)."""
+floating = numpy.floating
+"""NumPy's floating scalar types."""
 
 float16 = numpy.dtype("float16")
 float32 = numpy.dtype("float32")
@@ -53,14 +66,18 @@ ALLOCATOR_TUNED = _tune_allocator()
 
 
 _MODULES: dict[type, Any] = {}
-"""Array types of other array libraries -> their module; a GPU library registers here alone."""
+"""Array types of other array libraries -> their module. GPU array libraries are recognised
+here, and only here: CuPy would register ``{cupy.ndarray: cupy}`` when it is first asked for."""
 
 
 def array_module(*arrays: Any) -> Any:
-    """The array module that owns ``arrays``: NumPy, unless one of them belongs to another
-    registered array library (``_MODULES``). Python scalars and None belong to no module."""
+    """The array module that owns ``arrays``: NumPy for NumPy arrays and scalars, Python scalars
+    and anything else (the default ``xp``), unless one of them belongs to another registered
+    array library (``_MODULES``). On hot paths: one ``type(a) is ndarray`` check first."""
     if _MODULES:
         for a in arrays:
+            if type(a) is ndarray:
+                continue
             m = _MODULES.get(type(a))
             if m is not None:
                 return m
@@ -68,6 +85,17 @@ def array_module(*arrays: Any) -> Any:
 
 
 get_array_module = array_module
+
+
+def to_numpy(arr: Any) -> numpy.ndarray:
+    """A NumPy array with ``arr``'s values, for CPU-only work (files, printing, plotting).
+
+    A NumPy array is returned as it is (no copy); a GPU array would be copied to the host here
+    (CuPy: ``arr.get()``).
+    """
+    if type(arr) is ndarray:
+        return arr
+    return numpy.asarray(arr)
 
 
 def is_floating(dtype: Any) -> bool:

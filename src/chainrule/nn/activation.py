@@ -5,21 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule import creation
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import ModuleSample, away_from
+from chainrule.nn.samples import Generator, ModuleSample, away_from
 
 
 class ReLU(Module):
     """max(x, 0)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(away_from(rng, (3, 4)),))
 
     def __init__(self, inplace: bool = False) -> None:
@@ -37,7 +35,7 @@ class LeakyReLU(Module):
     """x if x > 0 else negative_slope * x."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(0.2,), inputs=(away_from(rng, (3, 4)),))
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
@@ -58,7 +56,7 @@ class PReLU(Module):
     or one per channel (dimension 1 of the input), initialised to ``init``."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(4,), kwargs={"init": 0.1}, inputs=(away_from(rng, (2, 4, 3)),))
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None,
@@ -84,7 +82,7 @@ class ELU(Module):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(0.7,), inputs=(away_from(rng, (3, 4)),))
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
@@ -103,7 +101,7 @@ class GELU(Module):
     """x * Phi(x) (``approximate='tanh'``: the tanh approximation)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
 
     def __init__(self, approximate: str = "none") -> None:
@@ -121,7 +119,7 @@ class SiLU(Module):
     """x * sigmoid(x) (swish)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
 
     def __init__(self, inplace: bool = False) -> None:
@@ -139,7 +137,7 @@ class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
 
     def forward(self, input: Any) -> Tensor:
@@ -150,7 +148,7 @@ class Tanh(Module):
     """The hyperbolic tangent."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
 
     def forward(self, input: Any) -> Tensor:
@@ -161,7 +159,7 @@ class Softplus(Module):
     """log(1 + exp(beta * x)) / beta (linear above ``threshold``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(2.0, 1.0), inputs=(away_from(rng, (3, 4), (0.5,)),))
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
@@ -180,7 +178,7 @@ class Softmax(Module):
     """exp(x) / sum(exp(x)) along ``dim``."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"dim": 1}, inputs=(rng.standard_normal((3, 4)),))
 
     def __init__(self, dim: int | None = None) -> None:
@@ -198,7 +196,7 @@ class LogSoftmax(Module):
     """log(softmax(x)) along ``dim``."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"dim": 0}, inputs=(rng.standard_normal((3, 4)),))
 
     def __init__(self, dim: int | None = None) -> None:
@@ -216,7 +214,7 @@ class Hardtanh(Module):
     """x clamped to [min_val, max_val]."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(-0.5, 0.5), inputs=(away_from(rng, (3, 4), (-0.5, 0.5), 1.0),))
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0,
@@ -238,7 +236,7 @@ class ReLU6(Hardtanh):
     """min(max(x, 0), 6)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(away_from(rng, (3, 4), (0.0, 6.0), 4.0),))
 
     def __init__(self, inplace: bool = False) -> None:
@@ -252,7 +250,7 @@ class Step(Module):
     """The Heaviside step: 1 where x > threshold, else 0 (no gradient flows through it)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(0.5,), inputs=(away_from(rng, (3, 4), (0.5,)),))
 
     def __init__(self, threshold: float = 0.0) -> None:

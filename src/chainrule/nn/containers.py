@@ -8,12 +8,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn.module import Module, _addindent
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample
 
 
 def _abs_index(idx: Any, n: int, what: str) -> int:
@@ -32,7 +30,7 @@ class Sequential(Module):
     """
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(build=lambda nn: nn.Sequential(nn.Linear(3, 2), nn.Tanh()),
                             inputs=(rng.standard_normal((4, 3)),))
 
@@ -133,7 +131,7 @@ class ModuleList(Module):
     Python list. It has no forward: iterate over it in your own ``forward``."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(build=lambda nn: nn.ModuleList([nn.Linear(3, 2), nn.Tanh()]),
                             call=lambda m, x: m[1](m[0](x)), inputs=(rng.standard_normal((4, 3)),))
 
@@ -224,7 +222,7 @@ class ModuleDict(Module):
     """An ordered dict of modules, registered under their keys."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(build=lambda nn: nn.ModuleDict({"fc": nn.Linear(3, 2)}),
                             call=lambda m, x: m["fc"](x), inputs=(rng.standard_normal((4, 3)),))
 
@@ -293,7 +291,7 @@ class ParameterList(Module):
     """A list of parameters, registered; tensors added to it become ``Parameter``s."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(
             build=lambda nn: nn.ParameterList([nn.Linear(3, 2).weight, nn.Linear(3, 2).bias]),
             call=lambda m, x: x @ m[0].T + m[1], inputs=(rng.standard_normal((4, 3)),))
@@ -355,7 +353,7 @@ class ParameterDict(Module):
     ``Parameter``s."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(build=lambda nn: nn.ParameterDict({"w": nn.Linear(3, 2).weight}),
                             call=lambda m, x: x @ m["w"].T, inputs=(rng.standard_normal((4, 3)),))
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
-from chainrule.nn.samples import ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample
 
 
 class Dropout(Module):
@@ -18,7 +16,7 @@ class Dropout(Module):
     generator, so ``cr.manual_seed`` makes them reproducible."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(0.25,), inputs=(rng.standard_normal((3, 4)),), random=True,
                             mode_dependent=True)
 

@@ -14,8 +14,7 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.tensor import Tensor
 from chainrule.ops.arrays import erf as _erf
 from chainrule.random import Generator, generator_of
@@ -32,8 +31,8 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
     arr = tensor._data
-    if type(values) is np.ndarray and values.shape == arr.shape:
-        np.copyto(arr, values, casting="unsafe")
+    if type(values) is type(arr) and values.shape == arr.shape:
+        backend.get_array_module(arr).copyto(arr, values, casting="unsafe")
     else:
         arr[...] = values
     tensor._vc[0] += 1
@@ -107,17 +106,18 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
     u = generator_of(generator).uniform(2 * lo - 1, 2 * hi - 1, tensor.shape)
     v = _erfinv(u) * (std * math.sqrt(2.0)) + mean
-    return _fill(tensor, np.clip(v, a, b))
+    return _fill(tensor, backend.get_array_module(v).clip(v, a, b))
 
 
-def _erfinv(y: np.ndarray) -> np.ndarray:
+def _erfinv(y: backend.ndarray) -> backend.ndarray:
     """Inverse error function: a rational first guess refined by Newton steps."""
-    y = np.asarray(y, dtype=np.float64)
-    w = -np.log((1.0 - y) * (1.0 + y))
+    xp = backend.get_array_module(y)
+    y = xp.asarray(y, dtype=backend.float64)
+    w = -xp.log((1.0 - y) * (1.0 + y))
     c = 2 / (math.pi * 0.147) - w / 2  # Winitzki's approximation, then Newton on erf
-    x = np.sign(y) * np.sqrt(np.maximum(np.sqrt(c * c + w / 0.147) - c, 0.0))
+    x = xp.sign(y) * xp.sqrt(xp.maximum(xp.sqrt(c * c + w / 0.147) - c, 0.0))
     for _ in range(3):
-        x = x - (_erf(x) - y) / (2 / math.sqrt(math.pi) * np.exp(-x * x))
+        x = x - (_erf(x) - y) / (2 / math.sqrt(math.pi) * xp.exp(-x * x))
     return x
 
 
@@ -140,7 +140,7 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity (ones on the diagonal)."""
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    return _fill(tensor, np.eye(*tensor.shape))
+    return _fill(tensor, backend.get_array_module(tensor._data).eye(*tensor.shape))
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
@@ -201,8 +201,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0,
     flat = generator_of(generator).normal(0.0, 1.0, (rows, cols))
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
+    xp = backend.get_array_module(flat)
+    q, r = xp.linalg.qr(flat)
+    q *= xp.sign(xp.diag(r))
     if rows < cols:
         q = q.T
     return _fill(tensor, (q * gain).reshape(tensor.shape))

@@ -6,21 +6,19 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from chainrule import creation, ops
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample
 
 
 class Identity(Module):
     """Returns its input unchanged (accepts and ignores any constructor arguments)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(7,), kwargs={"unused": 1}, inputs=(rng.standard_normal((3, 4)),))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -39,7 +37,7 @@ class Linear(Module):
     """
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(3, 2), inputs=(rng.standard_normal((4, 3)),))
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -75,7 +73,7 @@ class Flatten(Module):
     """Merge dimensions ``start_dim..end_dim`` into one: (N, 1, 28, 28) -> (N, 784)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(rng.standard_normal((2, 3, 2)),))
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
@@ -94,7 +92,7 @@ class Unflatten(Module):
     """Split dimension ``dim`` into ``unflattened_size``: (N, 784) -> (N, 1, 28, 28)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(1, (2, 3)), inputs=(rng.standard_normal((2, 6)),))
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:

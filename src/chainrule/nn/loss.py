@@ -4,13 +4,11 @@ moves them and ``state_dict()`` saves them, as in PyTorch."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.functional.loss import _legacy_reduction
 from chainrule.nn.module import Module
-from chainrule.nn.samples import ModuleSample, away_from
+from chainrule.nn.samples import Array, Generator, ModuleSample, away_from, integers
 
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HingeEmbeddingLoss", "HuberLoss",
@@ -19,14 +17,14 @@ __all__ = [
 ]
 
 
-def _shifted(rng: np.random.Generator, shape: tuple[int, ...],
-             kinks: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _shifted(rng: Generator, shape: tuple[int, ...],
+             kinks: tuple[float, ...]) -> tuple[Array, Array]:
     """(input, target) whose differences stay clear of the loss's kinks."""
     target = rng.standard_normal(shape)
     return target + away_from(rng, shape, kinks, 1.0), target
 
 
-def _signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def _signs(rng: Generator, shape: tuple[int, ...]) -> Array:
     """Targets in {1, -1} (a floating array, as PyTorch takes them)."""
     return rng.choice([-1.0, 1.0], shape)
 
@@ -61,7 +59,7 @@ class L1Loss(_Loss):
     """Mean absolute error ``|input - target|`` (see ``nn.functional.l1_loss``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=_shifted(rng, (3, 4), (0.0,)))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -72,7 +70,7 @@ class MSELoss(_Loss):
     """Mean squared error ``(input - target)^2`` (see ``nn.functional.mse_loss``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(rng.standard_normal((3, 4)), rng.standard_normal((3, 4))))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -84,7 +82,7 @@ class HuberLoss(_Loss):
     ``nn.functional.huber_loss``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"delta": 0.8}, inputs=_shifted(rng, (3, 4), (-0.8, 0.8)))
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
@@ -102,7 +100,7 @@ class SmoothL1Loss(_Loss):
     ``nn.functional.smooth_l1_loss``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"beta": 0.5}, inputs=_shifted(rng, (3, 4), (-0.5, 0.5)))
 
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
@@ -119,9 +117,9 @@ class NLLLoss(_WeightedLoss):
     ``nn.functional.nll_loss``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"weight": rng.uniform(0.5, 1.5, 4)},
-                            inputs=(rng.standard_normal((3, 4)), np.array([0, 3, 1])))
+                            inputs=(rng.standard_normal((3, 4)), integers([0, 3, 1])))
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -139,9 +137,9 @@ class CrossEntropyLoss(_WeightedLoss):
     weights, ``ignore_index`` and label smoothing (see ``nn.functional.cross_entropy``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"weight": rng.uniform(0.5, 1.5, 4), "label_smoothing": 0.1},
-                            inputs=(rng.standard_normal((3, 4)), np.array([0, 3, 1])))
+                            inputs=(rng.standard_normal((3, 4)), integers([0, 3, 1])))
 
     def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
                  ignore_index: int = -100, reduce: bool | None = None,
@@ -160,7 +158,7 @@ class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (see ``nn.functional.binary_cross_entropy``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"weight": rng.uniform(0.5, 1.5, 4)},
                             inputs=(rng.uniform(0.1, 0.9, (3, 4)), rng.uniform(0, 1, (3, 4))))
 
@@ -174,7 +172,7 @@ class BCEWithLogitsLoss(_Loss):
     ``nn.functional.binary_cross_entropy_with_logits``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"pos_weight": rng.uniform(0.5, 1.5, 4)},
                             inputs=(rng.standard_normal((3, 4)), rng.uniform(0, 1, (3, 4))))
 
@@ -199,7 +197,7 @@ class KLDivLoss(_Loss):
     ``nn.functional.kl_div``); use ``reduction='batchmean'`` for the true KL per sample."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"reduction": "batchmean"},
                             inputs=(rng.standard_normal((3, 4)), rng.uniform(0.1, 1, (3, 4))))
 
@@ -216,9 +214,9 @@ class MultiMarginLoss(_WeightedLoss):
     """Multi-class hinge loss (see ``nn.functional.multi_margin_loss``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"margin": 0.5, "weight": rng.uniform(0.5, 1.5, 4)},
-                            inputs=(rng.standard_normal((3, 4)), np.array([0, 3, 1])))
+                            inputs=(rng.standard_normal((3, 4)), integers([0, 3, 1])))
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
                  size_average: bool | None = None, reduce: bool | None = None,
@@ -242,7 +240,7 @@ class HingeEmbeddingLoss(_Loss):
     ``nn.functional.hinge_embedding_loss``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"margin": 0.5},
                             inputs=(away_from(rng, (3, 4), (0.5,), 1.0), _signs(rng, (3, 4))),
                             grad=(0,))
@@ -262,7 +260,7 @@ class SoftMarginLoss(_Loss):
     """
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(inputs=(rng.standard_normal((3, 4)), _signs(rng, (3, 4))), grad=(0,))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:

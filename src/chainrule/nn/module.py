@@ -24,15 +24,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-import numpy as np
-
 from chainrule import backend
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor, as_tensor, parse_to_args, to_dtype
 from chainrule.nn.parameter import Parameter
 
 if TYPE_CHECKING:
-    from chainrule.nn.samples import ModuleSample
+    from chainrule.nn.samples import Generator, ModuleSample
 
 T = TypeVar("T", bound="Module")
 
@@ -125,7 +123,7 @@ class Module:
         setattr_(self, "_forward_pre_hooks_with_kwargs", set())
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         """A small instance and one call of it, for the module sweep (``nn/samples.py``).
         Every public layer in ``chainrule.nn`` declares its own."""
         raise NotImplementedError(f"{cls.__name__} declares no _sample(cls, rng) -> ModuleSample "
@@ -521,7 +519,7 @@ class Module:
                 continue
             value = state_dict[key]
             arr = value._data if isinstance(value, Tensor) else (
-                value if isinstance(value, np.ndarray) else None)
+                value if isinstance(value, backend.ndarray) else None)
             if arr is None:
                 error_msgs.append(f'While copying the parameter named "{key}", expected a '
                                   f"Tensor or array from checkpoint but received {type(value)}")
@@ -540,7 +538,8 @@ class Module:
                     setattr(self, name, as_tensor(arr))
             else:
                 try:
-                    np.copyto(param._data, arr, casting="unsafe")
+                    backend.get_array_module(param._data).copyto(
+                        param._data, arr, casting="unsafe")
                 except (ValueError, TypeError) as e:
                     error_msgs.append(f'While copying the parameter named "{key}", whose '
                                       f"dimensions in the model are {tuple(param.shape)} and "
@@ -592,7 +591,7 @@ class Module:
         return _IncompatibleKeys(missing, unexpected)
 
     # -- conversions ---------------------------------------------------------------------------
-    def _apply(self: T, fn: Callable[[np.ndarray], np.ndarray]) -> T:
+    def _apply(self: T, fn: Callable[[backend.ndarray], backend.ndarray]) -> T:
         """Apply ``fn`` to the array of every parameter, gradient and buffer, in place of the
         same tensor objects (an optimiser holding the parameters keeps working)."""
         for module in self.children():

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from chainrule import creation
+from chainrule import backend, creation
 from chainrule.autograd.tensor import Tensor, tensor
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample
 
 
 class _BatchNorm(Module):
@@ -40,7 +38,7 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", creation.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", creation.ones(num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", tensor(0, dtype=np.int64))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=backend.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -87,7 +85,7 @@ class _BatchNorm(Module):
         key = prefix + "num_batches_tracked"
         if self.track_running_stats and key not in state_dict:
             state_dict[key] = self.num_batches_tracked if self.num_batches_tracked is not None \
-                else tensor(0, dtype=np.int64)
+                else tensor(0, dtype=backend.int64)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
@@ -105,18 +103,19 @@ class BatchNorm1d(_BatchNorm):
     by ``weight`` and shift by ``bias`` (when ``affine``)."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(3,), inputs=(rng.standard_normal((4, 3, 2)),),
                             mode_dependent=True)
 
     def _check_input_dim(self, input: Any) -> None:
-        nd = input.ndim if isinstance(input, Tensor) else np.ndim(input)
+        nd = input.ndim if isinstance(input, Tensor) else backend.xp.ndim(input)
         if nd not in (2, 3):
             raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {nd}D input of shape "
-                             f"{tuple(np.shape(input))}); use (N, C) or (N, C, L)")
-        c = np.shape(input)[1]
+                             f"{tuple(backend.xp.shape(input))}); use (N, C) or (N, C, L)")
+        c = backend.xp.shape(input)[1]
         if c != self.num_features:
-            raise ValueError(f"BatchNorm1d: input of shape {tuple(np.shape(input))} has {c} "
+            shape = tuple(backend.xp.shape(input))
+            raise ValueError(f"BatchNorm1d: input of shape {shape} has {c} "
                              f"channels (dimension 1) but the layer has num_features="
                              f"{self.num_features}")
 
@@ -127,14 +126,14 @@ class LayerNorm(Module):
     training and eval."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=((3, 2),), inputs=(rng.standard_normal((2, 3, 2)),))
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
+        if isinstance(normalized_shape, (int, backend.integer)):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps

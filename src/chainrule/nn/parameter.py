@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.tensor import Tensor, get_default_dtype
 
 _new = object.__new__
@@ -27,11 +26,11 @@ class Parameter(Tensor):
     def __new__(cls, data: Any = None, requires_grad: bool = True) -> Parameter:
         t = _new(cls)
         if data is None:
-            arr, vc = np.zeros((0,), dtype=get_default_dtype()), [0]
+            arr, vc = backend.xp.zeros((0,), dtype=get_default_dtype()), [0]
         elif isinstance(data, Tensor):
             arr, vc = data._data, data._vc
         else:
-            arr, vc = np.asarray(data), [0]
+            arr, vc = backend.xp.asarray(data), [0]
         t._data = arr
         t._vc = vc
         t.grad = None
@@ -52,7 +51,7 @@ class Parameter(Tensor):
         return (_rebuild_parameter, (self._data, self.requires_grad))
 
 
-def _rebuild_parameter(data: np.ndarray, requires_grad: bool) -> Parameter:
+def _rebuild_parameter(data: backend.ndarray, requires_grad: bool) -> Parameter:
     return Parameter(data, requires_grad)
 
 

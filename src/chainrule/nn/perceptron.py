@@ -19,9 +19,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
-from chainrule import creation
+from chainrule import backend, creation
 from chainrule.autograd.tensor import Tensor, _leaf, get_default_dtype, to_dtype
 from chainrule.nn import activation as A
 from chainrule.nn.containers import Sequential
@@ -29,11 +27,11 @@ from chainrule.nn.dropout import Dropout
 from chainrule.nn.linear import Identity, Linear
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample
 
 
-def _array(v: Any) -> np.ndarray:
-    return v._data if isinstance(v, Tensor) else np.asarray(v)
+def _array(v: Any) -> backend.ndarray:
+    return v._data if isinstance(v, Tensor) else backend.xp.asarray(v)
 
 
 class Perceptron(Module):
@@ -45,7 +43,7 @@ class Perceptron(Module):
     """
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(3,), inputs=(rng.standard_normal((4, 3)),))
 
     def __init__(self, in_features: int, dtype: Any = None) -> None:
@@ -55,7 +53,7 @@ class Perceptron(Module):
         self.weight = Parameter(creation.zeros(in_features, dtype=dt), requires_grad=False)
         self.bias = Parameter(creation.zeros((), dtype=dt), requires_grad=False)
 
-    def _check(self, x: np.ndarray) -> np.ndarray:
+    def _check(self, x: backend.ndarray) -> backend.ndarray:
         if x.ndim == 1:
             x = x[None]
         if x.ndim != 2 or x.shape[1] != self.in_features:
@@ -66,7 +64,8 @@ class Perceptron(Module):
     def net_input(self, x: Any) -> Tensor:
         """w . x + b for each row of ``x``."""
         xa = self._check(_array(x))
-        return _leaf(np.asarray(xa @ self.weight._data + self.bias._data))
+        w = self.weight._data
+        return _leaf(backend.get_array_module(w).asarray(xa @ w + self.bias._data))
 
     def forward(self, x: Any) -> Tensor:
         """The step outputs (0.0 or 1.0) for each row of ``x`` (no graph is recorded)."""
@@ -75,7 +74,7 @@ class Perceptron(Module):
 
     def predict(self, x: Any) -> Tensor:
         """Class labels 0 or 1 (int64) for each row of ``x``."""
-        return _leaf((self.net_input(x)._data > 0).astype(np.int64))
+        return _leaf((self.net_input(x)._data > 0).astype(backend.int64))
 
     def fit(self, X: Any, y: Any, epochs: int = 10, lr: float = 1.0) -> list[int]:
         """Train with the perceptron rule for ``epochs`` passes over (X, y) (targets 0/1);
@@ -85,7 +84,7 @@ class Perceptron(Module):
         if ya.shape[0] != xa.shape[0]:
             raise ValueError(f"Perceptron.fit: {xa.shape[0]} samples but {ya.shape[0]} "
                              "targets")
-        if not np.isin(ya, (0, 1)).all():
+        if not backend.get_array_module(ya).isin(ya, (0, 1)).all():
             raise ValueError("Perceptron.fit: targets must be 0 or 1")
         w, b = self.weight._data, self.bias._data
         errors = []
@@ -143,7 +142,7 @@ class MLP(Sequential):
     """
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
+    def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=([3, 4, 2],), kwargs={"activation": "tanh", "dropout": 0.25},
                             inputs=(rng.standard_normal((5, 3)),), random=True,
                             mode_dependent=True)

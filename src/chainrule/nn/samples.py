@@ -19,6 +19,16 @@ from typing import Any
 
 import numpy as np
 
+Generator = np.random.Generator
+"""The random generator a ``_sample`` draws its data from."""
+Array = np.ndarray
+"""The arrays samples are made of (NumPy: samples are CPU test data)."""
+
+
+def integers(values: Any) -> Array:
+    """An int64 array of class indices or token ids for a sample."""
+    return np.asarray(values, dtype=np.int64)
+
 
 @dataclass
 class ModuleSample:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule import creation
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample, integers
 
 
 class Embedding(Module):
@@ -22,8 +20,8 @@ class Embedding(Module):
     gradients."""
 
     @classmethod
-    def _sample(cls, rng: np.random.Generator) -> ModuleSample:
-        return ModuleSample(args=(5, 3), inputs=(np.array([[1, 2, 1, 0], [3, 0, 1, 4]]),))
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(5, 3), inputs=(integers([[1, 2, 1, 0], [3, 0, 1, 4]]),))
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,

@@ -8,8 +8,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.tensor import Tensor, tensor
 from chainrule.ops import cat
 
@@ -32,22 +31,23 @@ def _as_list(parameters: Tensor | Iterable[Tensor], who: str) -> list[Tensor]:
     return params
 
 
-def _norm(a: np.ndarray, p: float) -> float:
+def _norm(a: backend.ndarray, p: float) -> float:
     """The p-norm of an array's entries, as a Python float."""
     if a.size == 0:
         return 0.0
+    xp = backend.get_array_module(a)
     if p == 2.0:
         r = a.reshape(-1)
-        return math.sqrt(float(np.dot(r, r)))
+        return math.sqrt(float(xp.dot(r, r)))
     if p == math.inf:
-        return float(np.max(np.abs(a)))
+        return float(xp.max(xp.abs(a)))
     if p == -math.inf:
-        return float(np.min(np.abs(a)))
+        return float(xp.min(xp.abs(a)))
     if p == 1.0:
-        return float(np.sum(np.abs(a)))
+        return float(xp.sum(xp.abs(a)))
     if p == 0.0:
-        return float(np.count_nonzero(a))
-    return float(np.sum(np.abs(a) ** p)) ** (1.0 / p)
+        return float(xp.count_nonzero(a))
+    return float(xp.sum(xp.abs(a) ** p)) ** (1.0 / p)
 
 
 def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0,
@@ -58,14 +58,14 @@ def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0,
     norm_type = float(norm_type)
     if not arrays:
         return tensor(0.0)
-    norms = np.array([_norm(a, norm_type) for a in arrays])
+    norms = backend.xp.array([_norm(a, norm_type) for a in arrays])
     total = _norm(norms, norm_type)  # the norm of the per-tensor norms (PyTorch's definition)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"The total norm of order {norm_type} for gradients from `parameters` is "
             "non-finite, so it cannot be clipped. To disable this error and scale the gradients "
             "by the non-finite norm anyway, set `error_if_nonfinite=False`")
-    return tensor(total, dtype=np.result_type(*arrays))
+    return tensor(total, dtype=backend.get_array_module(*arrays).result_type(*arrays))
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
@@ -90,7 +90,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         return total
     coef = float(max_norm) / (float(total._data) + 1e-6)
     if coef < 1.0 or math.isnan(coef):  # multiplying by 1 would change nothing
-        with np.errstate(invalid="ignore"):  # inf * 0 -> nan, as in PyTorch
+        xp = backend.get_array_module(grads[0]._data)
+        with xp.errstate(invalid="ignore"):  # inf * 0 -> nan, as in PyTorch
             for g in grads:
                 g._data *= coef
                 g._vc[0] += 1
@@ -104,7 +105,8 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     for p in _as_list(parameters, "clip_grad_value_"):
         g = p.grad
         if g is not None:
-            np.clip(g._data, -clip_value, clip_value, out=g._data)
+            backend.get_array_module(g._data).clip(g._data, -clip_value, clip_value,
+                                                   out=g._data)
             g._vc[0] += 1
 
 
@@ -133,9 +135,10 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Any]) -> None:
         raise ValueError(f"vector_to_parameters: vec has {vec.numel()} elements but the "
                          f"parameters have {total} in all")
     v = vec._data
+    xp = backend.get_array_module(v)
     pointer = 0
     for p in params:
         n = p.numel()
-        np.copyto(p._data, v[pointer:pointer + n].reshape(p._data.shape), casting="same_kind")
+        xp.copyto(p._data, v[pointer:pointer + n].reshape(p._data.shape), casting="same_kind")
         p._vc[0] += 1
         pointer += n

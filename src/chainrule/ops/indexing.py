@@ -165,11 +165,68 @@ def getitem(x: Any, index: Any) -> Any:
 
 def getitem_backward_array(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
     """Zeros of ``shape`` with ``g`` added at ``index`` (the transpose of ``x[index]``)."""
+    if type(index) is np.ndarray and index.dtype.kind in "iu" and shape:
+        return _scatter_add_rows(g, shape, index)  # rows picked by integers: embedding's case
     z = np.zeros(shape, dtype=g.dtype)
     if is_basic(index) or (type(index) is np.ndarray and index.dtype == np.bool_):
         z[index] = g  # every position at most once: assignment is enough
     else:
         np.add.at(z, index, g)
+    return z
+
+
+_RANK_LEVELS = 8  # at most this many repeats of one row: add the repeats level by level
+
+
+def _scatter_add_rows(g: np.ndarray, shape: tuple[int, ...], index: np.ndarray) -> np.ndarray:
+    """``np.add.at(zeros(shape), index, g)`` for an integer array ``index`` picking rows
+    (the gradient of ``weight[index]``, i.e. of ``Embedding``), without ``np.add.at``.
+
+    The indices are sorted (stably, so each row's gradients keep their order); rows picked once
+    are assigned, and rows picked up to ``_RANK_LEVELS`` times get their k-th occurrences added in
+    one fancy ``+=`` per k; occurrences beyond the ``_RANK_LEVELS``-th of very frequent rows (a
+    padding token in every sequence, say) are added last with ``np.add.at`` (or, when they are
+    over a quarter of the indices, everything goes to ``np.add.at``). The same additions happen
+    in the same order as with ``np.add.at`` alone, so the result is bit-identical.
+
+    Measured with ``python -m bench.embedding_backward`` (vocab 10000 x dim 128, 4096 indices
+    in a (32, 128) batch, 1 thread, medians of 60 alternating calls, NumPy 2.4, a shared 2-core
+    machine at load ~3, so +-30%; np.add.at -> this): uniform indices float32 9.2 -> 1.7 ms
+    (5.3x), float64 9.5 -> 4.7 ms (2.0x); heavy repeats (zipf 1.3, half the batch one padding
+    row) 0.9x-1.0x, being np.add.at plus a sort.
+    """
+    n = shape[0]
+    z = np.zeros(shape, dtype=g.dtype)
+    flat = index.reshape(-1)
+    if flat.size == 0 or z.size == 0:
+        return z
+    if flat.min() < 0:
+        flat = np.where(flat < 0, flat + n, flat)
+    z2 = z.reshape(n, -1)
+    g2 = g.reshape(flat.size, z2.shape[1])
+    order = np.argsort(flat, kind="stable")
+    s = flat[order]
+    first = np.empty(s.size, dtype=bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    if starts.size == s.size:  # no row twice
+        z2[flat] = g2
+        return z
+    counts = np.diff(np.append(starts, s.size))
+    most = int(counts.max())
+    if most > _RANK_LEVELS and int((counts - _RANK_LEVELS).clip(0).sum()) * 4 > s.size:
+        np.add.at(z2, flat, g2)  # mostly a few very frequent rows: np.add.at is as fast
+        return z
+    go = g2[order]
+    rank = np.arange(s.size) - np.repeat(starts, counts)  # 0 for a row's first occurrence
+    z2[s[starts]] = go[starts]
+    for k in range(1, min(most, _RANK_LEVELS)):
+        at = rank == k
+        z2[s[at]] += go[at]  # each row at most once per level
+    if most > _RANK_LEVELS:  # the rest of very frequent rows, still in order
+        at = rank >= _RANK_LEVELS
+        np.add.at(z2, s[at], go[at])
     return z
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from chainrule.optim.optimizer import Optimizer
+from chainrule import backend
+from chainrule.optim.optimizer import Optimizer, apply_update
 
 __all__ = ["Adagrad"]
 
@@ -74,21 +73,21 @@ class Adagrad(Optimizer):
                 if g is None:
                     continue
                 a = p._data
+                xp = backend.get_array_module(a)
                 state = self.state[p]
                 if not state:
                     state = self._init_state(p, group)
                 state["step"] = t = state["step"] + 1
                 tmp, tmp2 = self._buffers(p, a, 2)
-                g = self._effective_grad(g, a, wd, maximize, tmp)
+                g = self._effective_grad(xp, g, a, wd, maximize, tmp)
                 clr = lr / (1.0 + (t - 1) * lr_decay)
                 s = state["sum"]._data
-                np.multiply(g, g, out=tmp2)  # s = s + g * g
+                xp.multiply(g, g, out=tmp2)  # s = s + g * g
                 s += tmp2
-                np.sqrt(s, out=tmp2)  # theta -= clr * g / (sqrt(s) + eps)
+                xp.sqrt(s, out=tmp2)  # theta -= clr * g / (sqrt(s) + eps)
                 tmp2 += eps
-                np.divide(g, tmp2, out=tmp2)
+                xp.divide(g, tmp2, out=tmp2)
                 tmp2 *= clr
-                a -= tmp2
-                p._vc[0] += 1
+                apply_update(p, tmp2)
         return loss
 

@@ -6,9 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from chainrule.optim.optimizer import Optimizer
+from chainrule import backend
+from chainrule.optim.optimizer import Optimizer, apply_update
 
 __all__ = ["Adam", "AdamW"]
 
@@ -77,6 +76,7 @@ class Adam(Optimizer):
                 if g is None:
                     continue
                 a = p._data
+                xp = backend.get_array_module(a)
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
@@ -87,34 +87,32 @@ class Adam(Optimizer):
                 tmp, tmp2 = self._buffers(p, a, 2)
                 state["step"] = t = state["step"] + 1
                 # effective gradient (maximize, L2 decay) in tmp when it differs from .grad
-                g = self._effective_grad(g, a, 0.0 if decoupled else wd, maximize, tmp)
-                if wd != 0.0 and decoupled:
-                    a *= 1.0 - lr * wd
+                g = self._effective_grad(xp, g, a, 0.0 if decoupled else wd, maximize, tmp)
                 m = state["exp_avg"]._data
                 v = state["exp_avg_sq"]._data
                 # v = beta2 * v + (1 - beta2) * g * g
-                np.multiply(g, g, out=tmp2)
+                xp.multiply(g, g, out=tmp2)
                 tmp2 *= 1.0 - beta2
                 v *= beta2
                 v += tmp2
                 # m = m + (1 - beta1) * (g - m)   (torch's lerp)
-                np.subtract(g, m, out=tmp2)
+                xp.subtract(g, m, out=tmp2)
                 tmp2 *= 1.0 - beta1
                 m += tmp2
                 if amsgrad:
                     vmax = state["max_exp_avg_sq"]._data
-                    np.maximum(vmax, v, out=vmax)
+                    xp.maximum(vmax, v, out=vmax)
                     v = vmax
                 step_size = lr / (1.0 - beta1 ** t)
                 bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** t)
                 # denom = sqrt(v) / sqrt(1 - beta2^t) + eps;  theta -= step_size * m / denom
-                np.sqrt(v, out=tmp2)
+                xp.sqrt(v, out=tmp2)
                 tmp2 /= bias_correction2_sqrt
                 tmp2 += eps
-                np.divide(m, tmp2, out=tmp2)
+                xp.divide(m, tmp2, out=tmp2)
                 tmp2 *= step_size
-                a -= tmp2
-                p._vc[0] += 1
+                # theta = theta * (1 - lr * wd) - update: decoupled decay (AdamW) reads only theta
+                apply_update(p, tmp2, scale=1.0 - lr * wd if wd != 0.0 and decoupled else None)
         return loss
 
 

@@ -6,11 +6,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.tensor import Tensor, _leaf
-from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.optimizer import Optimizer, apply_update
 
 __all__ = ["LBFGS"]
 
@@ -34,12 +33,13 @@ def _cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2
     return (xmin_bound + xmax_bound) / 2.0
 
 
-def _strong_wolfe(obj_func: Callable[[float, np.ndarray], tuple[float, np.ndarray]], t: float,
-                  d: np.ndarray, f: float, g: np.ndarray, gtd: float, c1: float = 1e-4,
+def _strong_wolfe(obj_func: Callable[[float, backend.ndarray],
+                                     tuple[float, backend.ndarray]], t: float,
+                  d: backend.ndarray, f: float, g: backend.ndarray, gtd: float, c1: float = 1e-4,
                   c2: float = 0.9, tolerance_change: float = 1e-9,
-                  max_ls: int = 25) -> tuple[float, np.ndarray, float, int]:
+                  max_ls: int = 25) -> tuple[float, backend.ndarray, float, int]:
     """A step length satisfying the strong Wolfe conditions (bracketing, then zoom)."""
-    d_norm = float(np.abs(d).max())
+    d_norm = float(abs(d).max())
     f_new, g_new = obj_func(t, d)
     ls_func_evals = 1
     gtd_new = float(g_new.dot(d))
@@ -192,30 +192,29 @@ class LBFGS(Optimizer):
             self._numel_cache = sum(p.numel() for p in self._params)
         return self._numel_cache
 
-    def _gather_flat_grad(self) -> np.ndarray:
-        return np.concatenate([
-            np.zeros(p._data.size, p._data.dtype) if p.grad is None
+    def _gather_flat_grad(self) -> backend.ndarray:
+        xp = backend.get_array_module(self._params[0]._data)
+        return xp.concatenate([
+            xp.zeros(p._data.size, p._data.dtype) if p.grad is None
             else p.grad._data.reshape(-1) for p in self._params])
 
-    def _add_grad(self, step_size: float, update: np.ndarray) -> None:
+    def _add_grad(self, step_size: float, update: backend.ndarray) -> None:
         offset = 0
         for p in self._params:
-            a = p._data
-            n = a.size
-            a += step_size * update[offset:offset + n].reshape(a.shape)
-            p._vc[0] += 1
+            shape, n = p._data.shape, p._data.size
+            # a - (-s) * u is exactly a + s * u
+            apply_update(p, (-step_size) * update[offset:offset + n].reshape(shape))
             offset += n
 
-    def _clone_param(self) -> list[np.ndarray]:
+    def _clone_param(self) -> list[backend.ndarray]:
         return [p._data.copy() for p in self._params]
 
-    def _set_param(self, params_data: list[np.ndarray]) -> None:
+    def _set_param(self, params_data: list[backend.ndarray]) -> None:
         for p, pdata in zip(self._params, params_data):
-            np.copyto(p._data, pdata)
-            p._vc[0] += 1
+            apply_update(p, value=pdata)
 
-    def _directional_evaluate(self, closure: Callable[[], Any], x: list[np.ndarray], t: float,
-                              d: np.ndarray) -> tuple[float, np.ndarray]:
+    def _directional_evaluate(self, closure: Callable[[], Any], x: list[backend.ndarray], t: float,
+                              d: backend.ndarray) -> tuple[float, backend.ndarray]:
         self._add_grad(t, d)
         with enable_grad():
             loss = float(closure())
@@ -251,7 +250,7 @@ class LBFGS(Optimizer):
         state["func_evals"] += 1
 
         flat_grad = self._gather_flat_grad()
-        opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+        opt_cond = abs(flat_grad).max() <= tolerance_grad
         if opt_cond:  # already optimal
             return orig_loss
 
@@ -304,12 +303,12 @@ class LBFGS(Optimizer):
             if prev_flat_grad is None:
                 prev_flat_grad = flat_grad.copy()
             else:
-                np.copyto(prev_flat_grad, flat_grad)
+                prev_flat_grad[...] = flat_grad
             prev_loss = loss
 
             # -- the step length --------------------------------------------------------------
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * lr
+                t = min(1.0, 1.0 / float(abs(flat_grad).sum())) * lr
             else:
                 t = lr
             gtd = float(flat_grad.dot(d))  # directional derivative
@@ -320,13 +319,13 @@ class LBFGS(Optimizer):
             if line_search_fn is not None:
                 x_init = self._clone_param()
 
-                def obj_func(t: float, d: np.ndarray, x: list = x_init) -> tuple:
+                def obj_func(t: float, d: backend.ndarray, x: list = x_init) -> tuple:
                     return self._directional_evaluate(closure, x, t, d)
 
                 loss, flat_grad, t, ls_func_evals = _strong_wolfe(
                     obj_func, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
                 self._add_grad(t, d)
-                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                opt_cond = abs(flat_grad).max() <= tolerance_grad
             else:
                 self._add_grad(t, d)  # a fixed step
                 if n_iter != max_iter:
@@ -334,7 +333,7 @@ class LBFGS(Optimizer):
                     with enable_grad():
                         loss = float(closure())
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    opt_cond = abs(flat_grad).max() <= tolerance_grad
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
@@ -342,7 +341,7 @@ class LBFGS(Optimizer):
             # -- stopping conditions ----------------------------------------------------------
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if np.abs(d * t).max() <= tolerance_change:  # lack of progress
+            if abs(d * t).max() <= tolerance_change:  # lack of progress
                 break
             if abs(loss - prev_loss) < tolerance_change:
                 break

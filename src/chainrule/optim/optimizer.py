@@ -5,9 +5,11 @@ hyperparameters, defaults filled from ``defaults``) and ``state`` (a dict keyed 
 tensor: momentum buffers, moment estimates, step counts). ``step()`` reads each parameter's
 ``.grad`` and updates the parameter in place; parameters whose ``.grad`` is None are skipped.
 
-Updates work on the raw arrays (``p._data``) with NumPy ufuncs writing into preallocated buffers,
-and bump each parameter's version counter, so a graph that saved the old value refuses to run
-backward instead of giving a wrong gradient.
+Updates work on the raw arrays (``p._data``) with the array module of the parameter (from
+``backend.get_array_module``), its ufuncs writing into preallocated buffers. Every optimiser writes
+parameter values through one function, ``apply_update``, which also bumps the parameter's version
+counter, so a graph that saved the old value refuses to run backward instead of giving a wrong
+gradient.
 
 ``state_dict()`` has PyTorch's layout: ``{"state": {index: {...}}, "param_groups": [{..., "params":
 [indices]}]}``, with parameters numbered in the order they appear across the groups.
@@ -22,12 +24,11 @@ from copy import deepcopy
 from itertools import chain
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.tensor import Tensor, _leaf
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "apply_update", "required"]
 
 
 class _RequiredParameter:
@@ -38,6 +39,25 @@ class _RequiredParameter:
 
 
 required: Any = _RequiredParameter()
+
+
+def apply_update(p: Tensor, delta: Any = None, *, scale: float | None = None,
+                 value: Any = None) -> None:
+    """Write a parameter's new values in place: the one place optimisers change parameters.
+
+    ``p = p * scale - delta`` (either part may be left out), or ``p[...] = value`` when ``value``
+    is given; each in one pass over memory, with the array's own in-place operators (so any
+    array module works). Bumps ``p``'s version counter once, as an in-place op does.
+    """
+    a = p._data
+    if value is not None:
+        a[...] = value
+    else:
+        if scale is not None:
+            a *= scale
+        if delta is not None:
+            a -= delta
+    p._vc[0] += 1
 
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:
@@ -72,7 +92,7 @@ class Optimizer:
                             "order of a set changes between runs); use a list instead")
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
-        self._scratch: dict[Tensor, tuple[np.ndarray, ...]] = {}
+        self._scratch: dict[Tensor, tuple[Any, ...]] = {}
         groups = list(params)
         if not groups:
             raise ValueError(f"{name}: got an empty parameter list; pass model.parameters() or "
@@ -98,7 +118,8 @@ class Optimizer:
         v = group.get(key)
         if v is None:
             return
-        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+        if not isinstance(v, (int, float, backend.integer, backend.floating)) \
+                or isinstance(v, bool):
             raise TypeError(f"{type(self).__name__}: {key} ({what}) must be a number, "
                             f"got {type(v).__name__} {v!r}")
         if not v >= 0.0:
@@ -197,7 +218,7 @@ class Optimizer:
                 if g._data.flags.writeable:
                     g._data.fill(0)
                 else:
-                    g._data = np.zeros_like(g._data)
+                    g._data = backend.get_array_module(g._data).zeros_like(g._data)
                 g._vc[0] += 1
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -211,29 +232,30 @@ class Optimizer:
         with enable_grad():
             return closure()
 
-    def _buffers(self, p: Tensor, a: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    def _buffers(self, p: Tensor, a: Any, n: int) -> tuple[Any, ...]:
         """``n`` scratch arrays with ``a``'s shape, dtype and layout, kept between steps."""
         bufs = self._scratch.get(p)
         if bufs is None or len(bufs) < n or bufs[0].shape != a.shape or bufs[0].dtype != a.dtype:
-            bufs = tuple(np.empty_like(a) for _ in range(n))
+            xp = backend.get_array_module(a)
+            bufs = tuple(xp.empty_like(a) for _ in range(n))
             self._scratch[p] = bufs
         return bufs
 
     @staticmethod
-    def _effective_grad(g: np.ndarray, a: np.ndarray, weight_decay: float, maximize: bool,
-                        tmp: np.ndarray) -> np.ndarray:
+    def _effective_grad(xp: Any, g: Any, a: Any, weight_decay: float, maximize: bool,
+                        tmp: Any) -> Any:
         """The gradient an update uses: negated for ``maximize``, plus ``weight_decay * a``
         (L2), written into the scratch ``tmp`` when it differs from ``g`` (never into .grad)."""
         if weight_decay != 0.0:
-            np.multiply(a, weight_decay, out=tmp)
-            (np.subtract if maximize else np.add)(tmp, g, out=tmp)
+            xp.multiply(a, weight_decay, out=tmp)
+            (xp.subtract if maximize else xp.add)(tmp, g, out=tmp)
             return tmp
         if maximize:
-            np.negative(g, out=tmp)
+            xp.negative(g, out=tmp)
             return tmp
         return g
 
-    def _grad_of(self, p: Tensor) -> np.ndarray | None:
+    def _grad_of(self, p: Tensor) -> Any:
         """The raw gradient of ``p``, or None; checks that it fits the parameter."""
         g = p.grad
         if g is None:
@@ -246,8 +268,8 @@ class Optimizer:
         return g
 
     @staticmethod
-    def _zeros_like(a: np.ndarray, value: float = 0.0) -> Tensor:
-        buf = np.empty_like(a)
+    def _zeros_like(a: Any, value: float = 0.0) -> Tensor:
+        buf = backend.get_array_module(a).empty_like(a)
         buf.fill(value)
         return _leaf(buf)
 
@@ -321,7 +343,7 @@ class Optimizer:
 
     def _cast_state(self, p: Tensor, value: Any, index: Any, key: Any, errors: list) -> Any:
         """A deep copy of ``value`` with tensors cast to ``p``'s dtype (``step`` kept)."""
-        if isinstance(value, (Tensor, np.ndarray)):
+        if isinstance(value, (Tensor, backend.ndarray)):
             arr = value._data if isinstance(value, Tensor) else value
             if key == "step":
                 x = arr.item()
@@ -331,11 +353,12 @@ class Optimizer:
                               f"parameter {index} has shape {_fmt_shape(p._data.shape)}")
                 return value
             dtype = p._data.dtype if arr.dtype.kind == "f" else arr.dtype
+            xp = backend.get_array_module(p._data)
             if arr.shape == p._data.shape:
-                out = np.empty_like(p._data, dtype=dtype)
-                np.copyto(out, arr, casting="unsafe")
+                out = xp.empty_like(p._data, dtype=dtype)
+                xp.copyto(out, arr, casting="unsafe")
             else:
-                out = np.array(arr, dtype=dtype)
+                out = xp.array(arr, dtype=dtype)
             return _leaf(out) if isinstance(value, Tensor) else out
         if isinstance(value, dict):
             return {k: self._cast_state(p, v, index, k, errors) for k, v in value.items()}

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from chainrule.optim.optimizer import Optimizer
+from chainrule import backend
+from chainrule.optim.optimizer import Optimizer, apply_update
 
 __all__ = ["RMSprop"]
 
@@ -77,6 +76,7 @@ class RMSprop(Optimizer):
                 if g is None:
                     continue
                 a = p._data
+                xp = backend.get_array_module(a)
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
@@ -87,31 +87,30 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = self._zeros_like(a)
                 state["step"] += 1
                 tmp, tmp2 = self._buffers(p, a, 2)
-                g = self._effective_grad(g, a, wd, maximize, tmp)
+                g = self._effective_grad(xp, g, a, wd, maximize, tmp)
                 v = state["square_avg"]._data
-                np.multiply(g, g, out=tmp2)  # v = alpha * v + (1 - alpha) * g * g
+                xp.multiply(g, g, out=tmp2)  # v = alpha * v + (1 - alpha) * g * g
                 tmp2 *= 1.0 - alpha
                 v *= alpha
                 v += tmp2
                 if centered:
                     ga = state["grad_avg"]._data
-                    np.subtract(g, ga, out=tmp2)  # g_avg += (1 - alpha) * (g - g_avg)
+                    xp.subtract(g, ga, out=tmp2)  # g_avg += (1 - alpha) * (g - g_avg)
                     tmp2 *= 1.0 - alpha
                     ga += tmp2
-                    np.multiply(ga, ga, out=tmp2)
-                    np.subtract(v, tmp2, out=tmp2)
-                    np.sqrt(tmp2, out=tmp2)
+                    xp.multiply(ga, ga, out=tmp2)
+                    xp.subtract(v, tmp2, out=tmp2)
+                    xp.sqrt(tmp2, out=tmp2)
                 else:
-                    np.sqrt(v, out=tmp2)
+                    xp.sqrt(v, out=tmp2)
                 tmp2 += eps
-                np.divide(g, tmp2, out=tmp2)  # g / denom
+                xp.divide(g, tmp2, out=tmp2)  # g / denom
                 if mu > 0:
                     buf = state["momentum_buffer"]._data
                     buf *= mu
                     buf += tmp2
-                    np.multiply(buf, lr, out=tmp2)
+                    xp.multiply(buf, lr, out=tmp2)
                 else:
                     tmp2 *= lr
-                a -= tmp2
-                p._vc[0] += 1
+                apply_update(p, tmp2)
         return loss

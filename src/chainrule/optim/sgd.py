@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from chainrule.optim.optimizer import Optimizer
+from chainrule import backend
+from chainrule.optim.optimizer import Optimizer, apply_update
 
 __all__ = ["SGD"]
 
@@ -74,20 +73,23 @@ class SGD(Optimizer):
             damp = float(group["dampening"])
             nesterov = group["nesterov"]
             maximize = group["maximize"]
+            # nesterov with a changed gradient (decay/maximize) needs a second scratch array
+            n_scratch = 2 if nesterov and (wd != 0.0 or maximize) else 1
             for p in group["params"]:
                 g = self._grad_of(p)
                 if g is None:
                     continue
                 a = p._data
-                (tmp,) = self._buffers(p, a, 1)
+                xp = backend.get_array_module(a)
+                tmp = self._buffers(p, a, n_scratch)[0]
                 # the effective gradient g (maximize, weight decay) lands in tmp when it changes
-                g = self._effective_grad(g, a, wd, maximize, tmp)
+                g = self._effective_grad(xp, g, a, wd, maximize, tmp)
                 if mu != 0.0:
                     state = self.state[p]
                     buf_t = state.get("momentum_buffer")
                     if buf_t is None:
                         buf_t = self._zeros_like(a)
-                        np.copyto(buf_t._data, g)
+                        xp.copyto(buf_t._data, g)
                         state["momentum_buffer"] = buf_t
                     else:
                         buf = buf_t._data
@@ -96,25 +98,25 @@ class SGD(Optimizer):
                             buf += g
                         else:
                             if g is not tmp:
-                                np.multiply(g, 1.0 - damp, out=tmp)
+                                xp.multiply(g, 1.0 - damp, out=tmp)
                             else:
                                 tmp *= 1.0 - damp  # nesterov excludes dampening: g not reused
                             buf += tmp
                     buf = buf_t._data
                     if nesterov:  # g + mu * b, computed in tmp
-                        if g is tmp:
-                            a -= lr * mu * buf  # rare (nesterov with decay/maximize): one temp
-                            tmp *= lr
+                        if g is tmp:  # rare (nesterov with decay/maximize)
+                            tmp2 = self._buffers(p, a, n_scratch)[1]
+                            xp.multiply(buf, mu, out=tmp2)
+                            tmp += tmp2
                         else:
-                            np.multiply(buf, mu, out=tmp)
+                            xp.multiply(buf, mu, out=tmp)
                             tmp += g
-                            tmp *= lr
+                        tmp *= lr
                     else:
-                        np.multiply(buf, lr, out=tmp)
+                        xp.multiply(buf, lr, out=tmp)
                 elif g is tmp:
                     tmp *= lr
                 else:
-                    np.multiply(g, lr, out=tmp)
-                a -= tmp
-                p._vc[0] += 1
+                    xp.multiply(g, lr, out=tmp)
+                apply_update(p, tmp)
         return loss

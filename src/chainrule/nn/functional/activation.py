@@ -10,9 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np
-
-from chainrule import ops
+from chainrule import backend, ops
 from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
 
 __all__ = [
@@ -84,7 +82,7 @@ def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3,
             dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (stable)."""
     if dim is None:
-        dim = _softmax_dim("softmax", np.ndim(input))
+        dim = _softmax_dim("softmax", backend.xp.ndim(input))
     return ops.softmax(_cast_for(input, dtype), dim)
 
 
@@ -92,7 +90,7 @@ def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3,
             dtype: Any = None) -> Tensor:
     """softmax(-x) along ``dim``."""
     if dim is None:
-        dim = _softmax_dim("softmin", np.ndim(input))
+        dim = _softmax_dim("softmin", backend.xp.ndim(input))
     return ops.softmax(-as_tensor(_cast_for(input, dtype)), dim)
 
 
@@ -100,7 +98,7 @@ def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3,
                 dtype: Any = None) -> Tensor:
     """log(softmax(x)) along ``dim``, computed stably."""
     if dim is None:
-        dim = _softmax_dim("log_softmax", np.ndim(input))
+        dim = _softmax_dim("log_softmax", backend.xp.ndim(input))
     return ops.log_softmax(_cast_for(input, dtype), dim)
 
 
@@ -159,6 +157,6 @@ def step(input: Any, threshold: float = 0.0) -> Tensor:
     Not differentiable (its derivative is 0 almost everywhere): the result is a constant, which
     is why Rosenblatt's perceptron learns by its own rule instead of by gradients.
     """
-    x = input._data if isinstance(input, Tensor) else np.asarray(input)
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    x = input._data if isinstance(input, Tensor) else backend.xp.asarray(input)
+    dtype = x.dtype if x.dtype.kind == "f" else backend.float32
     return _leaf((x > threshold).astype(dtype))

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from chainrule import ops
+from chainrule import backend, ops
 from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops.fused import linear
@@ -39,10 +37,11 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
         raise op_error("dropout", f"input has dtype {arr.dtype}", "a floating-point tensor",
                        kind=DTypeError)
     if p == 1.0:
-        mask = np.zeros(arr.shape, dtype=arr.dtype)
+        mask = backend.get_array_module(arr).zeros(arr.shape, dtype=arr.dtype)
     else:
         rng = generator_of(generator)
-        u = rng.random(arr.shape, dtype=arr.dtype if arr.dtype.itemsize >= 4 else np.float32)
+        u = rng.random(arr.shape,
+                       dtype=arr.dtype if arr.dtype.itemsize >= 4 else backend.float32)
         mask = (u >= p).astype(arr.dtype)
         mask *= 1.0 / (1.0 - p)
     if inplace:
@@ -59,7 +58,7 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None,
     The gradient of a row picked several times is the sum of its gradients (scatter-add); the
     row ``padding_idx`` gets no gradient (it stays as it is under training).
     """
-    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._data if isinstance(input, Tensor) else backend.xp.asarray(input)
     w = weight if isinstance(weight, Tensor) else as_tensor(weight)
     if idx.dtype.kind not in "iu":
         raise op_error("embedding", f"input has dtype {idx.dtype}",
@@ -85,12 +84,13 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None,
     return out
 
 
-def _renorm_rows(w: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:
+def _renorm_rows(w: Tensor, idx: backend.ndarray, max_norm: float, norm_type: float) -> None:
     """Rescale (in place, unrecorded) the referenced rows whose norm exceeds ``max_norm``."""
-    rows = np.unique(idx)
+    xp = backend.get_array_module(w._data)
+    rows = xp.unique(idx)
     sub = w._data[rows]
-    norms = np.linalg.norm(sub, ord=norm_type, axis=1, keepdims=True)
-    scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+    norms = xp.linalg.norm(sub, ord=norm_type, axis=1, keepdims=True)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
     w._data[rows] = sub * scale
     w._vc[0] += 1
 
@@ -98,7 +98,7 @@ def _renorm_rows(w: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     """Integer class indices of any shape to one-hot vectors: an int64 tensor of shape
     ``tensor.shape + (num_classes,)``; ``num_classes=-1`` uses max + 1."""
-    idx = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    idx = tensor._data if isinstance(tensor, Tensor) else backend.xp.asarray(tensor)
     if idx.dtype.kind not in "iu":
         raise op_error("one_hot", f"input has dtype {idx.dtype}",
                        "an integer (index) tensor, e.g. labels.long()", kind=DTypeError)
@@ -113,8 +113,9 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     elif idx.size and idx.max() >= num_classes:
         raise op_error("one_hot", f"class value {int(idx.max())} is not smaller than "
                        f"num_classes={num_classes}", kind=ValueError)
-    out = np.zeros((*idx.shape, num_classes), dtype=np.int64)
-    np.put_along_axis(out, idx[..., None].astype(np.intp), 1, axis=-1)
+    xp = backend.get_array_module(idx)
+    out = xp.zeros((*idx.shape, num_classes), dtype=backend.int64)
+    xp.put_along_axis(out, idx[..., None].astype(xp.intp), 1, axis=-1)
     return _leaf(out)
 
 

@@ -15,9 +15,7 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
-
-from chainrule import ops
+from chainrule import backend, ops
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import fused as _fused
@@ -34,13 +32,13 @@ _REDUCTIONS = ("mean", "sum", "none")
 # --- shared checks ------------------------------------------------------------------------------
 
 
-def _data(v: Any) -> np.ndarray:
+def _data(v: Any) -> backend.ndarray:
     """The array behind a tensor, array or number (no copy for a tensor)."""
-    return v._data if isinstance(v, Tensor) else np.asarray(v)
+    return v._data if isinstance(v, Tensor) else backend.xp.asarray(v)
 
 
 def _shape(v: Any) -> tuple[int, ...]:
-    return v._data.shape if isinstance(v, Tensor) else np.shape(v)
+    return v._data.shape if isinstance(v, Tensor) else backend.xp.shape(v)
 
 
 def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
@@ -81,7 +79,7 @@ def _check_pair(name: str, input: Any, target: Any) -> None:
     if si == st or isinstance(target, (int, float)):
         return
     try:
-        out = np.broadcast_shapes(si, st)
+        out = backend.xp.broadcast_shapes(si, st)
     except ValueError:
         raise op_error(name, f"input {fmt_shape(si)} and target {fmt_shape(st)} do not "
                        "broadcast", f"a target of the input's shape {fmt_shape(si)}") from None
@@ -257,10 +255,10 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
     return _fused._binary_cross_entropy(input, target, reduction, weight)
 
 
-def _broadcast_weight(name: str, weight: Any, shape: tuple[int, ...]) -> np.ndarray:
+def _broadcast_weight(name: str, weight: Any, shape: tuple[int, ...]) -> backend.ndarray:
     w = _data(weight)
     try:
-        np.broadcast_shapes(w.shape, shape)
+        backend.get_array_module(w).broadcast_shapes(w.shape, shape)
     except ValueError:
         raise op_error(name, f"weight {fmt_shape(w.shape)} does not broadcast against the "
                        f"target {fmt_shape(shape)}", "a weight that broadcasts to the target's "
@@ -302,8 +300,9 @@ def kl_div(input: Any, target: Any, size_average: bool | None = None,
         if isinstance(target, Tensor) and target.requires_grad:  # xlogy(t, t), differentiable
             tlogt = target * ops.log(ops.where(t > 0, target, 1.0))
         else:  # xlogy(t, t) as a constant: 0 where t == 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tlogt = np.where(t == 0, 0.0, t * np.log(t))
+            xp = backend.get_array_module(t)
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                tlogt = xp.where(t == 0, 0.0, t * xp.log(t))
         loss = ops.sub(tlogt, ops.mul(target, input))
     if reduction == "batchmean":
         s = loss.sum()
@@ -340,8 +339,9 @@ def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,
     h = ops.relu(margin - picked + xs)
     if p == 2:
         h = h * h
-    keep = np.ones(xs.shape, dtype=x.dtype)
-    keep[np.arange(len(ts)), ts] = 0.0
+    xp = backend.get_array_module(x)
+    keep = xp.ones(xs.shape, dtype=x.dtype)
+    keep[xp.arange(len(ts)), ts] = 0.0
     if w is not None:
         keep *= w.astype(x.dtype, copy=False)[ts][:, None]
     loss = ops.sum(h * keep, 1) * (1.0 / n_cls)
