@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import creation
-from chainrule.autograd.tensor import Tensor, tensor
+from chainrule.autograd.factories import tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module

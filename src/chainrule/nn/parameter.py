@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.tensor import Tensor, get_default_dtype
+from chainrule.autograd.dtypes import get_default_dtype
+from chainrule.autograd.tensor import Tensor
 
 _new = object.__new__
 

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import creation
-from chainrule.autograd.tensor import Tensor, _leaf, get_default_dtype, to_dtype
+from chainrule.autograd.dtypes import get_default_dtype, to_dtype
+from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.nn import activation as A
 from chainrule.nn.containers import Sequential
 from chainrule.nn.dropout import Dropout

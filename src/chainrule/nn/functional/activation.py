@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import ops
-from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.tensor import Tensor, _leaf
 
 __all__ = [
     "elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "logsigmoid", "prelu", "relu",

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import ops
-from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops.fused import linear
 from chainrule.ops.normalization import batch_norm, layer_norm
