@@ -81,7 +81,7 @@ def test_dependencies_point_downward() -> None:
 
 CORE_AUTOGRAD = {"tensor", "node", "engine", "grad_mode", "dtypes", "factories", "inplace",
                  "to_args"}
-CORE_BUDGET = 1600
+CORE_BUDGET = 1550  # 1549 lines after the split of tensor.py (docs/engine.md)
 
 
 def test_engine_core_line_budget() -> None:
