@@ -40,6 +40,10 @@ ALLOWED: dict[str, str] = {
     "chainrule.ops.registry": _TODO,
     "chainrule.ops.samples": _TODO,
     "chainrule.ops.shape": _TODO,
+    "chainrule.ops.losses": _TODO,
+    "chainrule.autograd.dtypes": _TODO,
+    "chainrule.autograd.factories": _TODO,
+    "chainrule.autograd.inplace": _TODO,
     "chainrule.nn.samples": "the module sweep's sample data: NumPy arrays on the CPU, by design",
 }
 

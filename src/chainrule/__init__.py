@@ -24,14 +24,9 @@ from chainrule.autograd import (
     no_grad,
     set_grad_enabled,
 )
-from chainrule.autograd.tensor import (  # the tensor first: ops bind to it
-    Tensor,
-    as_tensor,
-    from_numpy,
-    get_default_dtype,
-    set_default_dtype,
-    tensor,
-)
+from chainrule.autograd.dtypes import get_default_dtype, set_default_dtype
+from chainrule.autograd.factories import as_tensor, from_numpy, tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import (
     bool_ as bool,
 )

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd.tensor import Tensor, _leaf, get_default_dtype, to_dtype
+from chainrule.autograd.dtypes import get_default_dtype, to_dtype
+from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.random import Generator, generator_of
 
 

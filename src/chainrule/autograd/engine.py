@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.anomaly import check_event
+from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node
-from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+from chainrule.autograd.tensor import Tensor, _leaf
 
 
 @dataclass(frozen=True)

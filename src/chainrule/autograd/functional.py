@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import grad as _autograd_grad
+from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import enable_grad
-from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import fmt_shape
 
 __all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]

@@ -3,14 +3,9 @@
 A tensor is a leaf (made by the user; ``requires_grad=True`` makes backward fill its ``.grad``) or
 the output of a recorded op (``grad_fn`` is its graph node). Operators and methods are one-line
 delegations to the ops in ``chainrule.ops`` (bound at the bottom of this module): the one import
-cycle the design allows.
-
-In-place methods (``add_``, ``mul_``, ``zero_``, ``x[i] = v``, ``-=``) mutate the array when no
-graph is being recorded (``no_grad``, or nothing requires grad) and bump the version counter, so a
-graph that saved the old value refuses to run backward instead of giving a wrong gradient. While
-recording, they are applied out of place and the tensor is rebound to the result (its history
-continues through the new node). A leaf that requires grad cannot be modified in place outside
-``no_grad``, as in PyTorch.
+cycle the design allows. The in-place methods and their rules live in ``inplace.py`` (a mixin
+that ``Tensor`` inherits), the dtype policy in ``dtypes.py``, ``tensor``/``as_tensor``/
+``from_numpy`` in ``factories.py`` and the ``to(...)`` argument parsing in ``to_args.py``.
 """
 
 from __future__ import annotations
@@ -22,55 +17,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.dtypes import _DEFAULT_DTYPE, to_dtype
+from chainrule.autograd.inplace import InplaceMixin
 
 _new = object.__new__
-_DEFAULT_DTYPE = [backend.float32]
-
-_DTYPE_ALIASES = {float: backend.float64, int: backend.int64, bool: backend.bool_}
-
-
-def get_default_dtype() -> np.dtype:
-    """The dtype of tensors made from Python floats (float32, as in PyTorch)."""
-    return _DEFAULT_DTYPE[0]
-
-
-def set_default_dtype(dtype: Any) -> None:
-    """Set the dtype of tensors made from Python floats (float16, float32 or float64)."""
-    d = to_dtype(dtype)
-    if d.kind != "f":
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {d}")
-    _DEFAULT_DTYPE[0] = d
-
-
-def to_dtype(dtype: Any) -> np.dtype:
-    """Normalise a ``dtype=`` argument (``cr.float32``, ``"float32"``, ``np.float32``)."""
-    if isinstance(dtype, np.dtype):
-        return dtype
-    if dtype in _DTYPE_ALIASES:
-        return _DTYPE_ALIASES[dtype]
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: {dtype!r} is not a dtype; expected e.g. cr.float32") from None
-
-
-def _infer_array(data: Any, dtype: Any) -> np.ndarray:
-    """Array for ``cr.tensor(data)``: Python floats become the default dtype, arrays keep theirs."""
-    if isinstance(data, Tensor):
-        data = data._data
-    if dtype is not None:
-        return np.array(data, dtype=to_dtype(dtype))
-    if isinstance(data, (np.ndarray, np.generic)):
-        return np.array(data)
-    arr = np.array(data)
-    if arr.dtype == np.float64:
-        arr = arr.astype(_DEFAULT_DTYPE[0])
-    elif arr.dtype.kind not in "biuf":
-        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
-                        f"(NumPy read it as dtype {arr.dtype}); expected numbers, lists of "
-                        "numbers or an array")
-    return arr
 
 
 def _leaf(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -84,54 +34,6 @@ def _leaf(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     if requires_grad:
         t.requires_grad_(True)
     return t
-
-
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor that copies ``data`` (PyTorch's ``torch.tensor``)."""
-    if device is not None:
-        backend.check_device(device, "tensor")
-    return _leaf(_infer_array(data, dtype), requires_grad)
-
-
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
-    """``data`` as a tensor, sharing memory with it where possible (PyTorch's ``as_tensor``)."""
-    if isinstance(data, Tensor):
-        return data if dtype is None or data.dtype == to_dtype(dtype) else data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == to_dtype(dtype)):
-        return _leaf(data)
-    return _leaf(_infer_array(data, dtype))
-
-
-def from_numpy(arr: np.ndarray) -> Tensor:
-    """A tensor sharing memory with a NumPy array (PyTorch's ``from_numpy``)."""
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"from_numpy: expected np.ndarray, got {type(arr).__name__}")
-    return _leaf(arr)
-
-
-def parse_to_args(args: tuple, kwargs: dict, where: str) -> Any:
-    """The dtype asked for by PyTorch's ``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or
-    ``to(other_tensor)`` arguments (None when only a device is given); checks the device."""
-    kwargs = dict(kwargs)
-    dtype = kwargs.pop("dtype", None)
-    dev = kwargs.pop("device", None)
-    for ignored in ("non_blocking", "copy", "memory_format"):
-        kwargs.pop(ignored, None)
-    if kwargs:
-        raise TypeError(f"{where}: unexpected arguments {sorted(kwargs)}; expected a dtype, a "
-                        "device or a tensor")
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, (str, backend.device)):
-            dev = a
-        elif isinstance(a, bool):  # the non_blocking positional
-            continue
-        else:
-            dtype = a
-    if dev is not None:
-        backend.check_device(dev, where)
-    return dtype
 
 
 def _raw(v: Any) -> Any:
@@ -149,7 +51,7 @@ class _HookHandle:
             self._hooks.remove(self._fn)
 
 
-class Tensor:
+class Tensor(InplaceMixin):
     """An n-dimensional array that can record the operations applied to it.
 
     ``cr.Tensor([1, 2])`` makes a float32 tensor (as ``torch.Tensor`` does); ``cr.Tensor(2, 3)``
@@ -418,175 +320,6 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(backend.bool_)
 
-    # -- in place ------------------------------------------------------------------------------
-    def _inplace(self, name: str, fn: Callable[..., Tensor], *args: Any) -> Tensor:
-        """Apply ``fn(self, *args)`` in place (see the module docstring for the rules)."""
-        recording = STATE.enabled and (self.requires_grad or any(
-            isinstance(a, Tensor) and a.requires_grad for a in args))
-        if recording and self._node is None and self.requires_grad:
-            raise RuntimeError(
-                f"{name}: a leaf tensor that requires grad is being modified in place while "
-                "gradients are recorded; do the update inside `with cr.no_grad():` (as "
-                "optimisers do) or use the out-of-place op")
-        if recording and self._node is not None and self._node.op.is_view:
-            raise RuntimeError(
-                f"{name}: in-place change of a view ({self._node.op.name} of another tensor) "
-                "while gradients are recorded is not supported: chainrule applies it out of "
-                "place, so the base tensor would not see it. Write the new values into the base "
-                "instead, e.g. `h[0:2] = h[0:2] * 10`, or compute the result out of place")
-        with_grad = recording
-        if not with_grad:
-            prev = STATE.enabled
-            STATE.enabled = False
-            try:
-                r = fn(self, *args)
-            finally:
-                STATE.enabled = prev
-        else:
-            r = fn(self, *args)
-        if r._data.shape != self._data.shape:
-            raise ValueError(f"{name}: the result has shape {r._data.shape} but the tensor "
-                             f"modified in place has shape {self._data.shape}; the other operand "
-                             "must broadcast to the tensor's shape")
-        if with_grad:
-            self._data = r._data if r.dtype == self.dtype else r._data.astype(self.dtype)
-            self._node = r._node
-            self.requires_grad = True
-        else:
-            np.copyto(self._data, r._data, casting="unsafe")
-            self._vc[0] += 1
-        return self
-
-    def _fast_inplace(self, name: str, ufunc: Any, other: Any) -> Tensor:
-        """``ufunc(self, other, out=self)`` when nothing is recorded; the general path otherwise."""
-        if STATE.enabled and (self.requires_grad or (isinstance(other, Tensor)
-                                                     and other.requires_grad)):
-            return self._inplace(name, _BINARY_OPS[name], other)
-        d = self._data
-        o = other._data if isinstance(other, Tensor) else other
-        try:
-            ufunc(d, o, out=d, casting="same_kind")
-        except (ValueError, TypeError) as e:
-            raise type(e)(f"{name}: cannot apply {np.shape(o)} in place to {d.shape} "
-                          f"({e})") from None
-        self._vc[0] += 1
-        return self
-
-    def _scaled(self, other: Any, alpha: Any) -> Any:
-        """``other * alpha``: a recorded op while recording, a bare array otherwise (the
-        optimiser path: no Tensor is built for the temporary)."""
-        if STATE.enabled and (self.requires_grad or (isinstance(other, Tensor)
-                                                     and other.requires_grad)):
-            return other * alpha
-        return (other._data if isinstance(other, Tensor) else np.asarray(other)) * alpha
-
-    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        if alpha != 1:
-            other = self._scaled(other, alpha)
-        return self._fast_inplace("add_", np.add, other)
-
-    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        if alpha != 1:
-            other = self._scaled(other, alpha)
-        return self._fast_inplace("sub_", np.subtract, other)
-
-    def mul_(self, other: Any) -> Tensor:
-        return self._fast_inplace("mul_", np.multiply, other)
-
-    def div_(self, other: Any) -> Tensor:
-        return self._fast_inplace("div_", np.true_divide, other)
-
-    def addcmul_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
-        return self.add_(t1 * t2 * value)
-
-    def addcdiv_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
-        return self.add_(t1 / t2 * value)
-
-    def lerp_(self, end: Any, weight: Any) -> Tensor:
-        return self.add_((end - self) * weight)
-
-    def pow_(self, exponent: Any) -> Tensor:
-        return self._inplace("pow_", F.pow, exponent)
-
-    def neg_(self) -> Tensor:
-        return self._inplace("neg_", F.neg)
-
-    def exp_(self) -> Tensor:
-        return self._inplace("exp_", F.exp)
-
-    def sqrt_(self) -> Tensor:
-        return self._inplace("sqrt_", F.sqrt)
-
-    def abs_(self) -> Tensor:
-        return self._inplace("abs_", F.abs)
-
-    def relu_(self) -> Tensor:
-        return self._inplace("relu_", F.relu)
-
-    def sigmoid_(self) -> Tensor:
-        return self._inplace("sigmoid_", F.sigmoid)
-
-    def tanh_(self) -> Tensor:
-        return self._inplace("tanh_", F.tanh)
-
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        return self._inplace("clamp_", F.clamp, min, max)
-
-    clip_ = clamp_
-
-    def copy_(self, src: Any) -> Tensor:
-        src_t = src if isinstance(src, Tensor) else as_tensor(src)
-        return self._inplace("copy_", lambda s, o: F.expand(F.cast(o, s.dtype), s.shape)
-                             if o.shape != s.shape else F.cast(o, s.dtype), src_t)
-
-    def _fill_nograd(self, name: str, values: Any) -> Tensor:
-        if self.requires_grad and self._node is None and STATE.enabled:
-            raise RuntimeError(f"{name}: a leaf tensor that requires grad is being modified in "
-                               "place; wrap it in `with cr.no_grad():`")
-        if self._node is not None and STATE.enabled:
-            return self._inplace(name, lambda s: F.mul(s, 0) + as_tensor(
-                np.broadcast_to(values, s.shape).astype(s.dtype)))
-        self._data[...] = values
-        self._vc[0] += 1
-        return self
-
-    def zero_(self) -> Tensor:
-        return self._fill_nograd("zero_", 0)
-
-    def fill_(self, value: Any) -> Tensor:
-        return self._fill_nograd("fill_", _raw(value))
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
-        from chainrule import random as _random
-        rng = _random.generator_of(generator)
-        return self._fill_nograd("normal_", rng.normal(mean, std, self.shape))
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
-        from chainrule import random as _random
-        rng = _random.generator_of(generator)
-        return self._fill_nograd("uniform_", rng.uniform(a, b, self.shape))
-
-    def __iadd__(self, other: Any) -> Tensor:
-        return self._fast_inplace("add_", np.add, other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self._fast_inplace("sub_", np.subtract, other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self._fast_inplace("mul_", np.multiply, other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self._fast_inplace("div_", np.true_divide, other)
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        index = F.normalize_index(index)
-        if STATE.enabled and (self.requires_grad or (isinstance(value, Tensor)
-                                                     and value.requires_grad)):
-            self._inplace("setitem", lambda s, v: F.index_put(s, v, index), value)
-            return
-        self._data[index] = _raw(value)
-        self._vc[0] += 1
-
     # -- comparisons and logic (not differentiable) ------------------------------------------
     def _cmp(self, ufunc: Any, other: Any) -> Tensor:
         return _leaf(ufunc(self._data, _raw(other)))
@@ -699,10 +432,9 @@ class Tensor:
         return self if self._data.flags.c_contiguous else F.clone(self)
 
 
-_BINARY_OPS: dict[str, Callable[..., Tensor]] = {}
-
-
 from chainrule import ops as F  # noqa: E402  (the one allowed cycle: methods delegate to ops)
 from chainrule.autograd import engine as _engine  # noqa: E402
+from chainrule.autograd import inplace as _inplace  # noqa: E402
+from chainrule.autograd.to_args import parse_to_args  # noqa: E402
 
-_BINARY_OPS.update({"add_": F.add, "sub_": F.sub, "mul_": F.mul, "div_": F.div})
+_inplace.bind(Tensor, F)

@@ -47,7 +47,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from chainrule import nn
-    from chainrule.autograd.tensor import from_numpy
+    from chainrule.autograd.factories import from_numpy
     from chainrule.random import manual_seed
     from chainrule.viz.modelcheck import check_model_gradients
 

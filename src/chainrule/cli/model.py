@@ -76,7 +76,7 @@ class OneHotLoss:
         self.eye = np.eye(num_classes, dtype=np.float32)
 
     def __call__(self, output: Any, target: Any) -> Any:
-        from chainrule.autograd.tensor import from_numpy
+        from chainrule.autograd.factories import from_numpy
 
         labels = target.numpy() if hasattr(target, "numpy") else np.asarray(target)
         if labels.dtype.kind in "iub":

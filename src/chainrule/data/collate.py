@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.tensor import Tensor, from_numpy
+from chainrule.autograd.factories import from_numpy
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import fmt_shape
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.tensor import Tensor, from_numpy, tensor
+from chainrule.autograd.factories import from_numpy, tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import fmt_shape
 from chainrule.random import Generator, generator_of
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.tensor import Tensor, from_numpy, get_default_dtype, to_dtype
+from chainrule.autograd.dtypes import get_default_dtype, to_dtype
+from chainrule.autograd.factories import from_numpy
+from chainrule.autograd.tensor import Tensor
 
 
 class Transform:

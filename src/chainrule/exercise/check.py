@@ -57,7 +57,7 @@ class CheckReport:
 
 
 def _tensor(a: Any, grad: bool) -> Any:
-    from chainrule.autograd.tensor import from_numpy
+    from chainrule.autograd.factories import from_numpy
 
     arr = np.array(a)
     if arr.dtype.kind == "f":

@@ -34,7 +34,8 @@ import numpy as np
 import safetensors.numpy as stnp
 from safetensors import SafetensorError, safe_open
 
-from chainrule.autograd.tensor import Tensor, from_numpy
+from chainrule.autograd.factories import from_numpy
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import check_device
 from chainrule.io.atomic import atomic_write
 

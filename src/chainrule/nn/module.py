@@ -25,8 +25,11 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from chainrule import backend
+from chainrule.autograd.dtypes import to_dtype
+from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
-from chainrule.autograd.tensor import Tensor, as_tensor, parse_to_args, to_dtype
+from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.to_args import parse_to_args
 from chainrule.nn.parameter import Parameter
 
 if TYPE_CHECKING:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule import backend, creation
-from chainrule.autograd.tensor import Tensor, tensor
+from chainrule.autograd.factories import tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module

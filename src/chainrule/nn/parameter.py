@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.tensor import Tensor, get_default_dtype
+from chainrule.autograd.dtypes import get_default_dtype
+from chainrule.autograd.tensor import Tensor
 
 _new = object.__new__
 

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule import backend, creation
-from chainrule.autograd.tensor import Tensor, _leaf, get_default_dtype, to_dtype
+from chainrule.autograd.dtypes import get_default_dtype, to_dtype
+from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.nn import activation as A
 from chainrule.nn.containers import Sequential
 from chainrule.nn.dropout import Dropout

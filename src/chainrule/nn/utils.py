@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.tensor import Tensor, tensor
+from chainrule.autograd.factories import tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.ops import cat
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "parameters_to_vector",

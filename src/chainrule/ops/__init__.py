@@ -12,6 +12,7 @@ from chainrule.ops import (  # importing each op family registers its ops
     fused,
     indexing,
     linalg,
+    losses,
     nondiff,
     normalization,
     reduce,

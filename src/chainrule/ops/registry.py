@@ -30,9 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.dtypes import get_default_dtype
+from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node, meta_of, new_node
-from chainrule.autograd.tensor import Tensor, as_tensor, get_default_dtype
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import array_module
 
 REGISTRY: dict[str, Op] = {}
@@ -128,10 +130,12 @@ def _sized(fn: Callable[..., Any]) -> Callable[..., Any]:
 def bind_methods(cls: type) -> None:
     """Add every registered Tensor method to ``cls`` (called once, when the ops are loaded).
 
-    A method already written on the class by hand is an error: one place per method."""
+    A method already written on the class (or a base, e.g. the in-place mixin) by hand is an
+    error: one place per method."""
+    inherited = {m for k in cls.__mro__[1:] if k is not object for m in k.__dict__}
     for e in PUBLIC.values():
         for m in e.methods:
-            if m in cls.__dict__:
+            if m in cls.__dict__ or m in inherited:
                 raise RuntimeError(f"Tensor.{m} is written by hand and registered by "
                                    f"chainrule.ops.{e.name}; keep one of them")
             setattr(cls, m, _sized(e.fn) if e.sizes else e.fn)

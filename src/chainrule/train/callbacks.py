@@ -226,7 +226,7 @@ def _snapshot(model: Any) -> dict[str, np.ndarray]:
 
 
 def _restore(model: Any, weights: dict[str, np.ndarray]) -> None:
-    from chainrule.autograd.tensor import from_numpy
+    from chainrule.autograd.factories import from_numpy
 
     model.load_state_dict({k: from_numpy(v.copy()) for k, v in weights.items()})
 

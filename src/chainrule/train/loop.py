@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.factories import from_numpy
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.tensor import Tensor, from_numpy
+from chainrule.autograd.tensor import Tensor
 from chainrule.data.dataloader import DataLoader
 from chainrule.data.dataset import Dataset, TensorDataset, random_split
 from chainrule.random import Generator, default_generator, manual_seed

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.factories import from_numpy
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.tensor import Tensor, from_numpy
+from chainrule.autograd.tensor import Tensor
 
 LADDER: tuple[tuple[int, ...], ...] = (
     (8, 10, 2), (64, 16, 10), (784, 30, 10), (784, 128, 10), (784, 300, 100, 10),

@@ -229,8 +229,8 @@ _ACT_FORMULA = {"sigmoid": "a = sigmoid(z) = 1 / (1 + exp(-z));  da/dz = a (1 - 
 def mazur_network() -> Any:
     """The 2-2-2 sigmoid network of Mazur's example, in float64, as an ``nn.MLP``."""
     from chainrule import nn
+    from chainrule.autograd.factories import tensor
     from chainrule.autograd.grad_mode import no_grad
-    from chainrule.autograd.tensor import tensor
 
     m = nn.MLP(MAZUR["sizes"], activation="sigmoid", output_activation="sigmoid",
                dtype="float64")
@@ -361,8 +361,8 @@ def run_network(model: Any, inputs: Any, targets: Any, loss: str = "mse",
                 lr: float = 0.5, eps: float = 1e-6) -> NetworkRun:
     """Forward, backward (the engine's), finite differences and the SGD update of ``model``
     on one example, all in float64 (the model itself is not changed)."""
+    from chainrule.autograd.factories import tensor
     from chainrule.autograd.gradcheck import finite_difference
-    from chainrule.autograd.tensor import tensor
 
     layers = _layers(model)
     sizes = [layers[0].w.shape[1]] + [lay.w.shape[0] for lay in layers]

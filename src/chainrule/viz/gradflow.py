@@ -351,7 +351,7 @@ class GradientFlow(Callback):
 
 def _batches(data: Any, batch_size: int, steps: int) -> Iterable[tuple[Any, Any]]:
     """(inputs, targets) batches, cycling: an (x, y) pair, a dataset or a loader."""
-    from chainrule.autograd.tensor import as_tensor
+    from chainrule.autograd.factories import as_tensor
     from chainrule.train.loop import as_loader, split_batch
 
     if isinstance(data, tuple) and len(data) == 2:

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.dtypes import to_dtype
+from chainrule.autograd.factories import from_numpy
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.tensor import Tensor, from_numpy, to_dtype
+from chainrule.autograd.tensor import Tensor
 
 
 @dataclass

@@ -118,8 +118,8 @@ def plot_curves(records: Records, path: str | Path | None = None, title: str = "
 
 def predict_scores(model: Any, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """The model's outputs on the rows of ``x`` (float32, no graph), as a 2-D array."""
+    from chainrule.autograd.factories import from_numpy
     from chainrule.autograd.grad_mode import no_grad
-    from chainrule.autograd.tensor import from_numpy
 
     x = np.ascontiguousarray(x, dtype=np.float32)
     out = []
@@ -225,7 +225,7 @@ def gradients_on_batch(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray
     """``{parameter name: gradient}`` of ``loss_fn(model(x), y)`` on one batch (the model's
     own ``.grad`` fields are left as they were)."""
     from chainrule.autograd.engine import grad
-    from chainrule.autograd.tensor import from_numpy
+    from chainrule.autograd.factories import from_numpy
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     yt = np.asarray(y)

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import NodeEvent, grad, observe
+from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.functional import jacobian
 from chainrule.autograd.node import Node
-from chainrule.autograd.tensor import Tensor, as_tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.ops.registry import REGISTRY
 
 MAX_JACOBIAN = 256

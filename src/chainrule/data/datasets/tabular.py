@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.tensor import get_default_dtype, to_dtype
+from chainrule.autograd.dtypes import get_default_dtype, to_dtype
 from chainrule.data.dataset import TensorDataset
 
 

@@ -11,7 +11,8 @@ import warnings
 from typing import Any
 
 from chainrule import backend, ops
-from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.tensor import Tensor, _leaf
 
 __all__ = [
     "elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "logsigmoid", "prelu", "relu",

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule import backend, ops
-from chainrule.autograd.tensor import Tensor, _leaf, as_tensor
+from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops.fused import linear
 from chainrule.ops.normalization import batch_norm, layer_norm

@@ -3,7 +3,7 @@
 Every loss takes ``reduction`` in {'none', 'mean', 'sum'} (``kl_div`` also 'batchmean'); the
 deprecated ``size_average``/``reduce`` arguments are accepted where PyTorch accepts them.
 
-The hot ones are single fused primitives (``chainrule.ops.fused``): ``cross_entropy`` (class
+The hot ones are single fused primitives (``chainrule.ops.losses``): ``cross_entropy`` (class
 indices with weight, ignore_index and label smoothing, or class probabilities), ``nll_loss``,
 ``mse_loss``, ``huber_loss``/``smooth_l1_loss``, ``binary_cross_entropy`` and
 ``binary_cross_entropy_with_logits``. The rest are composed from differentiable ops.
@@ -18,7 +18,7 @@ from typing import Any
 from chainrule import backend, ops
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import DTypeError, fmt_shape, op_error
-from chainrule.ops import fused as _fused
+from chainrule.ops import losses as _losses
 
 __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
@@ -118,7 +118,7 @@ def mse_loss(input: Any, target: Any, size_average: bool | None = None,
     if _shape(input) != _shape(target):
         _check_pair("mse_loss", input, target)
     if weight is None:
-        return _fused._mse_loss(input, target, reduction)
+        return _losses._mse_loss(input, target, reduction)
     _same_shape_weight("mse_loss", weight, input)
     d = ops.sub(input, target)
     return _weighted(d * d, weight, reduction, ops.sum(weight))
@@ -153,9 +153,9 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
     _check_positive("huber_loss", "delta", delta, allow_zero=False)
     _check_pair("huber_loss", input, target)
     if weight is None:
-        return _fused._huber_loss(input, target, reduction, delta, 1.0)
+        return _losses._huber_loss(input, target, reduction, delta, 1.0)
     _same_shape_weight("huber_loss", weight, input)
-    loss = _fused._huber_loss(input, target, "none", delta, 1.0)
+    loss = _losses._huber_loss(input, target, "none", delta, 1.0)
     return _weighted(loss, weight, reduction, float(math.prod(_shape(input))))
 
 
@@ -169,7 +169,7 @@ def smooth_l1_loss(input: Any, target: Any, size_average: bool | None = None,
     if beta == 0:
         return l1_loss(input, target, reduction=reduction)
     _check_pair("smooth_l1_loss", input, target)
-    return _fused._huber_loss(input, target, reduction, beta, 1.0 / beta)
+    return _losses._huber_loss(input, target, reduction, beta, 1.0 / beta)
 
 
 # --- classification -----------------------------------------------------------------------------
@@ -202,9 +202,9 @@ def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: boo
     st = _shape(target)
     if st != _shape(input) or not st:  # class indices: the hot path
         if weight is None and not label_smoothing:
-            return _fused._cross_entropy(input, target, reduction, None, ignore_index, 0.0)
+            return _losses._cross_entropy(input, target, reduction, None, ignore_index, 0.0)
         _check_smoothing(label_smoothing)
-        return _fused._cross_entropy(input, target, reduction, _class_weight(weight),
+        return _losses._cross_entropy(input, target, reduction, _class_weight(weight),
                                      ignore_index, float(label_smoothing))
     t = _data(target)
     if t.dtype.kind != "f":
@@ -221,7 +221,7 @@ def cross_entropy(input: Any, target: Any, weight: Any = None, size_average: boo
     _check_smoothing(label_smoothing)
     if weight is not None and not (isinstance(weight, Tensor) and weight.requires_grad):
         weight = _data(weight).astype(_data(input).dtype, copy=False)  # a constant
-    return _fused._cross_entropy_probs(input, target, weight, reduction, float(label_smoothing))
+    return _losses._cross_entropy_probs(input, target, weight, reduction, float(label_smoothing))
 
 
 def _check_smoothing(label_smoothing: Any) -> None:
@@ -239,7 +239,7 @@ def nll_loss(input: Any, target: Any, weight: Any = None, size_average: bool | N
     """
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
-    return _fused._nll_loss(input, target, reduction, _class_weight(weight), ignore_index)
+    return _losses._nll_loss(input, target, reduction, _class_weight(weight), ignore_index)
 
 
 def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
@@ -252,7 +252,7 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None,
     reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
     if weight is not None:
         weight = _broadcast_weight("binary_cross_entropy", weight, _shape(target))
-    return _fused._binary_cross_entropy(input, target, reduction, weight)
+    return _losses._binary_cross_entropy(input, target, reduction, weight)
 
 
 def _broadcast_weight(name: str, weight: Any, shape: tuple[int, ...]) -> backend.ndarray:
@@ -280,7 +280,7 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None
     if pos_weight is not None:
         pos_weight = _broadcast_weight("binary_cross_entropy_with_logits", pos_weight,
                                        _shape(target))
-    return _fused._bce_with_logits(input, target, reduction, weight, pos_weight)
+    return _losses._bce_with_logits(input, target, reduction, weight, pos_weight)
 
 
 def kl_div(input: Any, target: Any, size_average: bool | None = None,
@@ -325,7 +325,7 @@ def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,
         raise op_error(name, f"input has shape {fmt_shape(x.shape)}",
                        "scores of shape (N, C) or (C,)")
     out_shape = t.shape if x.ndim == 1 and t.shape == (1,) else None  # as PyTorch: (C,), (1,)
-    cax = _fused._check_target(x, t if out_shape is None else t.reshape(()), name)[0]
+    cax = _losses._check_target(x, t if out_shape is None else t.reshape(()), name)[0]
     n_cls = x.shape[cax]
     w = None
     if weight is not None:
