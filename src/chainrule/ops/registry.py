@@ -288,6 +288,8 @@ def _make_call(op: Op) -> Callable[..., Any]:
         call = _unary(op)
     elif op.nin == 2:
         call = _binary(op)
+    elif op.nin == 3:
+        call = _ternary(op)
     else:
         call = _nary(op)
     return _keywords(op, call) if op.nparams else call
@@ -413,8 +415,70 @@ def _binary(op: Op) -> Callable[..., Any]:
     return call
 
 
+def _ternary(op: Op) -> Callable[..., Any]:
+    """Three tensor inputs (linear: x, weight, optional bias; where): the hot layer op, so it
+    gets its own closure instead of the general loop."""
+    fwd, nparams, has_res, saves_out = op.forward, op.nparams, op.has_res, op.saves_out
+    is_view, saves_x = op.is_view, op.saves_x
+
+    def call(i0: Any, i1: Any, i2: Any, *p: Any) -> Tensor:
+        if len(p) != nparams:
+            p = _params(op, p)
+        if isinstance(i0, Tensor):
+            x0 = i0._data
+            e0 = (i0._node or i0) if i0.requires_grad else None
+        else:
+            x0, e0 = _operand(i0, op), None
+        if isinstance(i1, Tensor):
+            x1 = i1._data
+            e1 = (i1._node or i1) if i1.requires_grad else None
+        else:
+            x1, e1 = _operand(i1, op), None
+        if isinstance(i2, Tensor):
+            x2 = i2._data
+            e2 = (i2._node or i2) if i2.requires_grad else None
+        else:
+            x2, e2 = _operand(i2, op), None
+        xp = (_numpy if type(x0) is _ndarray and type(x1) is _ndarray
+              else array_module(x0, x1, x2))
+        try:
+            out = fwd(xp, x0, x1, x2, *p) if p else fwd(xp, x0, x1, x2)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _wrap_error(op, e, (x0, x1, x2)) from None
+        res = None
+        if has_res:
+            out, res = out
+        if type(out) is not _ndarray or out.dtype is _F64:
+            out = _output(op, xp, out, (x0, x1, x2))
+        t = _new(Tensor)
+        t._data = out
+        t.grad = None
+        t._meta = None
+        t._vc = (i0._vc if isinstance(i0, Tensor) else [0]) if is_view else [0]
+        if (e0 is not None or e1 is not None or e2 is not None) and STATE.enabled:
+            vcs = ()
+            if saves_x:
+                vcs = (i0._vc if isinstance(i0, Tensor) else _NO_VC,
+                       i1._vc if isinstance(i1, Tensor) else _NO_VC,
+                       i2._vc if isinstance(i2, Tensor) else _NO_VC)
+            if saves_out:
+                vcs = (*vcs, t._vc)
+            t._node = n = new_node(op, (e0, e1, e2),
+                                   (e0 is not None, e1 is not None, e2 is not None),
+                                   (x0, x1, x2), p, res, out if saves_out else None, vcs)
+            t.requires_grad = True
+            if STATE.anomaly:
+                _anomaly(op, n, out)
+        else:
+            t._node = None
+            t.requires_grad = False
+        return t
+
+    return call
+
+
 def _nary(op: Op) -> Callable[..., Any]:
-    """Three or more tensor inputs (linear: x, weight, optional bias)."""
+    """Four or more tensor inputs."""
     nin = op.nin
 
     def call(*args: Any) -> Tensor:
