@@ -20,7 +20,8 @@ from chainrule.ops import (  # importing each op family registers its ops
 )
 from chainrule.ops import namespace as _namespace
 from chainrule.ops.indexing import ValuesIndices, normalize_index
-from chainrule.ops.registry import PUBLIC, REGISTRY, Op, bind_methods, exports, primitive, public
+from chainrule.ops.public import PUBLIC, bind_methods, exports, public
+from chainrule.ops.registry import REGISTRY, Op, primitive
 
 globals().update(exports())
 concat = concatenate = shape.cat  # NumPy's and PyTorch's other names for cat

@@ -46,6 +46,6 @@ from chainrule.nn.functional.loss import (
 
 # The ops whose functional form is the op itself (declared with ``functional=True`` in the op
 # registry); the forms above that add PyTorch's extra arguments (``inplace=``) take precedence.
-from chainrule.ops.registry import functionals as _functionals
+from chainrule.ops.public import functionals as _functionals
 
 globals().update({_n: _f for _n, _f in _functionals().items() if _n not in globals()})
