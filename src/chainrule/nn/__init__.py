@@ -45,4 +45,5 @@ from chainrule.nn.module import Module, RemovableHandle
 from chainrule.nn.normalization import BatchNorm1d, LayerNorm
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.perceptron import MLP, Perceptron
+from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.sparse import Embedding

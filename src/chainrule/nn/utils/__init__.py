@@ -143,3 +143,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Any]) -> None:
         xp.copyto(p._data, v[pointer:pointer + n].reshape(p._data.shape), casting="same_kind")
         p._vc[0] += 1
         pointer += n
+
+
+from chainrule.nn.utils import rnn  # noqa: E402  (torch.nn.utils.rnn: pack/pad sequences)
