@@ -1,6 +1,6 @@
 """Reverse-mode automatic differentiation: the tensor, the graph and the backward pass."""
 
-from chainrule.autograd.tensor import Tensor  # noqa: I001  (first: the ops bind to it)
+from chainrule.autograd.tensor import Tensor  # noqa: I001  first: the ops bind to it
 from chainrule.autograd.engine import NodeEvent, backward, grad, observe
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.autograd.gradcheck import (

@@ -29,7 +29,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import creation, ops
-from chainrule.autograd.tensor import Tensor, as_tensor
+from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import fmt_shape, op_error
 from chainrule.nn import functional as F
 from chainrule.nn import init

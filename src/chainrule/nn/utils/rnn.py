@@ -17,7 +17,8 @@ from itertools import pairwise
 from typing import Any, NamedTuple
 
 from chainrule import backend, creation, ops
-from chainrule.autograd.tensor import Tensor, as_tensor, tensor
+from chainrule.autograd.factories import as_tensor, tensor
+from chainrule.autograd.tensor import Tensor
 from chainrule.errors import fmt_shape, op_error
 
 __all__ = [
