@@ -29,6 +29,11 @@ import numpy
 xp = numpy
 """The active array module (NumPy)."""
 
+host = numpy
+"""The host (CPU) array module, for work that stays on the CPU by design whatever ``xp`` is:
+finite-difference Jacobians in float64 (``autograd.gradcheck``), files, printing. Arrays reach it
+through ``to_numpy``."""
+
 ndarray = numpy.ndarray
 """The host array type (``isinstance(v, backend.ndarray)``)."""
 generic = numpy.generic
