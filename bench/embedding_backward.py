@@ -15,7 +15,11 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from chainrule.ops.indexing import _scatter_add_rows  # noqa: E402
+from chainrule.ops.indexing import _scatter_add_rows as _scatter_rows  # noqa: E402
+
+
+def _scatter_add_rows(g: np.ndarray, shape: tuple, idx: np.ndarray) -> np.ndarray:
+    return _scatter_rows(np, g, shape, idx)
 
 
 def _add_at(g: np.ndarray, shape: tuple[int, int], idx: np.ndarray) -> np.ndarray:

@@ -6,11 +6,15 @@ Everything else asks this module for its array module instead of importing NumPy
   array exists, e.g. ``xp = backend.get_array_module(p._data)``);
 * ``xp``: the default module, for creating fresh arrays where no input array exists;
 * ``to_numpy(arr)``: a host (NumPy) copy or view, for CPU-only work such as writing a file;
-* dtype constants (``float32``, ...) and scalar types (``integer``, ``floating``).
+* dtype constants (``float32``, ...), the dtype constructor ``dtype`` and the array and scalar
+  types (``ndarray``, ``generic``, ``integer``, ``floating``) for ``isinstance`` and dtype checks;
+* ``special_erf(xp)``: the array library's own ``erf``, where it has one.
 
-Code in ``nn/`` and ``optim/`` looks these names up as attributes of this module at call time
-(``backend.xp``, not ``from chainrule.backend import xp``), so moving to a GPU array library
-(CuPy) touches this file alone; ``tests/test_seam.py`` keeps NumPy imports out of those packages.
+Code in ``nn/``, ``optim/``, ``ops/`` and ``autograd/`` looks these names up as attributes of this
+module at call time (``backend.xp``, not ``from chainrule.backend import xp``), so moving to a GPU
+array library (CuPy) touches this file alone; ``tests/test_seam.py`` keeps NumPy imports out of
+those packages. Forwards get their array module from the op's entry point (``xp``, their first
+argument), vjps from their context (``c.xp``, built by ``ops.namespace.array_namespace(xp)``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,18 @@ import numpy
 xp = numpy
 """The active array module (NumPy)."""
 
+host = numpy
+"""The host (CPU) array module, for work that stays on the CPU by design whatever ``xp`` is:
+finite-difference Jacobians in float64 (``autograd.gradcheck``), files, printing. Arrays reach it
+through ``to_numpy``."""
+
 ndarray = numpy.ndarray
+"""The host array type (``isinstance(v, backend.ndarray)``)."""
+generic = numpy.generic
+"""NumPy's scalar types (``np.float32(1.0)``, ...)."""
+dtype = numpy.dtype
+"""The dtype constructor and type: ``backend.dtype("int64")``, ``isinstance(d, backend.dtype)``."""
+number = numpy.number
 integer = numpy.integer
 """NumPy's integer scalar types (``isinstance(v, backend.integer)``)."""
 floating = numpy.floating
@@ -40,8 +55,12 @@ int32 = numpy.dtype("int32")
 int64 = numpy.dtype("int64")
 uint8 = numpy.dtype("uint8")
 bool_ = numpy.dtype("bool")
+intp = numpy.dtype("intp")
 
 FLOAT_DTYPES = (float16, float32, float64)
+
+broadcast_shapes = numpy.broadcast_shapes
+"""Shape arithmetic (no arrays): the shape two or more shapes broadcast to."""
 
 
 def _tune_allocator() -> bool:
@@ -85,6 +104,27 @@ def array_module(*arrays: Any) -> Any:
 
 
 get_array_module = array_module
+
+
+_ERF: dict[Any, Any] = {}
+
+
+def special_erf(module: Any) -> Any:
+    """The elementwise ``erf`` of the array library ``module`` (SciPy's for NumPy, imported on
+    first use: it costs ~0.15 s), or None where there is none (callers then use their own
+    series). CuPy would answer ``cupyx.scipy.special.erf`` here."""
+    try:
+        return _ERF[module]
+    except KeyError:
+        pass
+    found = None
+    if module is numpy:
+        try:
+            from scipy.special import erf as found
+        except ImportError:  # SciPy is optional
+            found = None
+    _ERF[module] = found
+    return found
 
 
 def to_numpy(arr: Any) -> numpy.ndarray:

@@ -21,8 +21,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.grad_mode import STATE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,11 +104,12 @@ def _where(trace: str | None) -> str:
 
 def _bad(a: Any) -> tuple[int, int, int] | None:
     """(NaN count, inf count, size) of a floating array with any, else None."""
-    a = np.asarray(a)
-    if a.dtype.kind not in "fc" or np.isfinite(a).all():
+    xp = backend.get_array_module(a)
+    a = xp.asarray(a)
+    if a.dtype.kind not in "fc" or xp.isfinite(a).all():
         return None
-    nan = int(np.isnan(a).sum())
-    return nan, int(a.size - nan - np.isfinite(a).sum()), int(a.size)
+    nan = int(xp.isnan(a).sum())
+    return nan, int(a.size - nan - xp.isfinite(a).sum()), int(a.size)
 
 
 def _count(bad: tuple[int, int, int], shape: tuple) -> str:
@@ -126,7 +126,8 @@ def check_forward(op: Any, out: Any, trace: str | None = None) -> None:
     if bad is None or STATE.in_backward:  # a vjp's own ops: check_event reports them
         return
     trace = forward_trace()  # taken here, while the caller's frames are live
-    raise RuntimeError(f"detect_anomaly: '{op.name}' produced {_count(bad, np.shape(out))} in "
+    shape = backend.xp.shape(out)
+    raise RuntimeError(f"detect_anomaly: '{op.name}' produced {_count(bad, shape)} in "
                        f"its output in the forward pass; it {_where(trace)}")
 
 
@@ -134,7 +135,7 @@ def check_backward(node: Any, i: int, gi: Any) -> None:
     """Raise if ``gi`` (the gradient ``node``'s vjp computed for its input ``i``) holds a NaN
     or an infinity. ``gi`` is an array, or a Tensor under ``create_graph``."""
     arr = getattr(gi, "_data", gi)
-    if not isinstance(arr, np.ndarray):
+    if getattr(arr, "ndim", None) is None:  # not an array (a Python number)
         return
     bad = _bad(arr)
     if bad is None:

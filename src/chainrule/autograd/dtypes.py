@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule import backend
 
 _DEFAULT_DTYPE = [backend.float32]
@@ -17,7 +15,7 @@ _DEFAULT_DTYPE = [backend.float32]
 _DTYPE_ALIASES = {float: backend.float64, int: backend.int64, bool: backend.bool_}
 
 
-def get_default_dtype() -> np.dtype:
+def get_default_dtype() -> backend.dtype:
     """The dtype of tensors made from Python floats (float32, as in PyTorch)."""
     return _DEFAULT_DTYPE[0]
 
@@ -30,13 +28,13 @@ def set_default_dtype(dtype: Any) -> None:
     _DEFAULT_DTYPE[0] = d
 
 
-def to_dtype(dtype: Any) -> np.dtype:
+def to_dtype(dtype: Any) -> backend.dtype:
     """Normalise a ``dtype=`` argument (``cr.float32``, ``"float32"``, ``np.float32``)."""
-    if isinstance(dtype, np.dtype):
+    if isinstance(dtype, backend.dtype):
         return dtype
     if dtype in _DTYPE_ALIASES:
         return _DTYPE_ALIASES[dtype]
     try:
-        return np.dtype(dtype)
+        return backend.dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype: {dtype!r} is not a dtype; expected e.g. cr.float32") from None

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule import backend
 from chainrule.autograd.dtypes import _DEFAULT_DTYPE, to_dtype
 from chainrule.autograd.tensor import Tensor, _leaf
 
 
-def _infer_array(data: Any, dtype: Any) -> np.ndarray:
-    """Array for ``cr.tensor(data)``: Python floats become the default dtype, arrays keep theirs."""
+def _infer_array(data: Any, dtype: Any) -> backend.ndarray:
+    """Array for ``cr.tensor(data)``: Python floats become the default dtype, arrays keep theirs.
+    The array module is the data's (the default one for Python data)."""
     if isinstance(data, Tensor):
         data = data._data
+    xp = backend.get_array_module(data)
     if dtype is not None:
-        return np.array(data, dtype=to_dtype(dtype))
-    if isinstance(data, (np.ndarray, np.generic)):
-        return np.array(data)
-    arr = np.array(data)
-    if arr.dtype == np.float64:
+        return xp.array(data, dtype=to_dtype(dtype))
+    if isinstance(data, (xp.ndarray, backend.generic)):
+        return xp.array(data)
+    arr = xp.array(data)
+    if arr.dtype == backend.float64:
         arr = arr.astype(_DEFAULT_DTYPE[0])
     elif arr.dtype.kind not in "biuf":
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
@@ -40,13 +40,13 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
     """``data`` as a tensor, sharing memory with it where possible (PyTorch's ``as_tensor``)."""
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == to_dtype(dtype) else data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == to_dtype(dtype)):
+    if isinstance(data, backend.ndarray) and (dtype is None or data.dtype == to_dtype(dtype)):
         return _leaf(data)
     return _leaf(_infer_array(data, dtype))
 
 
-def from_numpy(arr: np.ndarray) -> Tensor:
+def from_numpy(arr: backend.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array (PyTorch's ``from_numpy``)."""
-    if not isinstance(arr, np.ndarray):
+    if not isinstance(arr, backend.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray, got {type(arr).__name__}")
     return _leaf(arr)

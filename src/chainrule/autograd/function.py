@@ -38,8 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.engine import TensorCtx
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node, meta_of, new_node
@@ -48,7 +47,7 @@ from chainrule.errors import fmt_shape
 from chainrule.ops.registry import Op
 
 _new = object.__new__
-_MARK = np.zeros(())  # the input "array" of an output node: shape (), as _OutputGrads.shape
+_MARK = backend.xp.zeros(())  # the input "array" of an output node: shape (), as _OutputGrads
 _MARK.flags.writeable = False
 _IN, _OUT, _OTHER = 0, 1, 2  # what a saved tensor is
 
@@ -228,7 +227,7 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple, outs: Any) -> An
         a = args[j]
         edges.append((a._node or a) if a.requires_grad else None)
         xs.append(a._data if keep_all or p in keep
-                  else np.broadcast_to(np.zeros((), a.dtype), a.shape))
+                  else _zeros_view(a._data))
     node = _node(cls._op, tuple(edges), tuple(xs), (), ctx, tuple(vcs))
     if STATE.anomaly:
         _anomaly(cls, node, olist)
@@ -286,7 +285,7 @@ def _function_vjp(c: Any, g: Any) -> tuple:
         if spec is None or (gk is None and not ctx.materialize_grads):
             grads.append(None)
         elif gk is None:
-            grads.append(_leaf(np.zeros(spec[0], spec[1])))
+            grads.append(_leaf(backend.xp.zeros(spec[0], spec[1])))
         else:
             grads.append(gk if graph else _leaf(gk))
     prev = ctx.__dict__.get("_now")
@@ -344,12 +343,12 @@ def _check_result(ctx: FunctionCtx, c: Any, result: Any, graph: bool) -> tuple:
             continue
         shape, dtype = ctx._inputs[p]
         if graph:
-            r = r if isinstance(r, Tensor) else _leaf(np.asarray(r))
+            r = r if isinstance(r, Tensor) else _leaf(backend.get_array_module(r).asarray(r))
             if r.dtype != dtype:
                 r = r.to(dtype)
             arr = r._data
         else:
-            arr = r._data if isinstance(r, Tensor) else np.asarray(r)
+            arr = r._data if isinstance(r, Tensor) else backend.get_array_module(r).asarray(r)
             if arr.dtype != dtype:
                 arr = arr.astype(dtype)
             elif any(arr is s for _, _, s in ctx._saved) or arr is c.x[p]:
@@ -364,9 +363,16 @@ def _check_result(ctx: FunctionCtx, c: Any, result: Any, graph: bool) -> tuple:
     return tuple(out)
 
 
+def _zeros_view(a: Any) -> Any:
+    """A zero-strided stand-in of ``a``'s shape and dtype for an input the backward never reads
+    (no memory kept), in ``a``'s array module."""
+    xp = backend.get_array_module(a)
+    return xp.broadcast_to(xp.zeros((), a.dtype), a.shape)
+
+
 def _sums_to(gshape: tuple, shape: tuple) -> bool:
     """True when a gradient of ``gshape`` can be summed back to ``shape`` (broadcasting)."""
     try:
-        return np.broadcast_shapes(gshape, shape) == gshape
+        return backend.broadcast_shapes(gshape, shape) == gshape
     except ValueError:
         return False

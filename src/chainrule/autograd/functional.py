@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import enable_grad
@@ -74,9 +73,16 @@ def _grads(outs: Sequence[Tensor], xs: Sequence[Tensor], gos: Sequence[Any] | No
                                retain_graph=True, create_graph=create_graph, allow_unused=True))
 
 
-def _zeros(t: Tensor | tuple) -> Tensor:
-    shape, dtype = (t.shape, t.dtype) if isinstance(t, Tensor) else t
-    return _leaf(np.zeros(shape, dtype))
+def _xp(t: Tensor) -> Any:
+    """The array module of ``t``'s array (new arrays are made beside it)."""
+    return backend.get_array_module(t._data)
+
+
+def _zeros(t: Tensor | tuple, requires_grad: bool = False) -> Tensor:
+    """Zeros like the tensor ``t``, or of a ``(shape, dtype)`` in the default array module."""
+    if isinstance(t, Tensor):
+        return _leaf(_xp(t).zeros(t.shape, t.dtype), requires_grad=requires_grad)
+    return _leaf(backend.xp.zeros(*t), requires_grad=requires_grad)
 
 
 def _fill(gs: Sequence[Tensor | None], like: Sequence[Any], strict: bool, where: str,
@@ -100,7 +106,7 @@ def _post(ts: Sequence[Tensor], is_tuple: bool, create_graph: bool) -> Any:
 def _stack(rows: list[Tensor], shape: tuple, graph: bool) -> Tensor:
     """Stack gradient rows into one tensor of ``shape`` (differentiably when ``graph``)."""
     if not graph or not any(r.requires_grad for r in rows):
-        return _leaf(np.stack([r._data for r in rows]).reshape(shape))
+        return _leaf(_xp(rows[0]).stack([r._data for r in rows]).reshape(shape))
     from chainrule.ops import reshape, stack
     return reshape(stack(rows, 0), shape)
 
@@ -112,7 +118,7 @@ def _jacobian_rows(out: Tensor, xs: Sequence[Tensor], graph: bool) -> list[Tenso
     if not out.requires_grad or m == 0:
         return [None if m else _zeros((out.shape + x.shape, x.dtype)) for x in xs]
     rows: list[list[Tensor | None]] = [[] for _ in xs]
-    onehot = np.zeros(m, out.dtype)
+    onehot = _xp(out).zeros(m, out.dtype)
     for k in range(m):
         onehot[k] = 1
         gs = _autograd_grad(out, list(xs), _leaf(onehot.reshape(out.shape).copy()),
@@ -159,7 +165,7 @@ def _ones_for(like: tuple, where: str, what: str) -> tuple[Tensor, ...]:
     if len(like) != 1 or like[0].numel() != 1:
         raise RuntimeError(f"{where}: v can be None only when the {what} is a single tensor with "
                            f"one element; give v (one tensor per {what})")
-    return (_leaf(np.ones(like[0].shape, like[0].dtype)),)
+    return (_leaf(_xp(like[0]).ones(like[0].shape, like[0].dtype)),)
 
 
 # --- the public functions ---------------------------------------------------------------------
@@ -183,7 +189,7 @@ def jvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
     with enable_grad():
         _, xs, is_out, outs = _prepare(func, inputs, create_graph, "jvp")
         vs = _ones_for(xs, "jvp", "input") if v is None else _vectors(v, xs, "jvp", "input")
-        us = [_leaf(np.zeros(o.shape, o.dtype), requires_grad=o.dtype.kind == "f") for o in outs]
+        us = [_zeros(o, requires_grad=o.dtype.kind == "f") for o in outs]
         gs = _grads(outs, xs, us, create_graph=True)
         pairs = [(g, u) for g, u in zip(gs, vs) if g is not None and g.requires_grad]
         jv: list[Tensor | None] = [None] * len(outs)
@@ -266,7 +272,7 @@ def hvp(func: Callable[..., Any], inputs: Any, v: Any = None, create_graph: bool
         is_in, xs, out, jac = _scalar_grads(func, inputs, "hvp", create_graph)
         vs = _ones_for(xs, "hvp", "input") if v is None else _vectors(v, xs, "hvp", "input")
         keep = [g is not None and g.requires_grad for g in jac]
-        us = [_leaf(np.zeros(x.shape, x.dtype), requires_grad=True) for x in xs]
+        us = [_zeros(x, requires_grad=True) for x in xs]
         res: list[Tensor | None] = [None] * len(xs)
         if any(keep):
             jk = [g for g, k in zip(jac, keep) if k]

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.grad_mode import STATE
 
 # This module is imported before ``Tensor`` exists (Tensor inherits the mixin), so the names
@@ -39,7 +38,7 @@ class InplaceMixin:
     """``Tensor``'s in-place methods (see the module docstring for the rules)."""
 
     __slots__ = ()
-    _data: np.ndarray
+    _data: backend.ndarray
     _node: Any
     _vc: list[int]
     requires_grad: bool
@@ -78,21 +77,23 @@ class InplaceMixin:
             self._node = r._node
             self.requires_grad = True
         else:
-            np.copyto(self._data, r._data, casting="unsafe")
+            d = self._data
+            backend.get_array_module(d).copyto(d, r._data, casting="unsafe")
             self._vc[0] += 1
         return self
 
-    def _fast_inplace(self, name: str, ufunc: Any, other: Any) -> Tensor:
-        """``ufunc(self, other, out=self)`` when nothing is recorded; the general path otherwise."""
+    def _fast_inplace(self, name: str, ufunc: str, other: Any) -> Tensor:
+        """``xp.ufunc(self, other, out=self)`` when nothing is recorded (``xp`` the array module
+        of the tensor's array); the general path otherwise."""
         if STATE.enabled and (self.requires_grad or (isinstance(other, Tensor)
                                                      and other.requires_grad)):
             return self._inplace(name, _BINARY_OPS[name], other)
         d = self._data
         o = other._data if isinstance(other, Tensor) else other
         try:
-            ufunc(d, o, out=d, casting="same_kind")
+            getattr(backend.get_array_module(d), ufunc)(d, o, out=d, casting="same_kind")
         except (ValueError, TypeError) as e:
-            raise type(e)(f"{name}: cannot apply {np.shape(o)} in place to {d.shape} "
+            raise type(e)(f"{name}: cannot apply {backend.xp.shape(o)} in place to {d.shape} "
                           f"({e})") from None
         self._vc[0] += 1
         return self
@@ -103,23 +104,24 @@ class InplaceMixin:
         if STATE.enabled and (self.requires_grad or (isinstance(other, Tensor)
                                                      and other.requires_grad)):
             return other * alpha
-        return (other._data if isinstance(other, Tensor) else np.asarray(other)) * alpha
+        o = other._data if isinstance(other, Tensor) else other
+        return backend.get_array_module(o).asarray(o) * alpha
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
         if alpha != 1:
             other = self._scaled(other, alpha)
-        return self._fast_inplace("add_", np.add, other)
+        return self._fast_inplace("add_", "add", other)
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
         if alpha != 1:
             other = self._scaled(other, alpha)
-        return self._fast_inplace("sub_", np.subtract, other)
+        return self._fast_inplace("sub_", "subtract", other)
 
     def mul_(self, other: Any) -> Tensor:
-        return self._fast_inplace("mul_", np.multiply, other)
+        return self._fast_inplace("mul_", "multiply", other)
 
     def div_(self, other: Any) -> Tensor:
-        return self._fast_inplace("div_", np.true_divide, other)
+        return self._fast_inplace("div_", "true_divide", other)
 
     def addcmul_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
         return self.add_(t1 * t2 * value)
@@ -170,7 +172,7 @@ class InplaceMixin:
                                "place; wrap it in `with cr.no_grad():`")
         if self._node is not None and STATE.enabled:
             return self._inplace(name, lambda s: F.mul(s, 0) + as_tensor(
-                np.broadcast_to(values, s.shape).astype(s.dtype)))
+                backend.get_array_module(values).broadcast_to(values, s.shape).astype(s.dtype)))
         self._data[...] = values
         self._vc[0] += 1
         return self
@@ -192,16 +194,16 @@ class InplaceMixin:
         return self._fill_nograd("uniform_", rng.uniform(a, b, self.shape))
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._fast_inplace("add_", np.add, other)
+        return self._fast_inplace("add_", "add", other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._fast_inplace("sub_", np.subtract, other)
+        return self._fast_inplace("sub_", "subtract", other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._fast_inplace("mul_", np.multiply, other)
+        return self._fast_inplace("mul_", "multiply", other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._fast_inplace("div_", np.true_divide, other)
+        return self._fast_inplace("div_", "true_divide", other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         index = F.normalize_index(index)

@@ -117,7 +117,7 @@ def _erfinv(y: backend.ndarray) -> backend.ndarray:
     c = 2 / (math.pi * 0.147) - w / 2  # Winitzki's approximation, then Newton on erf
     x = xp.sign(y) * xp.sqrt(xp.maximum(xp.sqrt(c * c + w / 0.147) - c, 0.0))
     for _ in range(3):
-        x = x - (_erf(x) - y) / (2 / math.sqrt(math.pi) * xp.exp(-x * x))
+        x = x - (_erf(xp, x) - y) / (2 / math.sqrt(math.pi) * xp.exp(-x * x))
     return x
 
 

@@ -1,5 +1,8 @@
 """Array-level helpers that NumPy lacks, shared by forwards and by the vjp fast path.
 
+Each takes the array module ``xp`` first, as forwards do (the vjp namespace binds it:
+``ops.namespace.array_namespace``), so a GPU array library runs them unchanged.
+
 Constants are Python floats on purpose: a NumPy float64 scalar would promote float32 arrays to
 float64 (NumPy 2 treats it as strongly typed), and chainrule keeps float32 end to end.
 """
@@ -9,8 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.engine import sum_to_shape as sum_to
 
 __all__ = ["erf", "ones_vector", "sigmoid", "softplus", "sum_to"]
@@ -21,39 +23,26 @@ INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(xp: Any, x: backend.ndarray) -> backend.ndarray:
     """1 / (1 + exp(-x)), computed as 0.5 * tanh(x / 2) + 0.5: no overflow for any x."""
-    out = np.tanh(x * 0.5)
+    out = xp.tanh(x * 0.5)
     out *= 0.5
     out += 0.5
     return out
 
 
-def softplus(x: np.ndarray) -> np.ndarray:
+def softplus(xp: Any, x: backend.ndarray) -> backend.ndarray:
     """log(1 + exp(x)) without overflow."""
-    return np.logaddexp(x, 0.0)
+    return xp.logaddexp(x, 0.0)
 
 
-_scipy_erf: Any = None  # resolved on first use: importing SciPy costs ~0.15 s
-
-
-def _load_scipy_erf() -> Any:
-    global _scipy_erf
-    try:
-        from scipy.special import erf as found
-    except ImportError:  # SciPy is optional: our own series below is exact, if slower
-        found = False
-    _scipy_erf = found
-    return found
-
-
-def _erf_numpy(x: np.ndarray) -> np.ndarray:
+def _erf_series(xp: Any, x: backend.ndarray) -> backend.ndarray:
     """erf(x) to float64 precision: Maclaurin series near 0, continued-fraction erfc beyond."""
-    x = np.asarray(x)
-    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    xd = x.astype(np.float64)
-    a = np.abs(xd)
-    out = np.empty_like(xd)
+    x = xp.asarray(x)
+    dt = x.dtype if x.dtype.kind == "f" else backend.float64
+    xd = x.astype(backend.float64)
+    a = xp.abs(xd)
+    out = xp.empty_like(xd)
     small = a < 2.0
     # series: erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
     xs = xd[small]
@@ -71,32 +60,33 @@ def _erf_numpy(x: np.ndarray) -> np.ndarray:
         f = xb.copy()
         for k in range(60, 0, -1):
             f = xb + (k / 2.0) / f
-        erfc = np.exp(-xb * xb) / math.sqrt(math.pi) / f
-        out[~small] = np.sign(xd[~small]) * (1.0 - erfc)
+        erfc = xp.exp(-xb * xb) / math.sqrt(math.pi) / f
+        out[~small] = xp.sign(xd[~small]) * (1.0 - erfc)
     return out.astype(dt, copy=False)
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise, keeping the input's floating dtype."""
-    fast = _scipy_erf if _scipy_erf is not None else _load_scipy_erf()
-    if not fast:
-        return _erf_numpy(x)
+def erf(xp: Any, x: backend.ndarray) -> backend.ndarray:
+    """The error function, elementwise, keeping the input's floating dtype: the array library's
+    own special function where the seam has one (``backend.special_erf``), our series if not."""
+    fast = backend.special_erf(xp)
+    if fast is None:
+        return _erf_series(xp, x)
     out = fast(x)  # SciPy has no float16 loop: it answers in a wider dtype
-    dt = np.result_type(x)
+    dt = xp.result_type(x)
     return out.astype(dt, copy=False) if dt.kind == "f" and out.dtype != dt else out
 
 
-_ONES: dict[tuple[int, Any], np.ndarray] = {}
+_ONES: dict[tuple[Any, int, Any], backend.ndarray] = {}
 
 
-def ones_vector(n: int, dtype: Any) -> np.ndarray:
+def ones_vector(xp: Any, n: int, dtype: Any) -> backend.ndarray:
     """A read-only vector of ``n`` ones, cached: row and column sums as BLAS matrix-vector
     products (``ones @ g``), 2-3x faster than NumPy's reduction over short rows."""
-    key = (n, dtype)
+    key = (xp, n, dtype)
     ones = _ONES.get(key)
     if ones is None:
         if len(_ONES) > 64:
             _ONES.clear()
-        ones = _ONES[key] = np.ones(n, dtype=dtype)
+        ones = _ONES[key] = xp.ones(n, dtype=dtype)
         ones.flags.writeable = False
     return ones

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.ops import arrays as A
 from chainrule.ops import samples as S
 from chainrule.ops.registry import primitive
@@ -292,7 +291,7 @@ def _(c, g):
            samples=S.unary(), method=True)
 def erf(xp, x):
     """The Gauss error function."""
-    return A.erf(x)
+    return A.erf(xp, x)
 
 
 @erf.defvjp
@@ -309,7 +308,7 @@ def _(c, g):
            method=True, functional=True)
 def sigmoid(xp, x):
     """The logistic function 1 / (1 + exp(-x)), stable for any x."""
-    return A.sigmoid(x)
+    return A.sigmoid(xp, x)
 
 
 @sigmoid.defvjp
@@ -368,7 +367,7 @@ def gelu(xp, x, approximate="none"):
         return 0.5 * x * (1.0 + xp.tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return 0.5 * x * (1.0 + A.erf(x / A.SQRT_2))
+    return 0.5 * x * (1.0 + A.erf(xp, x / A.SQRT_2))
 
 
 @gelu.defvjp
@@ -388,7 +387,7 @@ def _(c, g):
            method=True, functional=True)
 def silu(xp, x):
     """x * sigmoid(x) (also called swish)."""
-    return x * A.sigmoid(x)
+    return x * A.sigmoid(xp, x)
 
 
 @silu.defvjp
@@ -405,7 +404,7 @@ def _(c, g):
 def softplus(xp, x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold (as PyTorch)."""
     bx = x * beta
-    return xp.where(bx > threshold, x, A.softplus(bx) / beta)
+    return xp.where(bx > threshold, x, A.softplus(xp, bx) / beta)
 
 
 @softplus.defvjp
@@ -515,7 +514,7 @@ def _(c, g):
 
 @primitive("cast", saves="", order=2, promotes=False,
            formula="d cast(x)/dx = 1 (gradient cast back)",
-           samples=S.unary(params=((np.dtype("float64"),),)))
+           samples=S.unary(params=((backend.float64,),)))
 def cast(xp, x, dtype):
     """x converted to ``dtype`` (differentiable between floating dtypes)."""
     return x.astype(dtype)

@@ -2,7 +2,7 @@
 
 Basic indexing (ints, slices, None, Ellipsis) is the hot path: ``getitem`` returns a NumPy view
 and its gradient places ``g`` into zeros. Advanced indexing (integer arrays, bool masks, mixtures)
-is ``index``, a copy, whose gradient *adds* ``g`` into zeros (``np.add.at``), so a row picked twice
+is ``index``, a copy, whose gradient *adds* ``g`` into zeros (``xp.add.at``), so a row picked twice
 (``x[[0, 0, 1]]``) gets both gradients. Each gradient is itself a registered op whose vjp is the
 forward again (getitem <-> getitem_backward, gather <-> scatter_add), so any order works.
 
@@ -14,8 +14,7 @@ from __future__ import annotations
 import operator
 from typing import Any, NamedTuple
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
@@ -41,10 +40,10 @@ def is_basic(index: Any) -> bool:
     t = type(index)
     if t is tuple:
         for i in index:
-            if type(i) not in _BASIC_TYPES and not isinstance(i, np.integer):
+            if type(i) not in _BASIC_TYPES and not isinstance(i, backend.integer):
                 return False
         return True
-    return t in _BASIC_TYPES or isinstance(index, np.integer)
+    return t in _BASIC_TYPES or isinstance(index, backend.integer)
 
 
 def _norm_item(i: Any) -> Any:
@@ -52,8 +51,8 @@ def _norm_item(i: Any) -> Any:
         return i._data
     if isinstance(i, list):
         if not i:
-            return np.empty(0, dtype=np.intp)
-        return np.asarray([_norm_item(v) for v in i])
+            return backend.xp.empty(0, dtype=backend.intp)
+        return backend.xp.asarray([_norm_item(v) for v in i])
     return i
 
 
@@ -69,7 +68,7 @@ def normalize_index(index: Any) -> Any:
     return _norm_item(index)
 
 
-def _index_error(err: Exception, x: np.ndarray, op: str = "getitem") -> Exception:
+def _index_error(err: Exception, x: backend.ndarray, op: str = "getitem") -> Exception:
     msg = str(err).replace("axis", "dim").replace("array", "tensor")
     if "integer" in msg and "boolean" in msg:  # float index arrays
         msg = "index tensors must be integer or bool, " + msg
@@ -79,7 +78,7 @@ def _index_error(err: Exception, x: np.ndarray, op: str = "getitem") -> Exceptio
 def _torch_index(torch: Any, index: Any) -> Any:
     """The same index for a torch tensor (parity tests): arrays become torch tensors."""
     def conv(i: Any) -> Any:
-        return torch.as_tensor(i) if isinstance(i, np.ndarray) else i
+        return torch.as_tensor(i) if isinstance(i, backend.ndarray) else i
     return tuple(map(conv, index)) if type(index) is tuple else conv(index)
 
 
@@ -92,7 +91,7 @@ def _torch_index_put(torch: Any, x: Any, v: Any, index: Any) -> Any:
 # --- x[index] ---------------------------------------------------------------------------------
 
 
-def _getitem_samples(rng: np.random.Generator):
+def _getitem_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((2, 3))], (0,))
     yield S.Sample([r((2, 3))], ((slice(None), -1),))
@@ -122,15 +121,15 @@ def _(c, g):
     return (c.xp.getitem_backward(g, c.x[0].shape, c.p[0]),)
 
 
-def _index_samples(rng: np.random.Generator):
+def _index_samples(rng: S.Rng):
     r = rng.standard_normal
-    yield S.Sample([r((4,))], (np.array([0, 0, 3, 1]),), label="repeated indices")
-    yield S.Sample([r((3, 2))], (np.array([[2, 0], [2, 2]]),))
-    yield S.Sample([r((2, 3))], (np.array([[True, False, True], [False, False, True]]),))
-    yield S.Sample([r((2, 3))], ((slice(None), np.array([2, 0, 2])),))
-    yield S.Sample([r((2, 3, 2))], ((np.array([1, 0]), slice(None), np.array([1, 1])),))
-    yield S.Sample([r((3,))], (np.array([True, False, True]),))
-    yield S.Sample([r((3, 2))], ((None, np.array([1, 2, 1]), 0),))
+    yield S.Sample([r((4,))], (S.array([0, 0, 3, 1]),), label="repeated indices")
+    yield S.Sample([r((3, 2))], (S.array([[2, 0], [2, 2]]),))
+    yield S.Sample([r((2, 3))], (S.array([[True, False, True], [False, False, True]]),))
+    yield S.Sample([r((2, 3))], ((slice(None), S.array([2, 0, 2])),))
+    yield S.Sample([r((2, 3, 2))], ((S.array([1, 0]), slice(None), S.array([1, 1])),))
+    yield S.Sample([r((3,))], (S.array([True, False, True]),))
+    yield S.Sample([r((3, 2))], ((None, S.array([1, 2, 1]), 0),))
 
 
 @primitive("index", saves="", torch=lambda torch, x, index: x[_torch_index(torch, index)],
@@ -163,22 +162,24 @@ def getitem(x: Any, index: Any) -> Any:
         raise IndexError("getitem" + str(e)[len("index"):]) from None
 
 
-def getitem_backward_array(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
+def getitem_backward_array(xp: Any, g: backend.ndarray, shape: tuple[int, ...],
+                           index: Any) -> backend.ndarray:
     """Zeros of ``shape`` with ``g`` added at ``index`` (the transpose of ``x[index]``)."""
-    if type(index) is np.ndarray and index.dtype.kind in "iu" and shape:
-        return _scatter_add_rows(g, shape, index)  # rows picked by integers: embedding's case
-    z = np.zeros(shape, dtype=g.dtype)
-    if is_basic(index) or (type(index) is np.ndarray and index.dtype == np.bool_):
+    if type(index) is xp.ndarray and index.dtype.kind in "iu" and shape:
+        return _scatter_add_rows(xp, g, shape, index)  # rows picked by integers: embedding's case
+    z = xp.zeros(shape, dtype=g.dtype)
+    if is_basic(index) or (type(index) is xp.ndarray and index.dtype == backend.bool_):
         z[index] = g  # every position at most once: assignment is enough
     else:
-        np.add.at(z, index, g)
+        xp.add.at(z, index, g)
     return z
 
 
 _RANK_LEVELS = 8  # at most this many repeats of one row: add the repeats level by level
 
 
-def _scatter_add_rows(g: np.ndarray, shape: tuple[int, ...], index: np.ndarray) -> np.ndarray:
+def _scatter_add_rows(xp: Any, g: backend.ndarray, shape: tuple[int, ...],
+                      index: backend.ndarray) -> backend.ndarray:
     """``np.add.at(zeros(shape), index, g)`` for an integer array ``index`` picking rows
     (the gradient of ``weight[index]``, i.e. of ``Embedding``), without ``np.add.at``.
 
@@ -196,47 +197,47 @@ def _scatter_add_rows(g: np.ndarray, shape: tuple[int, ...], index: np.ndarray) 
     row) 0.9x-1.0x, being np.add.at plus a sort.
     """
     n = shape[0]
-    z = np.zeros(shape, dtype=g.dtype)
+    z = xp.zeros(shape, dtype=g.dtype)
     flat = index.reshape(-1)
     if flat.size == 0 or z.size == 0:
         return z
     if flat.min() < 0:
-        flat = np.where(flat < 0, flat + n, flat)
+        flat = xp.where(flat < 0, flat + n, flat)
     z2 = z.reshape(n, -1)
     g2 = g.reshape(flat.size, z2.shape[1])
-    order = np.argsort(flat, kind="stable")
+    order = xp.argsort(flat, kind="stable")
     s = flat[order]
-    first = np.empty(s.size, dtype=bool)
+    first = xp.empty(s.size, dtype=bool)
     first[0] = True
-    np.not_equal(s[1:], s[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
+    xp.not_equal(s[1:], s[:-1], out=first[1:])
+    starts = xp.flatnonzero(first)
     if starts.size == s.size:  # no row twice
         z2[flat] = g2
         return z
-    counts = np.diff(np.append(starts, s.size))
+    counts = xp.diff(xp.append(starts, s.size))
     most = int(counts.max())
     if most > _RANK_LEVELS and int((counts - _RANK_LEVELS).clip(0).sum()) * 4 > s.size:
-        np.add.at(z2, flat, g2)  # mostly a few very frequent rows: np.add.at is as fast
+        xp.add.at(z2, flat, g2)  # mostly a few very frequent rows: add.at is as fast
         return z
     go = g2[order]
-    rank = np.arange(s.size) - np.repeat(starts, counts)  # 0 for a row's first occurrence
+    rank = xp.arange(s.size) - xp.repeat(starts, counts)  # 0 for a row's first occurrence
     z2[s[starts]] = go[starts]
     for k in range(1, min(most, _RANK_LEVELS)):
         at = rank == k
         z2[s[at]] += go[at]  # each row at most once per level
     if most > _RANK_LEVELS:  # the rest of very frequent rows, still in order
         at = rank >= _RANK_LEVELS
-        np.add.at(z2, s[at], go[at])
+        xp.add.at(z2, s[at], go[at])
     return z
 
 
-def _getitem_backward_samples(rng: np.random.Generator):
+def _getitem_backward_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((2,))], ((2, 3), (slice(None), 1)))
     yield S.Sample([r(())], ((2, 3), (1, 2)))
-    yield S.Sample([r((4,))], ((3,), np.array([0, 2, 0, 0])), label="repeated indices")
-    yield S.Sample([r((2, 2))], ((3, 2), (np.array([1, 1]), slice(None))))
-    yield S.Sample([r((3,))], ((2, 2), np.array([[True, False], [True, True]])))
+    yield S.Sample([r((4,))], ((3,), S.array([0, 2, 0, 0])), label="repeated indices")
+    yield S.Sample([r((2, 2))], ((3, 2), (S.array([1, 1]), slice(None))))
+    yield S.Sample([r((3,))], ((2, 2), S.array([[True, False], [True, True]])))
 
 
 @primitive("getitem_backward", saves="", torch=None,
@@ -244,7 +245,7 @@ def _getitem_backward_samples(rng: np.random.Generator):
            samples=_getitem_backward_samples)
 def _getitem_backward(xp, g, shape, index):
     """The gradient of ``x[index]``: zeros of ``shape`` with ``g`` added at ``index``."""
-    return getitem_backward_array(g, shape, index)
+    return getitem_backward_array(xp, g, shape, index)
 
 
 @_getitem_backward.defvjp
@@ -255,21 +256,21 @@ def _(c, g):
 # --- x[index] = v -----------------------------------------------------------------------------
 
 
-def index_put_array(x: np.ndarray, v: Any, index: Any) -> np.ndarray:
+def index_put_array(x: backend.ndarray, v: Any, index: Any) -> backend.ndarray:
     """A copy of ``x`` with ``x[index] = v``."""
     out = x.copy()
     out[index] = v
     return out
 
 
-def _index_put_samples(rng: np.random.Generator):
+def _index_put_samples(rng: S.Rng):
     r = rng.standard_normal
-    yield S.Sample([r((4,)), r((2,))], (np.array([1, 3]),))
+    yield S.Sample([r((4,)), r((2,))], (S.array([1, 3]),))
     yield S.Sample([r((2, 3)), r((3,))], (0,))
-    yield S.Sample([r((2, 3)), r(())], (np.array([[True, False, True], [False, False, True]]),))
+    yield S.Sample([r((2, 3)), r(())], (S.array([[True, False, True], [False, False, True]]),))
     yield S.Sample([r((2, 3)), r((2, 1))], ((slice(None), slice(1, None)),))
     yield S.Sample([r((3,)), 0.5], (slice(0, 2),), label="tensor, python float")
-    yield S.Sample([r((3, 2)), r((1, 2))], ((np.array([2, 0]),),), label="v broadcast")
+    yield S.Sample([r((3, 2)), r((1, 2))], ((S.array([2, 0]),),), label="v broadcast")
 
 
 @primitive("index_put", nin=2, saves="", torch=lambda torch, x, v, index: _torch_index_put(
@@ -313,23 +314,24 @@ def index_put(x: Any, v: Any, index: Any) -> Any:
 # --- gather / scatter_add -----------------------------------------------------------------------
 
 
-def _along(index: np.ndarray, dim: int, shape: tuple[int, ...] | None = None) -> tuple:
-    """The NumPy index tuple that reads ``index`` along ``dim``, open aranges for the other dims:
+def _along(xp: Any, index: backend.ndarray, dim: int,
+           shape: tuple[int, ...] | None = None) -> tuple:
+    """The index tuple that reads ``index`` along ``dim``, open aranges for the other dims:
     ``x[_along(index, dim)]`` is ``gather(x, dim, index)``. With ``shape`` (the input's shape),
     ``index`` lacks ``dim`` (a reduction's argmax without keepdim)."""
     if shape is None:
         nd = index.ndim
         return tuple(index if d == dim else
-                     np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+                     xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
                      for d, n in enumerate(index.shape))
     nd = len(shape) - 1
     return tuple(index if d == dim else
-                 np.arange(n).reshape((1,) * (d - (d > dim)) + (n,) + (1,) * (nd - d - 1
+                 xp.arange(n).reshape((1,) * (d - (d > dim)) + (n,) + (1,) * (nd - d - 1
                                                                                  + (d > dim)))
                  for d, n in enumerate(shape))
 
 
-def _check_gather(op: str, x_shape: tuple, dim: int, index: np.ndarray) -> None:
+def _check_gather(op: str, x_shape: tuple, dim: int, index: backend.ndarray) -> None:
     if index.dtype.kind not in "iu":
         raise op_error(op, f"index has dtype {index.dtype}", "an integer (int64) index tensor",
                        kind=TypeError)
@@ -344,34 +346,35 @@ def _check_gather(op: str, x_shape: tuple, dim: int, index: np.ndarray) -> None:
                            f"index.size(d) <= input.size(d) for every d != dim ({dim})")
 
 
-def gather_array(x: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+def gather_array(xp: Any, x: backend.ndarray, dim: int,
+                 index: backend.ndarray) -> backend.ndarray:
     """``out[i][j] = x[i][index[i][j]]`` (dim 1) for any dim, as ``torch.gather``."""
     if dim < 0:
         dim += x.ndim
     if index.shape != x.shape:
         _check_gather("gather", x.shape, dim, index)
     try:
-        return x[_along(index, dim)]
+        return x[_along(xp, index, dim)]
     except IndexError as e:
         raise IndexError(f"gather: {str(e).replace('axis', 'dim')} (input shape "
                          f"{fmt_shape(x.shape)})") from None
 
 
-def gather_backward_array(g: np.ndarray, shape: tuple[int, ...], dim: int,
-                          index: np.ndarray) -> np.ndarray:
+def gather_backward_array(xp: Any, g: backend.ndarray, shape: tuple[int, ...], dim: int,
+                          index: backend.ndarray) -> backend.ndarray:
     """Zeros of ``shape`` with ``g`` added at ``index`` along ``dim`` (gather's transpose)."""
-    z = np.zeros(shape, dtype=g.dtype)
-    np.add.at(z, _along(index, dim % len(shape)), g)
+    z = xp.zeros(shape, dtype=g.dtype)
+    xp.add.at(z, _along(xp, index, dim % len(shape)), g)
     return z
 
 
-def _gather_samples(rng: np.random.Generator):
+def _gather_samples(rng: S.Rng):
     r = rng.standard_normal
-    yield S.Sample([r((3, 4))], (1, np.array([[0, 0], [3, 1], [2, 2]])), "repeated indices")
-    yield S.Sample([r((3, 4))], (0, np.array([[0, 2, 1, 0], [2, 2, 0, 1]])))
-    yield S.Sample([r((4,))], (0, np.array([3, 0, 0, 1, 2, 3])))
-    yield S.Sample([r((3, 4))], (-1, np.array([[1, 3, 3], [0, 0, 2]])), "index smaller")
-    yield S.Sample([r((2, 1, 3))], (2, np.array([[[2, 0]], [[1, 1]]])))
+    yield S.Sample([r((3, 4))], (1, S.array([[0, 0], [3, 1], [2, 2]])), "repeated indices")
+    yield S.Sample([r((3, 4))], (0, S.array([[0, 2, 1, 0], [2, 2, 0, 1]])))
+    yield S.Sample([r((4,))], (0, S.array([3, 0, 0, 1, 2, 3])))
+    yield S.Sample([r((3, 4))], (-1, S.array([[1, 3, 3], [0, 0, 2]])), "index smaller")
+    yield S.Sample([r((2, 1, 3))], (2, S.array([[[2, 0]], [[1, 1]]])))
 
 
 @primitive("gather", torch=lambda torch, x, dim, index: torch.gather(
@@ -380,7 +383,7 @@ def _gather_samples(rng: np.random.Generator):
            samples=_gather_samples)
 def _gather(xp, x, dim, index):
     """Values of x along dim at index (``torch.gather``)."""
-    return gather_array(x, dim, index)
+    return gather_array(xp, x, dim, index)
 
 
 @_gather.defvjp
@@ -389,8 +392,13 @@ def _(c, g):
     return (c.xp.gather_backward(g, c.x[0].shape, dim, index),)
 
 
-def _index_arg(op: str, index: Any) -> np.ndarray:
-    arr = index._data if isinstance(index, Tensor) else np.asarray(index)
+def _module_of(x: Any) -> Any:
+    """The array module of a Tensor's array, of an array, or the default one."""
+    return backend.get_array_module(x._data if isinstance(x, Tensor) else x)
+
+
+def _index_arg(op: str, index: Any) -> backend.ndarray:
+    arr = index._data if isinstance(index, Tensor) else _module_of(index).asarray(index)
     if arr.dtype.kind not in "iu":
         raise op_error(op, f"index has dtype {arr.dtype}", "an integer (int64) index tensor",
                        kind=TypeError)
@@ -400,36 +408,37 @@ def _index_arg(op: str, index: Any) -> np.ndarray:
 @public(method=True)
 def gather(x: Any, dim: int, index: Any) -> Any:
     """Values of ``x`` along ``dim`` at ``index`` (as ``torch.gather``)."""
-    nd = np.ndim(x)
+    nd = backend.xp.ndim(x)
     return _gather(x, normalize_dim(dim, nd, "gather"), _index_arg("gather", index))
 
 
-def scatter_add_array(x: np.ndarray, src: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+def scatter_add_array(xp: Any, x: backend.ndarray, src: backend.ndarray, dim: int,
+                      index: backend.ndarray) -> backend.ndarray:
     """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (as ``torch.scatter_add``)."""
     if dim < 0:
         dim += x.ndim
     _check_gather("scatter_add", x.shape, dim, index)
-    src = np.asarray(src)
+    src = xp.asarray(src)
     if src.shape != index.shape:
         if src.ndim != index.ndim or any(n > m for n, m in zip(index.shape, src.shape)):
             raise op_error("scatter_add", f"index of shape {fmt_shape(index.shape)} does not fit "
                            f"src of shape {fmt_shape(src.shape)}",
                            "index.size(d) <= src.size(d) for every d")
         src = src[tuple(slice(0, n) for n in index.shape)]
-    out = np.array(x, dtype=np.result_type(x, src), copy=True)
+    out = xp.array(x, dtype=xp.result_type(x, src), copy=True)
     try:
-        np.add.at(out, _along(index, dim), src)
+        xp.add.at(out, _along(xp, index, dim), src)
     except IndexError as e:
         raise IndexError(f"scatter_add: {str(e).replace('axis', 'dim')} (input shape "
                          f"{fmt_shape(x.shape)})") from None
     return out
 
 
-def _scatter_add_samples(rng: np.random.Generator):
+def _scatter_add_samples(rng: S.Rng):
     r = rng.standard_normal
-    yield S.Sample([r((3, 4)), r((3, 2))], (1, np.array([[0, 0], [3, 1], [2, 2]])))
-    yield S.Sample([r((4,)), r((6,))], (0, np.array([3, 0, 0, 1, 2, 3])))
-    yield S.Sample([r((2, 3)), r((3, 3))], (0, np.array([[1, 0, 1], [1, 1, 0], [0, 0, 0]])))
+    yield S.Sample([r((3, 4)), r((3, 2))], (1, S.array([[0, 0], [3, 1], [2, 2]])))
+    yield S.Sample([r((4,)), r((6,))], (0, S.array([3, 0, 0, 1, 2, 3])))
+    yield S.Sample([r((2, 3)), r((3, 3))], (0, S.array([[1, 0, 1], [1, 1, 0], [0, 0, 0]])))
 
 
 @primitive("scatter_add", nin=2, torch=lambda torch, x, src, dim, index: torch.scatter_add(
@@ -438,7 +447,7 @@ def _scatter_add_samples(rng: np.random.Generator):
            samples=_scatter_add_samples)
 def _scatter_add(xp, x, src, dim, index):
     """x with src added at index along dim, out of place (``torch.scatter_add``)."""
-    return scatter_add_array(x, src, dim, index)
+    return scatter_add_array(xp, x, src, dim, index)
 
 
 @_scatter_add.defvjp
@@ -458,7 +467,7 @@ def _(c, g):
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Any:
     """``x`` with ``src`` added at ``index`` along ``dim``, out of place (``torch.scatter_add``);
     repeated indices accumulate."""
-    nd = np.ndim(x)
+    nd = backend.xp.ndim(x)
     return _scatter_add(x, src, normalize_dim(dim, nd, "scatter_add"),
                         _index_arg("scatter_add", index))
 
@@ -473,15 +482,15 @@ def index_select(x: Any, dim: int, index: Any) -> Any:
     if idx.ndim > 1:
         raise op_error("index_select", f"index has shape {fmt_shape(idx.shape)}",
                        "a 1-D (or 0-d) index")
-    d = normalize_dim(dim, np.ndim(x), "index_select")
+    d = normalize_dim(dim, backend.xp.ndim(x), "index_select")
     return _index(x, (slice(None),) * d + (idx.reshape(-1),))
 
 
 @public(method=True)
 def masked_fill(x: Any, mask: Any, value: Any) -> Any:
     """``x`` with ``value`` where ``mask`` is True (``torch.masked_fill``)."""
-    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
-    if m.dtype != np.bool_:
+    m = mask._data if isinstance(mask, Tensor) else _module_of(mask).asarray(mask)
+    if m.dtype != backend.bool_:
         raise op_error("masked_fill", f"mask has dtype {m.dtype}", "a bool mask",
                        kind=TypeError)
     return where(m, value, x)
@@ -490,7 +499,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Any:
 @public(method=True)
 def narrow(x: Any, dim: int, start: int, length: int) -> Any:
     """The slice ``start:start+length`` of ``x`` along ``dim`` (a view)."""
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "narrow")
     n = shape[d]
     start = operator.index(start)
@@ -507,10 +516,10 @@ def narrow(x: Any, dim: int, start: int, length: int) -> Any:
 def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:
     """Split ``x`` along ``dim`` into pieces of a given size (the last may be smaller), or into
     the listed sizes; each piece is a view."""
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "split")
     n = shape[d]
-    if isinstance(split_size_or_sections, (int, np.integer)):
+    if isinstance(split_size_or_sections, (int, backend.integer)):
         s = int(split_size_or_sections)
         if s <= 0:
             raise op_error("split", f"split_size {s} is not positive", "a size >= 1")
@@ -534,7 +543,7 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Any, ...]:
     be fewer pieces), as ``torch.chunk``."""
     if chunks <= 0:
         raise op_error("chunk", f"chunks {chunks} is not positive", "chunks >= 1")
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "chunk")
     n = shape[d]
     if n == 0:  # as PyTorch: ``chunks`` empty pieces
@@ -546,10 +555,11 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Any, ...]:
 def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
     """``(values, indices)`` of ``x`` sorted along ``dim``; values are differentiable."""
     from chainrule.ops.nondiff import argsort
-    if np.ndim(x) == 0:
-        return ValuesIndices(reshape(x, ()), _leaf(np.zeros((), dtype=np.int64)))
+    if backend.xp.ndim(x) == 0:
+        return ValuesIndices(reshape(x, ()), _leaf(_module_of(x).zeros((), dtype=backend.int64)))
     idx = argsort(x, dim, descending, stable)._data
-    return ValuesIndices(_gather(x, normalize_dim(dim, np.ndim(x), "sort"), idx), _leaf(idx))
+    d = normalize_dim(dim, backend.xp.ndim(x), "sort")
+    return ValuesIndices(_gather(x, d, idx), _leaf(idx))
 
 
 @public(method=True)
@@ -557,14 +567,14 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True,
          sorted: bool = True) -> ValuesIndices:
     """The ``k`` largest (or smallest) entries along ``dim`` and their indices."""
     from chainrule.ops.nondiff import argsort
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "topk")
     n = shape[d] if shape else 1
     if not 0 <= k <= n:
         raise op_error("topk", f"k = {k} is out of range for dim {d} of size {n}",
                        f"0 <= k <= {n}", kind=IndexError)
     if not shape:
-        return ValuesIndices(reshape(x, ()), _leaf(np.zeros((), dtype=np.int64)))
+        return ValuesIndices(reshape(x, ()), _leaf(_module_of(x).zeros((), dtype=backend.int64)))
     idx = argsort(x, d, largest, True)._data
-    idx = np.ascontiguousarray(idx[(slice(None),) * d + (slice(0, k),)])
+    idx = backend.get_array_module(idx).ascontiguousarray(idx[(slice(None),) * d + (slice(0, k),)])
     return ValuesIndices(_gather(x, d, idx), _leaf(idx))

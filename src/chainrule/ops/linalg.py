@@ -13,8 +13,7 @@ import string
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
 from chainrule.ops.registry import primitive, public
@@ -23,8 +22,8 @@ from chainrule.ops.registry import primitive, public
 
 
 def _matmul_error(a: Any, b: Any) -> Exception:
-    """The teaching error for operands that np.matmul refused."""
-    sa, sb = np.shape(a), np.shape(b)
+    """The teaching error for operands that the array module's matmul refused."""
+    sa, sb = backend.xp.shape(a), backend.xp.shape(b)
     head = f"{fmt_shape(sa)} @ {fmt_shape(sb)}"
     if not sa or not sb:
         return op_error("matmul", f"{head}: both operands need at least 1 dimension",
@@ -44,7 +43,7 @@ def _matmul_error(a: Any, b: Any) -> Exception:
                     "each trailing batch dimension pair to be equal or 1")
 
 
-def _matmul_samples(rng: np.random.Generator):
+def _matmul_samples(rng: S.Rng):
     r = rng.standard_normal
     # the first four are also the second-order samples: keep 1-D and batched among them
     yield S.Sample([r((2, 3)), r((3, 4))], label="2-D @ 2-D")
@@ -108,8 +107,9 @@ def _(c, g):
 
 
 def _need_ndim(name: str, x: Any, ndims: tuple[int, ...], what: str) -> None:
-    if np.ndim(x) not in ndims:
-        raise op_error(name, f"expected {what}, got a tensor of shape {fmt_shape(np.shape(x))}",
+    if backend.xp.ndim(x) not in ndims:
+        raise op_error(name, f"expected {what}, got a tensor of shape "
+                       f"{fmt_shape(backend.xp.shape(x))}",
                        hint="use matmul for the general case")
 
 
@@ -126,8 +126,9 @@ def bmm(input: Any, mat2: Any) -> Any:
     """Batched matrix product of two 3-D tensors with the same batch size (no broadcasting)."""
     _need_ndim("bmm", input, (3,), "3-D batches of matrices")
     _need_ndim("bmm", mat2, (3,), "3-D batches of matrices")
-    if np.shape(input)[0] != np.shape(mat2)[0]:
-        raise op_error("bmm", f"{fmt_shape(np.shape(input))} @ {fmt_shape(np.shape(mat2))}: "
+    sa, sb = backend.xp.shape(input), backend.xp.shape(mat2)
+    if sa[0] != sb[0]:
+        raise op_error("bmm", f"{fmt_shape(sa)} @ {fmt_shape(sb)}: "
                        "batch sizes differ", "the same batch size (bmm does not broadcast)")
     return matmul(input, mat2)
 
@@ -163,7 +164,7 @@ _LETTERS = string.ascii_letters
 
 def _ndim(x: Any) -> int:
     nd = getattr(x, "ndim", None)
-    return nd if nd is not None else np.ndim(x)
+    return nd if nd is not None else backend.xp.ndim(x)
 
 
 @lru_cache(maxsize=512)
@@ -247,18 +248,18 @@ def _grad_equation(ins: tuple[str, ...], out: str, k: int) -> tuple[str, tuple, 
     return f"{lhs}->{''.join(result)}", others, tuple(extras)
 
 
-def einsum_arrays(equation: str, *operands: Any) -> np.ndarray:
-    """np.einsum, with a contraction path when it pays (the array-level einsum).
+def einsum_arrays(xp: Any, equation: str, *operands: Any) -> backend.ndarray:
+    """xp.einsum, with a contraction path when it pays (the array-level einsum).
 
     NumPy's default loop wins for two small operands (2 us vs 15 us for 3x4 @ 4x5); a contraction
     path, which calls BLAS, for more operands or big ones (64x784 @ 784x128: 0.2 ms vs 1.1 ms).
     """
     optimize = len(operands) > 2 or sum(getattr(x, "size", 1) for x in operands) > 4096
-    out = np.einsum(equation, *operands, optimize=optimize)
-    return out if type(out) is np.ndarray else np.asarray(out)
+    out = xp.einsum(equation, *operands, optimize=optimize)
+    return out if type(out) is xp.ndarray else xp.asarray(out)
 
 
-def _einsum_samples(rng: np.random.Generator):
+def _einsum_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([[r((2, 3)), r((3, 4))]], ("ij,jk->ik",), label="matrix product")
     yield S.Sample([[r((3, 3))]], ("ii->",), label="trace")
@@ -280,7 +281,7 @@ def _einsum_samples(rng: np.random.Generator):
            formula="d einsum(..., x_k, ...)/dx_k = einsum of g with the other operands",
            samples=_einsum_samples)
 def _einsum(xp, xs, equation):
-    out = einsum_arrays(equation, *xs)
+    out = einsum_arrays(xp, equation, *xs)
     if len(xs) == 1 and xp.may_share_memory(out, xs[0]):  # a permutation or diagonal view
         out = out.copy()
     return out
@@ -291,13 +292,14 @@ def _(c, g):
     xs = c.x
     ins, out = _parse(c.p[0], tuple(_ndim(x) for x in xs))
     grads = []
+    m = backend.get_array_module(g)  # the constants' module (the default one for a Tensor g)
     for k, x in enumerate(xs):
         if not c.need[k]:
             grads.append(None)
             continue
         eq, others, extras = _grad_equation(ins, out, k)
-        consts = [np.eye(x.shape[e[1]], dtype=g.dtype) if e[0] == "eye" else
-                  np.ones(x.shape[e[1]], dtype=g.dtype) for e in extras]
+        consts = [m.eye(x.shape[e[1]], dtype=g.dtype) if e[0] == "eye" else
+                  m.ones(x.shape[e[1]], dtype=g.dtype) for e in extras]
         grads.append(c.xp.einsum(eq, g, *(xs[j] for j in others), *consts))
     return tuple(grads)
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import arrays as A
 from chainrule.ops import samples as S
@@ -30,22 +29,23 @@ def _check_reduction(name: str, reduction: str) -> None:
                        "'mean', 'sum' or 'none'", kind=ValueError)
 
 
-_ROWS: dict[int, np.ndarray] = {}
+_ROWS: dict[tuple[Any, int], backend.ndarray] = {}
 
 
-def _rows(n: int) -> np.ndarray:
-    """np.arange(n), cached (the row index of every class-index gather)."""
-    r = _ROWS.get(n)
+def _rows(xp: Any, n: int) -> backend.ndarray:
+    """xp.arange(n), cached (the row index of every class-index gather)."""
+    key = (xp, n)
+    r = _ROWS.get(key)
     if r is None:
         if len(_ROWS) > 64:
             _ROWS.clear()
-        r = _ROWS[n] = np.arange(n)
+        r = _ROWS[key] = xp.arange(n)
         r.flags.writeable = False
     return r
 
 
-def _check_target(x: np.ndarray, t: np.ndarray, name: str = "cross_entropy",
-                  ignore_index: int | None = None) -> tuple[int, np.ndarray | None]:
+def _check_target(x: backend.ndarray, t: backend.ndarray, name: str = "cross_entropy",
+                  ignore_index: int | None = None) -> tuple[int, backend.ndarray | None]:
     """Validate class-index targets (``ignore_index`` may appear anywhere). Return the class
     axis of ``x`` and the mask of ignored targets (None when no target is ignored)."""
     what = "logits" if name == "cross_entropy" else "log-probabilities"
@@ -86,16 +86,16 @@ def _check_target(x: np.ndarray, t: np.ndarray, name: str = "cross_entropy",
     return cax, ignored
 
 
-def _class_weights(x: np.ndarray, t: np.ndarray, weight: np.ndarray | None,
-                   ignored: np.ndarray | None) -> tuple:
+def _class_weights(xp: Any, x: backend.ndarray, t: backend.ndarray, weight: backend.ndarray | None,
+                   ignored: backend.ndarray | None) -> tuple:
     """What a weighted, ignoring class-index loss needs besides the logits: the targets with
     ignored entries set to class 0 (a safe gather index), each sample's weight ``wt`` (None when
     all are 1), the float mask of kept samples (None when none is ignored) and the mean's
     divisor (the sum of the kept samples' weights: PyTorch's normalisation)."""
     valid = None
     if ignored is not None:
-        valid = np.logical_not(ignored).astype(x.dtype)
-        t = np.where(ignored, 0, t)
+        valid = xp.logical_not(ignored).astype(x.dtype)
+        t = xp.where(ignored, 0, t)
     if weight is None:
         wt = valid
     else:
@@ -106,11 +106,12 @@ def _class_weights(x: np.ndarray, t: np.ndarray, weight: np.ndarray | None,
     return t, wt, valid, total
 
 
-def _weight_array(name: str, weight: Any, x: np.ndarray, cax: int) -> np.ndarray | None:
+def _weight_array(xp: Any, name: str, weight: Any, x: backend.ndarray,
+                  cax: int) -> backend.ndarray | None:
     """A per-class ``weight`` as a 1-D array of the input's dtype, checked against C."""
     if weight is None:
         return None
-    w = np.asarray(weight)
+    w = xp.asarray(weight)
     n_cls = x.shape[cax]
     if w.shape != (n_cls,):
         raise op_error(name, f"weight has shape {fmt_shape(w.shape)} but the input "
@@ -119,21 +120,23 @@ def _weight_array(name: str, weight: Any, x: np.ndarray, cax: int) -> np.ndarray
     return w.astype(x.dtype, copy=False)
 
 
-def _gather_class(z: np.ndarray, t: np.ndarray, cax: int) -> np.ndarray:
+def _gather_class(xp: Any, z: backend.ndarray, t: backend.ndarray, cax: int) -> backend.ndarray:
     """``z[..., t, ...]`` along the class axis: one entry per sample."""
     if z.ndim == 2:
-        return z[_rows(z.shape[0]), t]
-    return np.take_along_axis(z, np.expand_dims(t, cax), axis=cax).squeeze(cax)
+        return z[_rows(xp, z.shape[0]), t]
+    return xp.take_along_axis(z, xp.expand_dims(t, cax), axis=cax).squeeze(cax)
 
 
-def _onehot(x: Any, t: np.ndarray, cax: int, values: Any = 1.0) -> np.ndarray:
-    """Zeros shaped like ``x`` with ``values`` (1, or each sample's weight) at the targets."""
-    out = np.zeros(x.shape, dtype=x.dtype)
+def _onehot(x: Any, t: backend.ndarray, cax: int, values: Any = 1.0) -> backend.ndarray:
+    """Zeros shaped like ``x`` with ``values`` (1, or each sample's weight) at the targets
+    (arrays of the module of the target indices ``t``: ``x`` is a Tensor under create_graph)."""
+    xp = backend.get_array_module(t)
+    out = xp.zeros(x.shape, dtype=x.dtype)
     if out.ndim == 2:
-        out[_rows(out.shape[0]), t] = values
+        out[_rows(xp, out.shape[0]), t] = values
     else:
-        np.put_along_axis(out, np.expand_dims(t, cax),
-                          values if np.ndim(values) == 0 else np.expand_dims(values, cax),
+        xp.put_along_axis(out, xp.expand_dims(t, cax),
+                          values if xp.ndim(values) == 0 else xp.expand_dims(values, cax),
                           axis=cax)
     return out
 
@@ -143,7 +146,7 @@ def _class_shape(ndim: int, cax: int, n_cls: int) -> tuple[int, ...]:
     return (n_cls,) + (1,) * (ndim - cax - 1)
 
 
-def _reduce_loss(loss: np.ndarray, reduction: str, total: Any) -> np.ndarray:
+def _reduce_loss(xp: Any, loss: backend.ndarray, reduction: str, total: Any) -> backend.ndarray:
     """Sum, or divide the sum by ``total`` (nan for 0/0, as PyTorch), or leave per sample."""
     if reduction == "none":
         return loss
@@ -152,8 +155,8 @@ def _reduce_loss(loss: np.ndarray, reduction: str, total: Any) -> np.ndarray:
         return s
     if total:
         return s / total
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 -> nan; x/0 -> inf
-        return np.divide(s, total, dtype=loss.dtype)
+    with xp.errstate(divide="ignore", invalid="ignore"):  # 0/0 -> nan; x/0 -> inf
+        return xp.divide(s, total, dtype=loss.dtype)
 
 
 def _loss_scale(g: Any, xp: Any, reduction: str, total: Any,
@@ -168,22 +171,22 @@ def _loss_scale(g: Any, xp: Any, reduction: str, total: Any,
     return xp.reshape(g, shape)
 
 
-def _ce_samples(rng: np.random.Generator):
+def _ce_samples(rng: S.Rng):
     r = rng.standard_normal
     w4 = rng.uniform(0.5, 2.0, 4)
     w3 = rng.uniform(0.5, 2.0, 3)
-    yield S.Sample([r((4, 4)), np.array([1, -100, 3, 0])], ("mean", w4, -100, 0.2),
+    yield S.Sample([r((4, 4)), S.array([1, -100, 3, 0])], ("mean", w4, -100, 0.2),
                    label="(N, C) mean, weight, ignore_index, label_smoothing")
-    yield S.Sample([r((2, 3, 2)), np.array([[0, 2], [2, 1]])], ("none", w3, 2, 0.3),
+    yield S.Sample([r((2, 3, 2)), S.array([[0, 2], [2, 1]])], ("none", w3, 2, 0.3),
                    label="(N, C, d) none, weight, ignore_index=2 (a class), smoothing")
     yield S.Sample([r((3, 4)), rng.integers(0, 4, (3,))], ("sum",), label="(N, C) sum")
-    yield S.Sample([r((4,)), np.array(2)], ("mean", None, None, 0.1), label="unbatched, smoothing")
+    yield S.Sample([r((4,)), S.array(2)], ("mean", None, None, 0.1), label="unbatched, smoothing")
     for red in _REDUCTIONS:
         yield S.Sample([r((3, 4)), rng.integers(0, 4, (3,))], (red,), label=f"(N, C) {red}")
     yield S.Sample([r((2, 3, 2)), rng.integers(0, 3, (2, 2))], ("mean",), label="(N, C, d)")
     yield S.Sample([r((2, 3, 2)), rng.integers(0, 3, (2, 2))], ("none",), label="(N, C, d)")
-    yield S.Sample([r((3, 4)), np.array([2, 0, 2])], ("sum", w4, 0), label="sum, weight, ignore")
-    yield S.Sample([r((1, 1)), np.array([0])], ("sum",), label="one class")
+    yield S.Sample([r((3, 4)), S.array([2, 0, 2])], ("sum", w4, 0), label="sum, weight, ignore")
+    yield S.Sample([r((1, 1)), S.array([0])], ("sum",), label="one class")
 
 
 def _torch_ce(torch, x, t, red, w=None, ignore_index=None, ls=0.0):
@@ -214,17 +217,18 @@ def _cross_entropy(xp, x, target, reduction="mean", weight=None, ignore_index=No
         # the hot path, validated in one reduction (negatives wrap to huge unsigned values;
         # an ignore_index outside [0, C) can only be among them)
         z = x - x.max(axis=1, keepdims=True)
-        picked = z[_rows(x.shape[0]), t]
-        loss = xp.log(_sum_along(xp.exp(z, out=z), 1)) - picked
-        return _reduce_loss(loss, reduction, t.size), (t, None, None, t.size)
+        picked = z[_rows(xp, x.shape[0]), t]
+        loss = xp.log(_sum_along(xp, xp.exp(z, out=z), 1)) - picked
+        return _reduce_loss(xp, loss, reduction, t.size), (t, None, None, t.size)
     cax, ignored = _check_target(x, t, "cross_entropy", ignore_index)
-    w = _weight_array("cross_entropy", weight, x, cax)
-    t, wt, valid, total = _class_weights(x, t, w, ignored)
+    w = _weight_array(xp, "cross_entropy", weight, x, cax)
+    t, wt, valid, total = _class_weights(xp, x, t, w, ignored)
     z = x - x.max(axis=cax, keepdims=True)
-    picked = _gather_class(z, t, cax)
+    picked = _gather_class(xp, z, t, cax)
     if label_smoothing:  # sum_c w_c z_ic, before z is overwritten by exp(z)
-        zw = _sum_along(z if w is None else z * w.reshape(_class_shape(x.ndim, cax, len(w))), cax)
-    lse = xp.log(_sum_along(xp.exp(z, out=z), cax))
+        zw = _sum_along(xp, z if w is None else z * w.reshape(_class_shape(x.ndim, cax, len(w))),
+                        cax)
+    lse = xp.log(_sum_along(xp, xp.exp(z, out=z), cax))
     loss = lse - picked
     if wt is not None:
         loss *= wt
@@ -234,7 +238,7 @@ def _cross_entropy(xp, x, target, reduction="mean", weight=None, ignore_index=No
         if valid is not None:
             smooth *= valid
         loss = (1.0 - label_smoothing) * loss + (label_smoothing / n_cls) * smooth
-    return _reduce_loss(loss, reduction, total), (t, wt, valid, total)
+    return _reduce_loss(xp, loss, reduction, total), (t, wt, valid, total)
 
 
 @_cross_entropy.defvjp
@@ -250,12 +254,12 @@ def _(c, g):
     b = _onehot(x, t, cax, 1.0 - eps if wt is None else (1.0 - eps) * wt)
     if eps:
         n_cls = x.shape[cax]
-        spread = eps / n_cls if weight is None else (eps / n_cls) * np.asarray(
+        spread = eps / n_cls if weight is None else (eps / n_cls) * _const(
             weight, x.dtype).reshape(_class_shape(x.ndim, cax, n_cls))
         b += spread if valid is None else spread * valid.reshape(kshape)
     d = c.xp.softmax(x, cax)
     if wt is not None:  # else a = 1 (every sample weighs 1)
-        d = d * _sum_along(b, cax, keepdims=True)
+        d = d * _sum_along(backend.get_array_module(b), b, cax, keepdims=True)
     return (d - b) * _loss_scale(g, c.xp, reduction, total, kshape), None
 
 
@@ -274,14 +278,14 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Any:
     return _cross_entropy(input, target, reduction, None, None, 0.0)
 
 
-def _nll_samples(rng: np.random.Generator):
+def _nll_samples(rng: S.Rng):
     r = rng.standard_normal
     w4, w3 = rng.uniform(0.5, 2.0, 4), rng.uniform(0.5, 2.0, 3)
-    yield S.Sample([r((4, 4)), np.array([1, -100, 3, 0])], ("mean", w4, -100),
+    yield S.Sample([r((4, 4)), S.array([1, -100, 3, 0])], ("mean", w4, -100),
                    label="(N, C) mean, weight, ignore_index")
-    yield S.Sample([r((2, 3, 2)), np.array([[0, 2], [2, 1]])], ("none", w3, 2),
+    yield S.Sample([r((2, 3, 2)), S.array([[0, 2], [2, 1]])], ("none", w3, 2),
                    label="(N, C, d) none, weight, ignore_index=2 (a class)")
-    yield S.Sample([r((4,)), np.array(2)], ("mean",), label="unbatched")
+    yield S.Sample([r((4,)), S.array(2)], ("mean",), label="unbatched")
     for red in _REDUCTIONS:
         yield S.Sample([r((3, 4)), rng.integers(0, 4, (3,))], (red,), label=f"(N, C) {red}")
     yield S.Sample([r((2, 3, 2)), rng.integers(0, 3, (2, 2))], ("sum", w3), label="(N, C, d)")
@@ -305,11 +309,12 @@ def _nll_loss(xp, x, target, reduction="mean", weight=None, ignore_index=None):
     if reduction not in _REDUCTIONS:
         _check_reduction("nll_loss", reduction)
     cax, ignored = _check_target(x, t, "nll_loss", ignore_index)
-    t, wt, _, total = _class_weights(x, t, _weight_array("nll_loss", weight, x, cax), ignored)
-    loss = -_gather_class(x, t, cax)
+    t, wt, _, total = _class_weights(xp, x, t, _weight_array(xp, "nll_loss", weight, x, cax),
+                                     ignored)
+    loss = -_gather_class(xp, x, t, cax)
     if wt is not None:
         loss *= wt
-    return _reduce_loss(loss, reduction, total), (t, wt, total)
+    return _reduce_loss(xp, loss, reduction, total), (t, wt, total)
 
 
 @_nll_loss.defvjp
@@ -323,12 +328,12 @@ def _(c, g):
     return b * _loss_scale(g, c.xp, c.p[0], total, _keep_shape(x.shape, cax)), None
 
 
-def _probs(rng: np.random.Generator, shape: tuple[int, ...], cax: int) -> np.ndarray:
+def _probs(rng: S.Rng, shape: tuple[int, ...], cax: int) -> backend.ndarray:
     p = rng.uniform(0.1, 1.0, shape)
     return p / p.sum(axis=cax, keepdims=True)
 
 
-def _ce_probs_samples(rng: np.random.Generator):
+def _ce_probs_samples(rng: S.Rng):
     r = rng.standard_normal
     w4, w3 = rng.uniform(0.5, 2.0, 4), rng.uniform(0.5, 2.0, 3)
     yield S.Sample([r((3, 4)), _probs(rng, (3, 4), 1), w4], ("mean", 0.2),
@@ -338,7 +343,7 @@ def _ce_probs_samples(rng: np.random.Generator):
     yield S.Sample([r((4,)), _probs(rng, (4,), 0), w4], ("sum", 0.0), label="unbatched, weight")
     yield S.Sample([r((3, 4)), _probs(rng, (3, 4), 1), None], ("mean", 0.0), label="(N, C)")
     yield S.Sample([r((2, 3, 2)), _probs(rng, (2, 3, 2), 1), None], ("sum", 0.3), label="(N, C, d)")
-    yield S.Sample([r((1, 1)), np.ones((1, 1)), None], ("none", 0.0), label="one class")
+    yield S.Sample([r((1, 1)), S.ones((1, 1)), None], ("none", 0.0), label="one class")
 
 
 def _torch_ce_probs(torch, x, t, w, red, ls=0.0):
@@ -366,11 +371,11 @@ def _cross_entropy_probs(xp, x, target, weight, reduction="mean", label_smoothin
     p = target if not label_smoothing else (
         target * (1.0 - label_smoothing) + label_smoothing / n_cls)
     if weight is not None:
-        p = p * _weight_array("cross_entropy", weight, x, cax).reshape(
+        p = p * _weight_array(xp, "cross_entropy", weight, x, cax).reshape(
             _class_shape(x.ndim, cax, n_cls))
-    q = log_softmax_arrays(x, cax)
+    q = log_softmax_arrays(xp, x, cax)
     q *= p
-    return _reduce_loss(-_sum_along(q, cax), reduction, x.size // n_cls if n_cls else 0)
+    return _reduce_loss(xp, -_sum_along(xp, q, cax), reduction, x.size // n_cls if n_cls else 0)
 
 
 @_cross_entropy_probs.defvjp
@@ -401,22 +406,27 @@ def _(c, g):
 
 def _const(v: Any, dtype: Any) -> Any:
     """A constant parameter (weight, pos_weight) as an array of the input's dtype."""
-    return None if v is None else np.asarray(v, dtype=dtype)
+    return None if v is None else backend.get_array_module(v).asarray(v, dtype=dtype)
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    """The shape of an array, a Tensor or a Python number (``()``)."""
+    return getattr(v, "shape", ())
 
 
 def _elementwise_total(*shapes: tuple[int, ...]) -> int:
     """The number of elements of the broadcast result (the divisor of a 'mean')."""
-    return math.prod(np.broadcast_shapes(*shapes))
+    return math.prod(backend.broadcast_shapes(*shapes))
 
 
-def _bce_samples(rng: np.random.Generator):
+def _bce_samples(rng: S.Rng):
     def prob(shape):
         return rng.uniform(0.1, 0.9, shape)
     w = rng.uniform(0.5, 2.0, (3,))
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("mean", w), label="(N, C) mean, weight")
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("none",), label="none")
     yield S.Sample([prob(()), prob(())], ("sum",), label="0-d")
-    yield S.Sample([prob((4,)), np.array([0.0, 1.0, 1.0, 0.0])], ("mean",), label="hard labels")
+    yield S.Sample([prob((4,)), S.array([0.0, 1.0, 1.0, 0.0])], ("mean",), label="hard labels")
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("sum", w[:1]), label="sum, scalar weight")
 
 
@@ -452,7 +462,7 @@ def _binary_cross_entropy(xp, x, target, reduction="mean", weight=None):
     loss = (target - 1.0) * log_1mx - target * log_x
     if weight is not None:
         loss = loss * _const(weight, loss.dtype)
-    return _reduce_loss(loss, reduction, loss.size)
+    return _reduce_loss(xp, loss, reduction, loss.size)
 
 
 @_binary_cross_entropy.defvjp
@@ -461,7 +471,7 @@ def _(c, g):
     reduction, weight = c.p
     xp = c.xp
     w = _const(weight, x.dtype)
-    shapes = [np.shape(x), np.shape(y)] + ([] if w is None else [w.shape])
+    shapes = [_shape(x), _shape(y)] + ([] if w is None else [w.shape])
     g = _loss_scale(g, xp, reduction, _elementwise_total(*shapes))
     if w is not None:
         g = g * w
@@ -473,7 +483,7 @@ def _(c, g):
     return gx, gy
 
 
-def _bce_logits_samples(rng: np.random.Generator):
+def _bce_logits_samples(rng: S.Rng):
     r = rng.standard_normal
     w, pw = rng.uniform(0.5, 2.0, (3,)), rng.uniform(0.5, 3.0, (3,))
     yield S.Sample([r((2, 3)) * 3, rng.uniform(0, 1, (2, 3))], ("mean", w, pw),
@@ -481,7 +491,7 @@ def _bce_logits_samples(rng: np.random.Generator):
     yield S.Sample([r((2, 3)), rng.uniform(0, 1, (2, 3))], ("none", None, pw),
                    label="none, pos_weight")
     yield S.Sample([r(()), rng.uniform(0, 1, ())], ("sum",), label="0-d")
-    yield S.Sample([r((4,)) * 5, np.array([0.0, 1.0, 1.0, 0.0])], ("mean",), label="hard labels")
+    yield S.Sample([r((4,)) * 5, S.array([0.0, 1.0, 1.0, 0.0])], ("mean",), label="hard labels")
     yield S.Sample([r((2, 3)), rng.uniform(0, 1, (2, 3))], ("sum", w), label="sum, weight")
 
 
@@ -509,13 +519,13 @@ def _bce_with_logits(xp, x, target, reduction="mean", weight=None, pos_weight=No
         raise op_error("binary_cross_entropy_with_logits", f"input {fmt_shape(x.shape)} and "
                        f"target {fmt_shape(xp.shape(target))} differ in shape",
                        "a target of the input's shape (one label per logit)")
-    sp = A.softplus(-x)  # -log(sigmoid(x)), finite for any x
+    sp = A.softplus(xp, -x)  # -log(sigmoid(x)), finite for any x
     if pos_weight is not None:
         sp = sp * ((_const(pos_weight, x.dtype) - 1.0) * target + 1.0)
     loss = (1.0 - target) * x + sp
     if weight is not None:
         loss = loss * _const(weight, loss.dtype)
-    return _reduce_loss(loss, reduction, loss.size)
+    return _reduce_loss(xp, loss, reduction, loss.size)
 
 
 @_bce_with_logits.defvjp
@@ -524,7 +534,7 @@ def _(c, g):
     reduction, weight, pos_weight = c.p
     xp = c.xp
     w, pw = _const(weight, x.dtype), _const(pos_weight, x.dtype)
-    shapes = [np.shape(x), np.shape(y)] + [v.shape for v in (w, pw) if v is not None]
+    shapes = [_shape(x), _shape(y)] + [v.shape for v in (w, pw) if v is not None]
     g = _loss_scale(g, xp, reduction, _elementwise_total(*shapes))
     if w is not None:
         g = g * w
@@ -542,7 +552,7 @@ def _(c, g):
     return gx, gy
 
 
-def _mse_samples(rng: np.random.Generator):
+def _mse_samples(rng: S.Rng):
     r = rng.standard_normal
     for red in _REDUCTIONS:
         yield S.Sample([r((2, 3)), r((2, 3))], (red,), label=f"same shape {red}")
@@ -574,8 +584,8 @@ def _(c, g):
     a, b = c.x
     reduction = c.p[0]
     if reduction == "mean":
-        sa, sb = np.shape(a), np.shape(b)
-        n = math.prod(sa if sa == sb else np.broadcast_shapes(sa, sb))
+        sa, sb = _shape(a), _shape(b)
+        n = math.prod(sa if sa == sb else backend.broadcast_shapes(sa, sb))
         g = g * (2.0 / max(n, 1))
     else:
         g = g + g
@@ -594,7 +604,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     return _mse_loss(input, target, reduction)
 
 
-def _huber_samples(rng: np.random.Generator):
+def _huber_samples(rng: S.Rng):
     def diffs(shape, delta):  # |x - y| clear of the kinks at 0 and at delta
         mag = rng.choice([rng.uniform(0.1, 0.8), rng.uniform(1.2, 2.5)], shape) * delta
         return mag * rng.choice([-1.0, 1.0], shape)
@@ -602,7 +612,7 @@ def _huber_samples(rng: np.random.Generator):
         y = rng.standard_normal((2, 3))
         yield S.Sample([y + diffs((2, 3), delta), y], (red, delta, scale),
                        label=f"{red}, delta={delta}, scale={scale}")
-    yield S.Sample([np.array(0.3), np.array(1.9)], ("mean", 1.0, 1.0), label="0-d")
+    yield S.Sample([S.array(0.3), S.array(1.9)], ("mean", 1.0, 1.0), label="0-d")
     y = rng.standard_normal((3,))
     yield S.Sample([y + diffs((2, 3), 1.0), y], ("sum", 1.0, 1.0), label="broadcast target")
 
@@ -624,7 +634,7 @@ def _huber_loss(xp, input, target, reduction="mean", delta=1.0, scale=1.0):
     ad = xp.abs(d)
     small = ad < delta
     loss = xp.where(small, (0.5 * scale) * d * d, (delta * scale) * (ad - 0.5 * delta))
-    return _reduce_loss(loss, reduction, loss.size)
+    return _reduce_loss(xp, loss, reduction, loss.size)
 
 
 @_huber_loss.defvjp
@@ -632,6 +642,6 @@ def _(c, g):
     a, b = c.x
     reduction, delta, scale = c.p
     if reduction != "none":
-        g = _loss_scale(g, c.xp, reduction, _elementwise_total(np.shape(a), np.shape(b)))
+        g = _loss_scale(g, c.xp, reduction, _elementwise_total(_shape(a), _shape(b)))
     ga = c.xp.minimum(c.xp.maximum(a - b, -delta), delta) * (g * scale)
     return (ga if c.need[0] else None), (-ga if c.need[1] else None)

@@ -1,6 +1,8 @@
 """The two array namespaces a vjp can be written against, with the same names and signatures.
 
-- ``ArrayNS``: NumPy plus a few helpers, used on the fast first-order path (``Node.xp``);
+- ``array_namespace(xp)``: the array module ``xp`` that ``chainrule.backend`` hands out plus a
+  few helpers, used on the fast first-order path. One namespace per array module, built once
+  and cached; ``Node.xp`` is the default module's (NumPy on the CPU);
 - ``TensorNS``: the same names bound to chainrule's own ops, used under ``create_graph=True``
   (``TensorCtx.xp``), so a vjp written once is differentiable again.
 
@@ -12,11 +14,11 @@ both sides here.
 from __future__ import annotations
 
 import math
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.engine import TensorCtx
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
@@ -27,32 +29,55 @@ from chainrule.ops import linalg as _linalg
 from chainrule.ops import shape as _shape
 
 
-def _const(fn: Any) -> Any:
-    """A non-differentiable NumPy function lifted to tensors (its result is a constant)."""
+def _const(name: str) -> Any:
+    """A non-differentiable array function lifted to tensors (its result is a constant), run by
+    the array module of its array arguments (the default module when there are none)."""
     def lifted(*args: Any, **kwargs: Any) -> Tensor:
-        return _leaf(np.asarray(fn(*[a._data if isinstance(a, Tensor) else a for a in args],
-                                   **kwargs)))
+        raw = [a._data if isinstance(a, Tensor) else a for a in args]
+        xp = backend.get_array_module(*raw)
+        return _leaf(xp.asarray(getattr(xp, name)(*raw, **kwargs)))
     return lifted
 
 
-def _array_cast(x: np.ndarray, dtype: Any) -> np.ndarray:
+def _array_cast(x: Any, dtype: Any) -> Any:
     return x.astype(dtype, copy=False)
 
 
-ArrayNS = SimpleNamespace(
-    where=np.where, sign=np.sign, exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, tanh=np.tanh,
-    sqrt=np.sqrt, abs=np.abs, maximum=np.maximum, minimum=np.minimum, erf=A.erf,
-    sigmoid=A.sigmoid, cast=_array_cast, sum_to=A.sum_to, zeros_like=np.zeros_like,
-    ones_like=np.ones_like, zeros=np.zeros, reshape=np.reshape, broadcast_to=np.broadcast_to,
-    matmul=np.matmul, einsum=_linalg.einsum_arrays, softmax=_fused.softmax_arrays,
-    log_softmax=_fused.log_softmax_arrays, softplus=A.softplus,
-    swapaxes=lambda x, axis0, axis1: x.swapaxes(axis0, axis1),
-    # reductions (call with keepdims= as a keyword), shapes and indexing
-    sum=np.sum, mean=np.mean, prod=np.prod, transpose=np.transpose, flip=np.flip,
-    constant_pad=_shape.constant_pad_array, getitem_backward=_indexing.getitem_backward_array,
-    index_put=_indexing.index_put_array, gather=_indexing.gather_array,
-    gather_backward=_indexing.gather_backward_array,
-)
+def _swapaxes(x: Any, axis0: int, axis1: int) -> Any:
+    return x.swapaxes(axis0, axis1)
+
+
+_NAMESPACES: dict[Any, SimpleNamespace] = {}
+
+
+def array_namespace(xp: Any) -> SimpleNamespace:
+    """The vjp namespace on arrays of the array module ``xp`` (built on first use, then cached):
+    ``xp``'s functions under NumPy's names, and the helpers with ``xp`` bound."""
+    ns = _NAMESPACES.get(xp)
+    if ns is not None:
+        return ns
+    ns = _NAMESPACES[xp] = SimpleNamespace(
+        where=xp.where, sign=xp.sign, exp=xp.exp, log=xp.log, sin=xp.sin, cos=xp.cos,
+        tanh=xp.tanh, sqrt=xp.sqrt, abs=xp.abs, maximum=xp.maximum, minimum=xp.minimum,
+        erf=partial(A.erf, xp), sigmoid=partial(A.sigmoid, xp), cast=_array_cast,
+        sum_to=A.sum_to, zeros_like=xp.zeros_like, ones_like=xp.ones_like, zeros=xp.zeros,
+        ones_vector=partial(A.ones_vector, xp), reshape=xp.reshape,
+        broadcast_to=xp.broadcast_to, matmul=xp.matmul, einsum=partial(_linalg.einsum_arrays, xp),
+        softmax=partial(_fused.softmax_arrays, xp),
+        log_softmax=partial(_fused.log_softmax_arrays, xp), softplus=partial(A.softplus, xp),
+        swapaxes=_swapaxes,
+        # reductions (call with keepdims= as a keyword), shapes and indexing
+        sum=xp.sum, mean=xp.mean, prod=xp.prod, transpose=xp.transpose, flip=xp.flip,
+        constant_pad=partial(_shape.constant_pad_array, xp),
+        getitem_backward=partial(_indexing.getitem_backward_array, xp),
+        index_put=_indexing.index_put_array, gather=partial(_indexing.gather_array, xp),
+        gather_backward=partial(_indexing.gather_backward_array, xp),
+    )
+    return ns
+
+
+ArrayNS = array_namespace(backend.xp)
+"""The default module's namespace (``Node.xp``, the fast path)."""
 
 TensorNS = SimpleNamespace()
 
@@ -64,18 +89,24 @@ def _reduction(fn: Any) -> Any:
     return reduce
 
 
-def _gather_backward(g: Tensor, shape: tuple, dim: int, index: np.ndarray) -> Tensor:
-    return _indexing._scatter_add(_leaf(np.zeros(shape, dtype=g.dtype)), g, dim, index)
+def _gather_backward(g: Tensor, shape: tuple, dim: int, index: backend.ndarray) -> Tensor:
+    zeros = backend.get_array_module(index).zeros(shape, dtype=g.dtype)
+    return _indexing._scatter_add(_leaf(zeros), g, dim, index)
+
+
+def _ones_vector(n: int, dtype: Any) -> Tensor:
+    return _leaf(A.ones_vector(backend.xp, n, dtype))
 
 
 def bind_tensor_namespace(ops: Any) -> None:
     """Fill ``TensorNS`` from the loaded ops (called once by ``chainrule.ops``)."""
     TensorNS.__dict__.update(
-        where=ops.where, sign=_const(np.sign), exp=ops.exp, log=ops.log, sin=ops.sin,
+        where=ops.where, sign=_const("sign"), exp=ops.exp, log=ops.log, sin=ops.sin,
         cos=ops.cos, tanh=ops.tanh, sqrt=ops.sqrt, abs=ops.abs, maximum=ops.maximum,
         minimum=ops.minimum, erf=ops.erf, sigmoid=ops.sigmoid, cast=ops.cast,
-        sum_to=ops.sum_to, zeros_like=_const(np.zeros_like), ones_like=_const(np.ones_like),
-        zeros=_const(np.zeros), reshape=ops.reshape, broadcast_to=ops.broadcast_to,
+        sum_to=ops.sum_to, zeros_like=_const("zeros_like"), ones_like=_const("ones_like"),
+        zeros=_const("zeros"), ones_vector=_ones_vector, reshape=ops.reshape,
+        broadcast_to=ops.broadcast_to,
         matmul=ops.matmul, einsum=ops.einsum, softmax=ops.softmax,
         log_softmax=ops.log_softmax, softplus=lambda x: ops.softplus(x, 1.0, math.inf),
         swapaxes=ops.transpose,

@@ -18,8 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import samples as S
@@ -27,15 +26,19 @@ from chainrule.ops.arrays import ones_vector as _ones
 from chainrule.ops.registry import primitive, public
 
 
-def _need_float(name: str, x: np.ndarray) -> None:
+def _need_float(name: str, x: backend.ndarray) -> None:
     if x.dtype.kind != "f":
         raise op_error(name, f"input has dtype {x.dtype}", "a floating-point tensor",
                        "convert it first, e.g. x.float()", kind=DTypeError)
 
 
+def _shape(v: Any) -> tuple[int, ...]:
+    return v.shape if hasattr(v, "shape") else backend.xp.shape(v)
+
+
 def _check_affine(name: str, what: str, v: Any, shape: tuple[int, ...], x_shape: tuple) -> None:
-    if v is not None and np.shape(v) != shape:
-        raise op_error(name, f"{what} has shape {fmt_shape(np.shape(v))} but the input "
+    if v is not None and _shape(v) != shape:
+        raise op_error(name, f"{what} has shape {fmt_shape(_shape(v))} but the input "
                        f"{fmt_shape(x_shape)} normalises over {fmt_shape(shape)}",
                        f"a {what} of shape {fmt_shape(shape)}")
 
@@ -48,7 +51,7 @@ def _bn_layout(x_ndim: int, c: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (0, *range(2, x_ndim)), (1, c) + (1,) * (x_ndim - 2)
 
 
-def _bn_samples(rng: np.random.Generator):
+def _bn_samples(rng: S.Rng):
     r = rng.standard_normal
     rm = lambda c: r((c,))  # noqa: E731
     rv = lambda c: rng.uniform(0.5, 2.0, (c,))  # noqa: E731
@@ -69,7 +72,7 @@ def _bn_samples(rng: np.random.Generator):
 def _torch_bn(torch: Any, x: Any, w: Any, b: Any, rm: Any, rv: Any, training: bool,
               momentum: float, eps: float) -> Any:
     def t(a: Any) -> Any:
-        return None if a is None else torch.tensor(np.array(a))
+        return None if a is None else torch.tensor(backend.to_numpy(a))
     return torch.nn.functional.batch_norm(x, t(rm), t(rv), w, b, training, momentum, eps)
 
 
@@ -94,7 +97,7 @@ def _batch_norm(xp, x, weight, bias, running_mean, running_var, training, moment
                            hint="use a batch of at least 2, or call model.eval()",
                            kind=ValueError)
         if x.ndim == 2:  # column sums as BLAS products: 4x faster than x.mean(0) at (64, 128)
-            mean = (_ones(x.shape[0], x.dtype) @ x)[None] * (1.0 / n)
+            mean = (_ones(xp, x.shape[0], x.dtype) @ x)[None] * (1.0 / n)
             xc = x - mean
             var = xp.einsum("ij,ij->j", xc, xc)[None] * (1.0 / n)
         else:
@@ -126,7 +129,7 @@ def _batch_norm(xp, x, weight, bias, running_mean, running_var, training, moment
 @_batch_norm.defvjp
 def _(c, g):
     x, w, _ = c.x
-    if type(x) is np.ndarray:
+    if not isinstance(x, Tensor):
         return _batch_norm_vjp_arrays(c, g)
     xp = c.xp
     training, eps = c.p[2], c.p[4]
@@ -156,6 +159,7 @@ def _(c, g):
 def _batch_norm_vjp_arrays(c, g):
     """The same formula on arrays, in as few passes as possible (the first-order path)."""
     x, w, _ = c.x
+    xp = backend.get_array_module(x)
     training = c.p[2]
     mean, invstd = c.res
     ch = x.shape[1]
@@ -168,20 +172,20 @@ def _batch_norm_vjp_arrays(c, g):
     sg = sgx = None
     if x.ndim == 2:
         if full or need[2]:
-            sg = _ones(x.shape[0], g.dtype) @ g
+            sg = _ones(xp, x.shape[0], g.dtype) @ g
         if full or need[1]:
-            sgx = np.einsum("ij,ij->j", g, xhat)
+            sgx = xp.einsum("ij,ij->j", g, xhat)
     else:
         if full or need[2]:
             sg = g.sum(axis=axes)
         if full or need[1]:
-            sgx = np.einsum("ijk,ijk->j", g, xhat) if x.ndim == 3 else (g * xhat).sum(axis=axes)
+            sgx = xp.einsum("ijk,ijk->j", g, xhat) if x.ndim == 3 else (g * xhat).sum(axis=axes)
     gx = None
     if need[0]:
         scale = invstd if w is None else invstd * w.reshape(shape)
         if training:
             xhat *= (sgx * (1.0 / n)).reshape(shape)
-            gx = np.subtract(g, xhat, out=xhat)
+            gx = xp.subtract(g, xhat, out=xhat)
             gx -= (sg * (1.0 / n)).reshape(shape)
             gx *= scale
         else:
@@ -215,7 +219,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
 # --- layer norm -------------------------------------------------------------------------------
 
 
-def _ln_samples(rng: np.random.Generator):
+def _ln_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((2, 3)), r((3,)), r((3,))], (1, 1e-5), label="(N, D)")
     yield S.Sample([r((2, 2, 3)), r((2, 3)), r((2, 3))], (2, 1e-5), label="two normalised dims")
@@ -236,7 +240,7 @@ def _layer_norm(xp, x, weight, bias, k, eps):
     axes = tuple(range(x.ndim - k, x.ndim))
     if k == 1:
         d = x.shape[-1]
-        mean = (x @ _ones(d, x.dtype))[..., None] * (1.0 / d)
+        mean = (x @ _ones(xp, d, x.dtype))[..., None] * (1.0 / d)
         xc = x - mean
         var = xp.einsum("...i,...i->...", xc, xc)[..., None] * (1.0 / d)
     else:
@@ -258,11 +262,12 @@ def _layer_norm(xp, x, weight, bias, k, eps):
 def _(c, g):
     x, w, _ = c.x
     k, eps = c.p
-    if type(x) is np.ndarray and k == 1:
+    arrays = not isinstance(x, Tensor)
+    if arrays and k == 1:
         return _layer_norm_vjp_arrays(c, g)
     xp = c.xp
     axes = tuple(range(x.ndim - k, x.ndim))
-    if type(x) is not np.ndarray:  # create_graph: the statistics as functions of x
+    if not arrays:  # create_graph: the statistics as functions of x
         mean = xp.mean(x, axes, keepdims=True)
         xc = x - mean
         invstd = 1.0 / xp.sqrt(xp.mean(xc * xc, axes, keepdims=True) + eps)
@@ -281,6 +286,7 @@ def _(c, g):
 def _layer_norm_vjp_arrays(c, g):
     """The same formula on arrays for one normalised dimension, in few passes."""
     x, w, _ = c.x
+    xp = backend.get_array_module(x)
     mean, invstd = c.res
     need = c.need
     d = x.shape[-1]
@@ -288,13 +294,13 @@ def _layer_norm_vjp_arrays(c, g):
     xhat *= invstd
     g2 = g.reshape(-1, d)
     x2 = xhat.reshape(-1, d)
-    gw = np.einsum("ij,ij->j", g2, x2) if need[1] else None
-    gb = _ones(g2.shape[0], g.dtype) @ g2 if need[2] else None
+    gw = xp.einsum("ij,ij->j", g2, x2) if need[1] else None
+    gb = _ones(xp, g2.shape[0], g.dtype) @ g2 if need[2] else None
     gx = None
     if need[0]:
         gy = g * w if w is not None else g.copy()
-        m1 = (gy @ _ones(d, g.dtype))[..., None]
-        m2 = np.einsum("...i,...i->...", gy, xhat)[..., None]
+        m1 = (gy @ _ones(xp, d, g.dtype))[..., None]
+        m2 = xp.einsum("...i,...i->...", gy, xhat)[..., None]
         m2 *= 1.0 / d
         xhat *= m2
         gy -= xhat
@@ -316,9 +322,9 @@ def layer_norm(input: Any, normalized_shape: int | Sequence[int], weight: Any = 
     Fused: measured 1.9x faster than the composition ``(x - mean) / sqrt(var + eps) * w + b``
     at (64, 128) and (32, 50, 64), 1.6x at (256, 512) (float32, forward + backward).
     """
-    ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else \
+    ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, backend.integer)) else \
         tuple(int(s) for s in normalized_shape)
-    shape = np.shape(input)
+    shape = _shape(input)
     if not ns or len(ns) > len(shape) or tuple(shape[len(shape) - len(ns):]) != ns:
         raise op_error("layer_norm", f"input of shape {fmt_shape(shape)} does not end with "
                        f"normalized_shape {fmt_shape(ns)}",

@@ -7,8 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
@@ -22,7 +21,7 @@ def normalize_dims(dim: Any, ndim: int, op: str = "reduce") -> tuple[int, ...] |
     """``dim`` (None, int or sequence, negatives allowed) as a sorted tuple of axes, or None."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    dims = (dim,) if isinstance(dim, (int, backend.integer)) else tuple(dim)
     out = []
     hi = ndim if ndim > 0 else 1  # (this module defines max and min: no builtins below)
     for d in dims:
@@ -44,7 +43,7 @@ def keepdim_shape(shape: Sequence[int], axes: tuple[int, ...] | None) -> tuple[i
 
 
 def _reduce_samples(domain: S.Domain = S.real) -> Any:
-    def gen(rng: np.random.Generator):
+    def gen(rng: S.Rng):
         yield S.Sample([domain(rng, ())], (None, False))
         yield S.Sample([domain(rng, (4,))], (None, False))
         yield S.Sample([domain(rng, (4,))], ((0,), True))
@@ -80,7 +79,7 @@ def _(c, g):
 @public(method=True)
 def sum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """Sum over ``dim`` (all dimensions when None)."""
-    return _sum(x, normalize_dims(dim, np.ndim(x), "sum"), keepdim)
+    return _sum(x, normalize_dims(dim, backend.xp.ndim(x), "sum"), keepdim)
 
 
 @primitive("mean", saves="", torch=lambda torch, x, dim, keepdim: (
@@ -95,17 +94,17 @@ def _mean(xp, x, dim, keepdim):
 def _(c, g):
     shape = c.x[0].shape
     axes = c.p[0]
-    n = int(np.prod([shape[a] for a in axes]) if axes is not None else np.prod(shape))
+    n = math.prod([shape[a] for a in axes]) if axes is not None else math.prod(shape)
     return (_grad_to_input(c, g * (1.0 / (n if n > 0 else 1))),)
 
 
 @public(method=True)
 def mean(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """Mean over ``dim`` (all dimensions when None)."""
-    return _mean(x, normalize_dims(dim, np.ndim(x), "mean"), keepdim)
+    return _mean(x, normalize_dims(dim, backend.xp.ndim(x), "mean"), keepdim)
 
 
-def _sum_to_samples(rng: np.random.Generator):
+def _sum_to_samples(rng: S.Rng):
     yield S.Sample([rng.standard_normal((2, 3))], ((3,),))
     yield S.Sample([rng.standard_normal((2, 3))], ((2, 1),))
     yield S.Sample([rng.standard_normal((4, 2, 3))], ((1, 3),))
@@ -136,8 +135,8 @@ def _raw(v: Any) -> Any:
 def _count(shape: Sequence[int], axes: tuple[int, ...] | None) -> int:
     """How many elements a reduction over ``axes`` combines."""
     if axes is None:
-        return int(np.prod(shape, dtype=np.int64))
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+        return math.prod(shape)
+    return math.prod([shape[a] for a in axes])
 
 
 def _keep(xp: Any, v: Any, shape: Sequence[int], axes: Any, keepdim: bool) -> Any:
@@ -152,7 +151,7 @@ def _torch_dims(x: Any, dim: Any) -> Any:
 # --- var, std ---------------------------------------------------------------------------------
 
 
-def _var_samples(rng: np.random.Generator):
+def _var_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((4,))], ((0,), 1, False))
     yield S.Sample([r((2, 3))], ((1,), 0, True))
@@ -214,16 +213,16 @@ def var(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *
         correction: Any = None) -> Any:
     """Variance over ``dim`` (all dims when None), dividing by ``N - correction`` (``correction``
     defaults to 1, Bessel's correction, or 0 when ``unbiased=False``)."""
-    return _var(x, normalize_dims(dim, np.ndim(x), "var"), _correction(unbiased, correction),
-                keepdim)
+    dims = normalize_dims(dim, backend.xp.ndim(x), "var")
+    return _var(x, dims, _correction(unbiased, correction), keepdim)
 
 
 @public(method=True)
 def std(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
         correction: Any = None) -> Any:
     """Standard deviation: the square root of ``var`` with the same arguments."""
-    return _std(x, normalize_dims(dim, np.ndim(x), "std"), _correction(unbiased, correction),
-                keepdim)
+    dims = normalize_dims(dim, backend.xp.ndim(x), "std")
+    return _std(x, dims, _correction(unbiased, correction), keepdim)
 
 
 # --- amax, amin, max, min ------------------------------------------------------------------
@@ -234,8 +233,8 @@ def _extremum_vjp(c: Any, g: Any) -> tuple:
     x, xp = c.x[0], c.xp
     axes, keepdim = c.p
     xa = _raw(x)
-    hit = xa == np.reshape(_raw(c.out), keepdim_shape(xa.shape, axes))
-    count = np.sum(hit, axis=axes, keepdims=True).astype(xa.dtype)
+    hit = xa == _raw(c.out).reshape(keepdim_shape(xa.shape, axes))
+    count = hit.sum(axis=axes, keepdims=True).astype(xa.dtype)
     return (xp.where(hit, _keep(xp, g, xa.shape, axes, keepdim) / count, 0.0),)
 
 
@@ -266,26 +265,27 @@ _amin.defvjp(_extremum_vjp)
 @public(method=True)
 def amax(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """The maximum over ``dim`` (all dims when None); ties share the gradient equally."""
-    return _amax(x, normalize_dims(dim, np.ndim(x), "amax"), keepdim)
+    return _amax(x, normalize_dims(dim, backend.xp.ndim(x), "amax"), keepdim)
 
 
 @public(method=True)
 def amin(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """The minimum over ``dim`` (all dims when None); ties share the gradient equally."""
-    return _amin(x, normalize_dims(dim, np.ndim(x), "amin"), keepdim)
+    return _amin(x, normalize_dims(dim, backend.xp.ndim(x), "amin"), keepdim)
 
 
-def _max_min(name: str, arg: Any, x: Any, dim: Any, keepdim: bool) -> Any:
-    xa = _raw(x) if isinstance(x, Tensor) else np.asarray(x)
+def _max_min(name: str, arg: str, x: Any, dim: Any, keepdim: bool) -> Any:
+    xa = _raw(x) if isinstance(x, Tensor) else backend.get_array_module(x).asarray(x)
+    xp = backend.get_array_module(xa)
     d = normalize_dim(dim, xa.ndim, name)
     if xa.ndim == 0:
-        return ValuesIndices(reshape(x, ()), _leaf(np.zeros((), dtype=np.int64)))
+        return ValuesIndices(reshape(x, ()), _leaf(xp.zeros((), dtype=backend.int64)))
     if xa.shape[d] == 0:
         raise op_error(name, f"cannot reduce over dim {d} of size 0 (shape "
                        f"{fmt_shape(xa.shape)})", "a non-empty dim", kind=IndexError)
-    idx = arg(xa, axis=d, keepdims=keepdim)
-    values = _index(x, _along(idx, d) if keepdim else _along(idx, d, xa.shape))
-    return ValuesIndices(values, _leaf(idx.astype(np.int64, copy=False)))
+    idx = getattr(xp, arg)(xa, axis=d, keepdims=keepdim)
+    values = _index(x, _along(xp, idx, d) if keepdim else _along(xp, idx, d, xa.shape))
+    return ValuesIndices(values, _leaf(idx.astype(backend.int64, copy=False)))
 
 
 @public(method=True)
@@ -297,7 +297,7 @@ def max(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         return _amax(x, None, False)
     if isinstance(dim, Tensor):
         return maximum(x, dim)
-    return _max_min("max", np.argmax, x, dim, keepdim)
+    return _max_min("max", "argmax", x, dim, keepdim)
 
 
 @public(method=True)
@@ -308,7 +308,7 @@ def min(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         return _amin(x, None, False)
     if isinstance(dim, Tensor):
         return minimum(x, dim)
-    return _max_min("min", np.argmin, x, dim, keepdim)
+    return _max_min("min", "argmin", x, dim, keepdim)
 
 
 # --- prod ---------------------------------------------------------------------------------------
@@ -323,10 +323,10 @@ def _torch_prod(torch: Any, x: Any, dim: Any, keepdim: bool) -> Any:
     return x if keepdim else x.reshape([s for i, s in enumerate(x.shape) if i not in dim])
 
 
-def _prod_samples(rng: np.random.Generator):
+def _prod_samples(rng: S.Rng):
     yield from _reduce_samples(S.away_from_zero)(rng)
-    yield S.Sample([np.array([1.5, 0.0, -2.0])], (None, False), label="one zero")
-    yield S.Sample([np.array([[0.0, 0.7], [1.2, -0.8]])], ((1,), True), label="one zero")
+    yield S.Sample([S.array([1.5, 0.0, -2.0])], (None, False), label="one zero")
+    yield S.Sample([S.array([[0.0, 0.7], [1.2, -0.8]])], ((1,), True), label="one zero")
 
 
 @primitive("prod", saves="x,out", torch=_torch_prod,
@@ -350,7 +350,7 @@ def _(c, g):
     # zero, and 0 everywhere else in a slice that holds a zero (exact to first order).
     nonzero = xp.where(zero, 1.0, x)
     pnz = xp.prod(nonzero, axes, keepdims=True)
-    zeros = np.sum(zero, axis=axes, keepdims=True)
+    zeros = zero.sum(axis=axes, keepdims=True)
     others = xp.where(zeros == 0, pnz / nonzero, xp.where(zero & (zeros == 1), pnz, 0.0))
     return (gk * others,)
 
@@ -358,7 +358,7 @@ def _(c, g):
 @public(method=True)
 def prod(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """The product over ``dim`` (all dims when None; an int or a tuple of ints)."""
-    return _prod(x, normalize_dims(dim, np.ndim(x), "prod"), keepdim)
+    return _prod(x, normalize_dims(dim, backend.xp.ndim(x), "prod"), keepdim)
 
 
 # --- logsumexp ---------------------------------------------------------------------------------
@@ -384,35 +384,37 @@ def _(c, g):
     # than exp(x - out) when out is rounded (float32), and as differentiable
     x, xp = c.x[0], c.xp
     axes, keepdim = c.p
-    m = np.max(_raw(x), axis=axes, keepdims=True)
-    e = xp.exp(x - np.where(np.isfinite(m), m, 0))
+    xa = _raw(x)
+    xm = backend.get_array_module(xa)
+    m = xa.max(axis=axes, keepdims=True)
+    e = xp.exp(x - xm.where(xm.isfinite(m), m, 0))
     return (_keep(xp, g, x.shape, axes, keepdim) * (e / xp.sum(e, axes, keepdims=True)),)
 
 
 @public(method=True)
 def logsumexp(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """log(sum(exp(x))) over ``dim`` (all dims when None), computed without overflow."""
-    return _logsumexp(x, normalize_dims(dim, np.ndim(x), "logsumexp"), keepdim)
+    return _logsumexp(x, normalize_dims(dim, backend.xp.ndim(x), "logsumexp"), keepdim)
 
 
 # --- norm -------------------------------------------------------------------------------------
 
 
-def _signed_distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def _signed_distinct(rng: S.Rng, shape: tuple[int, ...]) -> backend.ndarray:
     """Values whose magnitudes are distinct and at least 0.3 (no kink of |x| or of a max)."""
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)
     mags = 0.3 + 0.25 * rng.permutation(n) + rng.uniform(0.0, 0.05, n)
     return (mags * rng.choice([-1.0, 1.0], n)).reshape(shape)
 
 
-def _norm_samples(rng: np.random.Generator):
+def _norm_samples(rng: S.Rng):
     r = _signed_distinct
     for p in (2.0, 1.0, math.inf, 3.0, 0.5, -math.inf):
         yield S.Sample([r(rng, (2, 3))], (p, None, False))
         yield S.Sample([r(rng, (2, 3))], (p, (1,), True))
     yield S.Sample([r(rng, ())], (2.0, None, False))
     yield S.Sample([r(rng, (2, 1, 3))], (2.0, (0, 2), False))
-    yield S.Sample([np.zeros((2, 2))], (2.0, (1,), False), label="zero norm: gradient 0")
+    yield S.Sample([S.zeros((2, 2))], (2.0, (1,), False), label="zero norm: gradient 0")
 
 
 @primitive("norm", saves="x,out", kinks=True,
@@ -449,8 +451,8 @@ def _(c, g):
         return (xp.zeros_like(x),)
     if abs(p) == math.inf:  # shared equally among the entries of largest (smallest) |x|
         xa = _raw(x)
-        hit = np.abs(xa) == _raw(out)
-        count = np.sum(hit, axis=axes, keepdims=True).astype(xa.dtype)
+        hit = abs(xa) == _raw(out)
+        count = hit.sum(axis=axes, keepdims=True).astype(xa.dtype)
         return (xp.where(hit, gk * xp.sign(x) / count, 0.0),)
     zero = _raw(x) == 0
     ax = xp.abs(x)
@@ -469,4 +471,4 @@ def norm(x: Any, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Any:
     if isinstance(p, str) or (p != 0 and p != -math.inf and not p > 0):
         raise op_error("norm", f"p = {p!r} is not supported",
                        "2 ('fro'), 1, inf, -inf, 0 or another positive number", kind=ValueError)
-    return _norm(x, float(p), normalize_dims(dim, np.ndim(x), "norm"), keepdim)
+    return _norm(x, float(p), normalize_dims(dim, backend.xp.ndim(x), "norm"), keepdim)

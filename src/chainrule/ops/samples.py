@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-Domain = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+array = np.array
+"""Hand-written sample arrays (``S.array([1, 0, 2])``): NumPy on the CPU, like all sample data."""
+ones = np.ones
+zeros = np.zeros
+Rng = np.random.Generator
+"""The random generator sample functions take (``def _samples(rng: S.Rng)``)."""
+Domain = Callable[[Rng, tuple[int, ...]], np.ndarray]
 
 
 @dataclass

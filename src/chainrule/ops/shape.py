@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.errors import broadcast_error, fmt_shape, op_error
 from chainrule.ops import samples as S
 from chainrule.ops.registry import primitive, public
 
 
 def _shape_arg(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)):
+    if isinstance(shape, (int, backend.integer)):
         return (int(shape),)
     return tuple(int(s) for s in shape)
 
 
-def _reshape_samples(rng: np.random.Generator):
+def _reshape_samples(rng: S.Rng):
     yield S.Sample([rng.standard_normal((2, 3))], ((3, 2),))
     yield S.Sample([rng.standard_normal((2, 3))], ((-1,),))
     yield S.Sample([rng.standard_normal(())], ((1, 1),))
@@ -48,7 +48,7 @@ def reshape(x: Any, shape: Sequence[int]) -> Any:
     return _reshape(x, _shape_arg(shape))
 
 
-def _broadcast_samples(rng: np.random.Generator):
+def _broadcast_samples(rng: S.Rng):
     yield S.Sample([rng.standard_normal((3,))], ((2, 3),))
     yield S.Sample([rng.standard_normal((2, 1))], ((2, 4),))
     yield S.Sample([rng.standard_normal(())], ((2, 2),))
@@ -80,7 +80,7 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
 def expand(x: Any, shape: Sequence[int]) -> Any:
     """PyTorch's ``expand``: like broadcast_to, where -1 keeps a dimension's size."""
     shape = _shape_arg(shape)
-    xs = np.shape(x)
+    xs = backend.xp.shape(x)
     lead = len(shape) - len(xs)
     if lead < 0:
         raise op_error("expand", f"cannot expand {fmt_shape(xs)} to fewer dimensions "
@@ -110,7 +110,7 @@ def normalize_dim(dim: Any, ndim: int, op: str, extra: int = 0) -> int:
 def _dims_arg(dims: Any) -> tuple[int, ...]:
     if type(dims) is tuple:  # the common case (x.T, permute(0, 2, 1)): as given
         return dims
-    if isinstance(dims, (int, np.integer)):
+    if isinstance(dims, (int, backend.integer)):
         return (int(dims),)
     return tuple(int(d) for d in dims)
 
@@ -118,7 +118,7 @@ def _dims_arg(dims: Any) -> tuple[int, ...]:
 # --- permute, transpose, t ---------------------------------------------------------------------
 
 
-def _permute_samples(rng: np.random.Generator):
+def _permute_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((2, 3))], ((1, 0),))
     yield S.Sample([r((2, 1, 3))], ((2, 0, 1),))
@@ -144,7 +144,8 @@ def _permute(xp, x, dims):
 @_permute.defvjp
 def _(c, g):
     nd = len(c.p[0])
-    inv = np.argsort([d % nd for d in c.p[0]]).tolist()
+    perm = [d % nd for d in c.p[0]]
+    inv = sorted(range(nd), key=perm.__getitem__)
     return (c.xp.transpose(g, tuple(inv)),)
 
 
@@ -157,7 +158,7 @@ def permute(x: Any, dims: Sequence[int]) -> Any:
 @public(method=True)
 def transpose(x: Any, dim0: int, dim1: int) -> Any:
     """``x`` with dimensions ``dim0`` and ``dim1`` swapped (a view)."""
-    nd = np.ndim(x)
+    nd = backend.xp.ndim(x)
     a, b = normalize_dim(dim0, nd, "transpose"), normalize_dim(dim1, nd, "transpose")
     perm = list(range(nd))
     if nd:
@@ -168,9 +169,9 @@ def transpose(x: Any, dim0: int, dim1: int) -> Any:
 @public(method=True)
 def t(x: Any) -> Any:
     """The transpose of a matrix; 0-d and 1-d tensors are returned as they are (as a view)."""
-    nd = np.ndim(x)
+    nd = backend.xp.ndim(x)
     if nd > 2:
-        raise op_error("t", f"got a {nd}-D tensor of shape {fmt_shape(np.shape(x))}",
+        raise op_error("t", f"got a {nd}-D tensor of shape {fmt_shape(backend.xp.shape(x))}",
                        "a tensor with at most 2 dimensions",
                        "use transpose(dim0, dim1) or .mT for batches of matrices",
                        kind=ValueError)
@@ -183,7 +184,7 @@ def t(x: Any) -> Any:
 @public(method=True)
 def squeeze(x: Any, dim: Any = None) -> Any:
     """``x`` without size-1 dimensions (only those in ``dim`` when given; others are kept)."""
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     if dim is None:
         drop = {i for i, s in enumerate(shape) if s == 1}
     else:
@@ -195,7 +196,7 @@ def squeeze(x: Any, dim: Any = None) -> Any:
 @public(method=True)
 def unsqueeze(x: Any, dim: int) -> Any:
     """``x`` with a size-1 dimension inserted at ``dim`` (``-1`` appends one)."""
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "unsqueeze", extra=1)
     return _reshape(x, (*shape[:d], 1, *shape[d:]))
 
@@ -203,7 +204,7 @@ def unsqueeze(x: Any, dim: int) -> Any:
 @public(method=True)
 def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
     """``x`` with dimensions ``start_dim..end_dim`` merged into one (a 0-d tensor gives 1-d)."""
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     if not shape:
         return _reshape(x, (1,))
     a = normalize_dim(start_dim, len(shape), "flatten")
@@ -214,17 +215,17 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
                        kind=ValueError)
     if a == b:
         return _reshape(x, shape)
-    n = int(np.prod(shape[a:b + 1]))
+    n = math.prod(shape[a:b + 1])
     return _reshape(x, (*shape[:a], n, *shape[b + 1:]))
 
 
 @public(method=True)
 def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Any:
     """``x`` with dimension ``dim`` expanded into ``sizes`` (one entry may be -1)."""
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "unflatten")
     sizes = _shape_arg(sizes)
-    known = int(np.prod([s for s in sizes if s != -1]))
+    known = math.prod([s for s in sizes if s != -1])
     n = shape[d]
     if sizes.count(-1) > 1 or (-1 not in sizes and known != n) or (
             -1 in sizes and (known == 0 or n % known)):
@@ -236,7 +237,7 @@ def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Any:
 # --- cat, stack ------------------------------------------------------------------------------
 
 
-def _cat_samples(rng: np.random.Generator):
+def _cat_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([[r((2, 3)), r((2, 1)), r((2, 2))]], (1,))
     yield S.Sample([[r((1, 3)), r((2, 3))]], (0,))
@@ -247,7 +248,7 @@ def _cat_samples(rng: np.random.Generator):
 
 def _first_mismatch(op: str, xs: list, dim: int | None) -> Exception:
     """The error for tensors whose shapes do not fit together (cat: all but ``dim``)."""
-    shapes = [np.shape(x) for x in xs]
+    shapes = [backend.xp.shape(x) for x in xs]
     for i, s in enumerate(shapes):
         if not s:
             return op_error(op, f"tensor {i} is 0-d", "tensors with at least one dimension",
@@ -306,7 +307,7 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Any:
 concat = concatenate = cat
 
 
-def _stack_samples(rng: np.random.Generator):
+def _stack_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([[r((2, 3)), r((2, 3))]], (0,))
     yield S.Sample([[r((2, 3)), r((2, 3)), r((2, 3))]], (2,))
@@ -357,7 +358,8 @@ def _pad_widths(op: str, shape: tuple[int, ...], pad: Sequence[int]) -> list[tup
                                            for j in range(k - 1, -1, -1)]
 
 
-def constant_pad_array(x: np.ndarray, pad: tuple[int, ...], value: Any = 0) -> np.ndarray:
+def constant_pad_array(xp: Any, x: backend.ndarray, pad: tuple[int, ...],
+                       value: Any = 0) -> backend.ndarray:
     """``x`` padded with ``value`` (PyTorch's pad tuple; negative widths crop)."""
     widths = _pad_widths("pad", x.shape, pad)
     out_shape, dst, src = [], [], []
@@ -371,12 +373,12 @@ def constant_pad_array(x: np.ndarray, pad: tuple[int, ...], value: Any = 0) -> n
         out_shape.append(m)
         src.append(slice(a, max(a, b)))
         dst.append(slice(max(lo, 0), max(lo, 0) + max(b - a, 0)))
-    out = np.full(out_shape, value, dtype=x.dtype)
+    out = xp.full(out_shape, value, dtype=x.dtype)
     out[tuple(dst)] = x[tuple(src)]
     return out
 
 
-def _pad_samples(rng: np.random.Generator):
+def _pad_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((2, 3))], ((1, 2), 0.5))
     yield S.Sample([r((2, 3))], ((1, 0, 0, 2), 0.0))
@@ -391,7 +393,7 @@ def _pad_samples(rng: np.random.Generator):
            samples=_pad_samples)
 def _pad(xp, x, pad, value):
     """Constant padding (PyTorch's pad tuple convention; negative widths crop)."""
-    return constant_pad_array(x, pad, value)
+    return constant_pad_array(xp, x, pad, value)
 
 
 @_pad.defvjp
@@ -399,17 +401,17 @@ def _(c, g):
     return (c.xp.constant_pad(g, tuple(-p for p in c.p[0])),)
 
 
-def _pad_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+def _pad_index(xp: Any, n: int, lo: int, hi: int, mode: str) -> backend.ndarray:
     """For each output position along one dim, the input position it copies."""
-    i = np.arange(-lo, n + hi)
+    i = xp.arange(-lo, n + hi)
     if mode == "reflect":
         if max(lo, hi) >= n:
             raise op_error("pad", f"reflect padding ({lo}, {hi}) for a dim of size {n}",
                            "pads smaller than the dim's size", kind=ValueError)
-        i = np.abs(i)
-        return np.where(i >= n, 2 * (n - 1) - i, i)
+        i = xp.abs(i)
+        return xp.where(i >= n, 2 * (n - 1) - i, i)
     if mode == "replicate":
-        return np.clip(i, 0, n - 1)
+        return xp.clip(i, 0, n - 1)
     if max(lo, hi) > n:
         raise op_error("pad", f"circular padding ({lo}, {hi}) for a dim of size {n}",
                        "pads no larger than the dim's size", kind=ValueError)
@@ -431,17 +433,18 @@ def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: float | None 
         raise op_error("pad", f"value {value} given with mode {mode!r}",
                        "value only with mode='constant'", kind=ValueError)
     from chainrule.ops.indexing import index_select
-    shape = np.shape(x)
+    shape = backend.xp.shape(x)
+    xp = backend.get_array_module(getattr(x, "_data", x))  # the index lives where x does
     for d, (lo, hi) in enumerate(_pad_widths("pad", shape, pad)):
         if lo or hi:
-            x = index_select(x, d, _pad_index(shape[d], lo, hi, mode))
+            x = index_select(x, d, _pad_index(xp, shape[d], lo, hi, mode))
     return x
 
 
 # --- flip, repeat ---------------------------------------------------------------------------
 
 
-def _flip_samples(rng: np.random.Generator):
+def _flip_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((2, 3))], ((0,),))
     yield S.Sample([r((2, 3))], ((0, 1),))
@@ -472,7 +475,7 @@ def flip(x: Any, dims: Any) -> Any:
     return _flip(x, _dims_arg(dims))
 
 
-def _repeat_samples(rng: np.random.Generator):
+def _repeat_samples(rng: S.Rng):
     r = rng.standard_normal
     yield S.Sample([r((2, 3))], ((2, 1),))
     yield S.Sample([r((3,))], ((2, 2),))
