@@ -52,6 +52,7 @@ ArrayNS = SimpleNamespace(
     constant_pad=_shape.constant_pad_array, getitem_backward=_indexing.getitem_backward_array,
     index_put=_indexing.index_put_array, gather=_indexing.gather_array,
     gather_backward=_indexing.gather_backward_array,
+    tril=np.tril, triu=np.triu, cumsum=np.cumsum,  # (x, k) and (x, axis), positionally
 )
 
 TensorNS = SimpleNamespace()
@@ -84,6 +85,7 @@ def bind_tensor_namespace(ops: Any) -> None:
         constant_pad=lambda x, pad: _shape._pad(x, pad, 0.0),
         getitem_backward=_indexing._getitem_backward, index_put=_indexing._index_put,
         gather=_indexing._gather, gather_backward=_gather_backward,
+        tril=ops.tril, triu=ops.triu, cumsum=ops.cumsum,
     )
     missing = set(vars(ArrayNS)) ^ set(vars(TensorNS))
     if missing:
