@@ -18,6 +18,7 @@ from chainrule.nn.activation import (
     Step,
     Tanh,
 )
+from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import (
     ModuleDict,
     ModuleList,
@@ -46,3 +47,10 @@ from chainrule.nn.normalization import BatchNorm1d, LayerNorm
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.perceptron import MLP, Perceptron
 from chainrule.nn.sparse import Embedding
+from chainrule.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
