@@ -18,6 +18,7 @@ from chainrule.nn.activation import (
     Step,
     Tanh,
 )
+from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import (
     ModuleDict,
     ModuleList,
@@ -47,3 +48,10 @@ from chainrule.nn.parameter import Parameter
 from chainrule.nn.perceptron import MLP, Perceptron
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.sparse import Embedding
+from chainrule.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)

@@ -72,6 +72,7 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         getitem_backward=partial(_indexing.getitem_backward_array, xp),
         index_put=_indexing.index_put_array, gather=partial(_indexing.gather_array, xp),
         gather_backward=partial(_indexing.gather_backward_array, xp),
+        tril=xp.tril, triu=xp.triu, cumsum=xp.cumsum,  # (x, k) and (x, axis), positionally
     )
     return ns
 
@@ -115,6 +116,7 @@ def bind_tensor_namespace(ops: Any) -> None:
         constant_pad=lambda x, pad: _shape._pad(x, pad, 0.0),
         getitem_backward=_indexing._getitem_backward, index_put=_indexing._index_put,
         gather=_indexing._gather, gather_backward=_gather_backward,
+        tril=ops.tril, triu=ops.triu, cumsum=ops.cumsum,
     )
     missing = set(vars(ArrayNS)) ^ set(vars(TensorNS))
     if missing:
