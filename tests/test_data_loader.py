@@ -55,6 +55,20 @@ def test_alias_path_is_the_same_package() -> None:
     assert sub is chainrule.data.dataset and sub.TensorDataset is TensorDataset
 
 
+def test_utils_data_is_reachable_after_import_chainrule_alone() -> None:
+    """Issue 13 item 13: ``import chainrule as torch; torch.utils.data.DataLoader`` (the README's
+    promise) in a fresh interpreter, where nothing imported chainrule.utils first."""
+    import subprocess
+    import sys
+
+    code = ("import sys, chainrule as torch\n"
+            "assert 'chainrule.utils' not in sys.modules, 'import chainrule loaded utils eagerly'\n"
+            "assert torch.utils.data.DataLoader is torch.data.DataLoader\n"
+            "assert torch.viz and torch.train.fit and torch.exercise\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
 def test_tensor_dataset_items_and_sources() -> None:
     x, y = arrays()
     for ds in (TensorDataset(x, y), TensorDataset(cr.tensor(x), cr.tensor(y))):

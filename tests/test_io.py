@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
@@ -123,10 +122,8 @@ def test_requires_grad_and_parameter(tmp_path: pathlib.Path) -> None:
     assert not out["c"].requires_grad
     out["w"].sum().backward()
     assert np.array_equal(out["w"].grad.numpy(), np.ones((3, 2), np.float32))
-    try:
-        from chainrule.nn.parameter import Parameter
-    except ImportError:
-        return
+    from chainrule.nn.parameter import Parameter
+
     p = Parameter(cr.randn(4))
     back = _roundtrip({"p": p}, tmp_path)["p"]
     assert isinstance(back, Parameter) and back.requires_grad
@@ -618,38 +615,12 @@ def _standin() -> tuple:
     return model, MomentumSGD(model.parameters(), lr=0.05, momentum=0.9), None
 
 
-def _nn(name: str) -> type | None:
-    """A class of chainrule.nn from the package or from its module (per the package layout)."""
-    homes = {"Sequential": "containers", "Linear": "linear", "ReLU": "activation",
-             "Dropout": "dropout"}
-    for mod in ("chainrule.nn", f"chainrule.nn.{homes[name]}"):
-        try:
-            cls = getattr(importlib.import_module(mod), name, None)
-        except ImportError:
-            cls = None
-        if cls is not None:
-            return cls
-    return None
-
-
 def _real() -> tuple:
-    optim = importlib.import_module("chainrule.optim")
-    seq, lin, relu, drop = (_nn(n) for n in ("Sequential", "Linear", "ReLU", "Dropout"))
-    model = seq(lin(4, 16), relu(), drop(0.2), lin(16, 3))
+    from chainrule import nn, optim
+
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    sched = None
-    if hasattr(optim, "lr_scheduler") and hasattr(optim.lr_scheduler, "StepLR"):
-        sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
-    return model, opt, sched
-
-
-def _real_available() -> bool:
-    try:
-        optim = importlib.import_module("chainrule.optim")
-    except ImportError:
-        return False
-    return hasattr(optim, "SGD") and all(
-        _nn(n) is not None for n in ("Sequential", "Linear", "ReLU", "Dropout"))
+    return model, opt, optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
 
 
 DATA = np.random.default_rng(42)
@@ -683,27 +654,15 @@ def _weights(model) -> list[np.ndarray]:
     return [v.numpy().copy() for v in model.state_dict().values()]
 
 
-def _loader_available() -> bool:
-    try:
-        data = importlib.import_module("chainrule.data")
-    except ImportError:
-        return False
-    return hasattr(data, "DataLoader") and hasattr(data, "TensorDataset")
-
-
 @pytest.mark.parametrize("impl", ["standin", "chainrule", "chainrule+loader"])
 def test_resume_is_bit_exact(impl: str, tmp_path: pathlib.Path) -> None:
     """2 epochs, checkpoint, 2 more in fresh objects == 4 epochs straight, bit for bit."""
-    if impl != "standin" and not _real_available():
-        pytest.skip("chainrule.nn / chainrule.optim not built yet")
-    if impl == "chainrule+loader" and not _loader_available():
-        pytest.skip("chainrule.data not built yet")
-
     def make() -> tuple:
         model, opt, sched = _standin() if impl == "standin" else _real()
         gen = loader = None
         if impl == "chainrule+loader":  # a DataLoader shuffling with its own cr.Generator
-            data = importlib.import_module("chainrule.data")
+            from chainrule import data
+
             gen = cr.Generator().manual_seed(7)
             loader = data.DataLoader(data.TensorDataset(X, Y), batch_size=16, shuffle=True,
                                      generator=gen)
