@@ -15,6 +15,7 @@ import textwrap
 import time
 import zipfile
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pytest
@@ -467,6 +468,58 @@ def test_atomic_write_on_interrupt(tmp_path: pathlib.Path) -> None:
     with atomic_write(path) as tmp:
         pathlib.Path(tmp).write_bytes(b"new")
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["f.bin"]
+
+
+def _observe_durability(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Record every os.fsync (what it flushed: a file or a folder, and its inode) and
+    os.replace, in order."""
+    import stat
+
+    events: list[tuple] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        events.append(("fsync", "dir" if stat.S_ISDIR(st.st_mode) else "file", st.st_ino))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any, *a: Any, **k: Any) -> None:
+        events.append(("replace", os.fspath(dst)))
+        real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+@pytest.mark.parametrize("how", ["atomic_write", "cr.save", "save_checkpoint"])
+def test_atomic_write_flushes_the_file_then_renames_then_flushes_the_folder(
+        how: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 22: durability is observed, not assumed: the data is fsync-ed before the
+    rename (else a power cut can leave an empty file under the final name) and the folder after
+    it (else the rename itself can be lost)."""
+    path = tmp_path / "f.bin"
+    events = _observe_durability(monkeypatch)
+    if how == "atomic_write":
+        with atomic_write(path) as tmp:
+            pathlib.Path(tmp).write_bytes(b"data")
+    elif how == "cr.save":
+        cr.save({"w": cr.ones(3)}, path)
+    else:
+        from chainrule.io import save_checkpoint
+
+        model = cr.nn.Linear(2, 1)
+        save_checkpoint(path, model=model, optimizer=cr.optim.SGD(model.parameters(), lr=0.1),
+                        epoch=1)
+    file_ino, dir_ino = path.stat().st_ino, tmp_path.stat().st_ino
+    mine = [e for e in events if e[0] == "replace" and e[1] == os.fspath(path)]
+    assert len(mine) == 1, events
+    at = events.index(mine[0])
+    before, after = events[:at], events[at + 1:]
+    assert ("fsync", "file", file_ino) in before, f"the file was not fsync-ed before the rename: "\
+        f"{events}"
+    assert ("fsync", "dir", dir_ino) in after, f"the folder was not fsync-ed after the rename: "\
+        f"{events}"
 
 
 _WRITER = textwrap.dedent("""
