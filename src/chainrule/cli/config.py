@@ -172,6 +172,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("out", _opt(_str), None, "output folder: model.ckpt, metrics.csv, metrics.jsonl, "
            "loss.png (default runs/<dataset>)", "DIR"),
     Option("no_save", _bool("no-save"), False, "write no files", flag=True),
+    Option("threads", _opt(_int("threads", 1)), None,
+           "BLAS/OpenMP threads: auto (1 for small models, where more threads only add "
+           "overhead; up to 4 cores for large ones) or N; printed at the start", "N|auto"),
     Option("progress", _choice("progress", ("auto", "bar", "lines", "none")), "auto",
            "auto (a bar in a terminal, one line per epoch otherwise), bar, lines, none",
            "MODE"),
