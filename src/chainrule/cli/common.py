@@ -43,8 +43,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except CheckpointError as e:
         state = _plain_state_dict(p)
         if state is not None:  # cr.save(model.state_dict(), path): weights alone
-            raise CLIError(f"{str(path)!r} holds weights alone (cr.save of a state dict), no "
-                           f"architecture, so the command cannot rebuild the model. "
+            raise CLIError(f"{str(path)!r} is not a checkpoint: it holds weights alone (cr.save "
+                           f"of a state dict), no architecture, so the command cannot rebuild "
+                           f"the model. "
                            f"{python_recipe(str(path), state, 'cr.load')}") from None
         raise CLIError(one_line(e)) from None
     except (OSError, ValueError, KeyError, TypeError) as e:
