@@ -62,3 +62,32 @@ def as_function(op: Any, inputs: list, sample: Sample):
         return call_op(op, rebuild(*tensors), sample)
 
     return fn, diff
+
+
+def require_torch() -> Any:
+    """PyTorch for a parity check: without it the calling test skips (that test alone), or fails
+    where ``CHAINRULE_REQUIRE_TORCH=1`` (CI) says it must be there."""
+    import os
+
+    import pytest
+
+    try:
+        import torch
+    except ImportError as e:
+        if os.environ.get("CHAINRULE_REQUIRE_TORCH", "") not in ("", "0"):
+            pytest.fail(f"torch is required here (CHAINRULE_REQUIRE_TORCH=1) but cannot be "
+                        f"imported: {e}; pip install torch==2.13.0")
+        pytest.skip("torch is not installed (pip install torch==2.13.0)")
+    return torch
+
+
+class _LazyTorch:
+    """``torch``, imported when a test first uses it: a file that says
+    ``from tests.helpers import lazy_torch as torch`` keeps its tests that do not use torch
+    running without it (a module-level importorskip would skip the whole file)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(require_torch(), name)
+
+
+lazy_torch = _LazyTorch()

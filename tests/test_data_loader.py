@@ -55,6 +55,20 @@ def test_alias_path_is_the_same_package() -> None:
     assert sub is chainrule.data.dataset and sub.TensorDataset is TensorDataset
 
 
+def test_utils_data_is_reachable_after_import_chainrule_alone() -> None:
+    """Issue 13 item 13: ``import chainrule as torch; torch.utils.data.DataLoader`` (the README's
+    promise) in a fresh interpreter, where nothing imported chainrule.utils first."""
+    import subprocess
+    import sys
+
+    code = ("import sys, chainrule as torch\n"
+            "assert 'chainrule.utils' not in sys.modules, 'import chainrule loaded utils eagerly'\n"
+            "assert torch.utils.data.DataLoader is torch.data.DataLoader\n"
+            "assert torch.viz and torch.train.fit and torch.exercise\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
 def test_tensor_dataset_items_and_sources() -> None:
     x, y = arrays()
     for ds in (TensorDataset(x, y), TensorDataset(cr.tensor(x), cr.tensor(y))):
@@ -327,3 +341,54 @@ def test_array_dataset_applies_transforms_per_batch() -> None:
     assert seen == [True, False] and y0.tolist() == [0, 1, 0, 0]
     with pytest.raises(ValueError, match="10 samples but 9 targets"):
         ArrayDataset(x, y[:9])
+
+
+# -- len(loader) == the batches it yields, for every configuration (issue 13 item 25) -------------
+class _Counted(IterableDataset):
+    """An iterable dataset of ``n`` items that also knows its length."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield np.float32(i)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _loader_configs() -> list:
+    out = []
+    for n in (1, 7, 8, 23):
+        for bs in (None, 1, 3, 8, 25):
+            for drop in (False, True):
+                if bs is None and drop:
+                    continue  # PyTorch refuses drop_last without a batch size
+                for kind in ("map", "shuffle", "sampler", "weighted", "iterable"):
+                    out.append((n, bs, drop, kind))
+                if bs is not None:
+                    out.append((n, bs, drop, "batch_sampler"))
+    return out
+
+
+@pytest.mark.parametrize(("n", "bs", "drop", "kind"), _loader_configs())
+def test_len_equals_the_batches_actually_yielded(n: int, bs: int | None, drop: bool,
+                                                 kind: str) -> None:
+    x = np.arange(n, dtype=np.float32)
+    ds = TensorDataset(x)
+    kw: dict = {"batch_size": bs, "drop_last": drop}
+    if kind == "shuffle":
+        kw["shuffle"] = True
+    elif kind == "sampler":
+        kw["sampler"] = SubsetRandomSampler(list(range(0, n, 2)))
+    elif kind == "weighted":
+        kw["sampler"] = WeightedRandomSampler([1.0] * n, num_samples=n + 3)
+    elif kind == "iterable":
+        ds = _Counted(n)
+    elif kind == "batch_sampler":
+        kw = {"batch_sampler": BatchSampler(SequentialSampler(ds), bs, drop)}
+    loader = DataLoader(ds, **kw)
+    yielded = sum(1 for _ in loader)
+    assert len(loader) == yielded, f"len {len(loader)} but {yielded} batches ({kw})"
+    assert sum(1 for _ in loader) == yielded  # and again: a second epoch agrees

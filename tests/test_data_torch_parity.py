@@ -10,9 +10,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.data import DataLoader, Dataset, IterableDataset, TensorDataset, random_split
-
-torch = pytest.importorskip("torch")
-tud = torch.utils.data
+from tests.helpers import lazy_torch as torch
 
 Point = namedtuple("Point", ["a", "b"])
 
@@ -35,7 +33,7 @@ def flat(batch: Any) -> Any:
 def both(make: Any, **kw: Any) -> tuple[list, list]:
     """Run the same loader in chainrule and torch; ``make(lib)`` builds the dataset."""
     ours = DataLoader(make("cr"), **kw)
-    theirs = tud.DataLoader(make("torch"), **kw)
+    theirs = torch.utils.data.DataLoader(make("torch"), **kw)
     assert len(ours) == len(theirs)
     return [flat(b) for b in ours], [flat(b) for b in theirs]
 
@@ -45,7 +43,7 @@ def tensor_dataset(lib: str, n: int = 11) -> Any:
     y = np.arange(n) % 3
     if lib == "cr":
         return TensorDataset(x, y)
-    return tud.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    return torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 4, 11, 20, None])
@@ -80,7 +78,7 @@ class Mixed:
 
 
 def mixed(lib: str) -> Any:
-    base = Dataset if lib == "cr" else tud.Dataset
+    base = Dataset if lib == "cr" else torch.utils.data.Dataset
     return type("M", (Mixed, base), {})(7)
 
 
@@ -92,7 +90,7 @@ def test_default_collate_and_convert_structures(batch_size: int | None) -> None:
 
 def test_iterable_dataset_batches() -> None:
     def make(lib: str) -> Any:
-        base = IterableDataset if lib == "cr" else tud.IterableDataset
+        base = IterableDataset if lib == "cr" else torch.utils.data.IterableDataset
 
         class Stream(base):  # type: ignore[misc, valid-type]
             def __iter__(self):  # type: ignore[no-untyped-def]
@@ -110,8 +108,8 @@ def test_iterable_dataset_batches() -> None:
 def test_shuffle_is_a_permutation_like_torch() -> None:
     cr.manual_seed(0)
     ours = [b[1].tolist() for b in DataLoader(tensor_dataset("cr"), batch_size=4, shuffle=True)]
-    theirs = [b[1].tolist() for b in tud.DataLoader(tensor_dataset("torch"), batch_size=4,
-                                                     shuffle=True)]
+    theirs = [b[1].tolist() for b in torch.utils.data.DataLoader(
+        tensor_dataset("torch"), batch_size=4, shuffle=True)]
     assert [len(b) for b in ours] == [len(b) for b in theirs]
     assert sorted(i for b in ours for i in b) == sorted(i for b in theirs for i in b)
 
@@ -119,7 +117,7 @@ def test_shuffle_is_a_permutation_like_torch() -> None:
 @pytest.mark.parametrize("lengths", [[3, 8], [0.3, 0.7], [0.5, 0.25, 0.25], [0.1] * 10])
 def test_random_split_lengths(lengths: list) -> None:
     ours = random_split(tensor_dataset("cr"), lengths)
-    theirs = tud.random_split(tensor_dataset("torch"), lengths)
+    theirs = torch.utils.data.random_split(tensor_dataset("torch"), lengths)
     assert [len(s) for s in ours] == [len(s) for s in theirs]
 
 
@@ -132,6 +130,6 @@ def test_random_split_lengths(lengths: list) -> None:
 ])
 def test_same_argument_errors(kw: dict) -> None:
     with pytest.raises(ValueError):
-        tud.DataLoader(tensor_dataset("torch"), **kw)
+        torch.utils.data.DataLoader(tensor_dataset("torch"), **kw)
     with pytest.raises(ValueError):
         DataLoader(tensor_dataset("cr"), **kw)

@@ -9,6 +9,7 @@ import pytest
 import chainrule as cr
 import chainrule.func as cf
 from chainrule.autograd import functional as AF
+from tests.helpers import lazy_torch as torch
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal(3)
@@ -286,7 +287,6 @@ def test_functional_accessible_as_attribute() -> None:
 
 # --- against PyTorch ----------------------------------------------------------------------------
 
-torch = pytest.importorskip("torch")
 
 
 CASES = {

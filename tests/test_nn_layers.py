@@ -11,8 +11,7 @@ import pytest
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
-
-torch = pytest.importorskip("torch")
+from tests.helpers import lazy_torch as torch
 
 
 def copy_params(ours: nn.Module, theirs) -> None:

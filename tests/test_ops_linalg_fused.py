@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-
-torch = pytest.importorskip("torch")
+from tests.helpers import lazy_torch as torch
 
 RNG = np.random.default_rng(0)
 

@@ -11,8 +11,7 @@ import pytest
 import chainrule as cr
 from chainrule.ops import REGISTRY
 from tests.helpers import call_op, flat_diff_inputs, make_inputs
-
-torch = pytest.importorskip("torch")
+from tests.helpers import lazy_torch as torch
 
 OPS = sorted(n for n, op in REGISTRY.items() if op.torch is not None)
 

@@ -41,16 +41,49 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         info = load_checkpoint(p, restore_rng=False)
     except CheckpointError as e:
+        state = _plain_state_dict(p)
+        if state is not None:  # cr.save(model.state_dict(), path): weights alone
+            raise CLIError(f"{str(path)!r} is not a checkpoint: it holds weights alone (cr.save "
+                           f"of a state dict), no architecture, so the command cannot rebuild "
+                           f"the model. "
+                           f"{python_recipe(str(path), state, 'cr.load')}") from None
         raise CLIError(one_line(e)) from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CLIError(f"cannot read checkpoint {str(path)!r}: {one_line(e)}") from None
     extra = info.get("extra") or {}
     meta = extra.get("meta") if isinstance(extra, dict) else None
     if not isinstance(meta, dict) or "arch" not in meta:
-        raise CLIError(f"checkpoint {str(path)!r} holds no model architecture (it was not "
-                       "written by `chainrule train`); load it in Python with "
-                       "chainrule.io.load_checkpoint")
+        raise CLIError(f"checkpoint {str(path)!r} holds no model architecture (it was written "
+                       "by fit()/save_checkpoint, which store weights, not code), so the "
+                       "command cannot rebuild the model. "
+                       f"{python_recipe(str(path), info.get('model'), 'load_checkpoint')}")
     if info.get("model") is None:
         raise CLIError(f"checkpoint {str(path)!r} holds no model weights")
     return {"model": info["model"], "epoch": info.get("epoch"), "meta": meta,
             "extra": extra, "path": str(p)}
+
+
+def _plain_state_dict(path: Path) -> dict[str, Any] | None:
+    """The tensors of a plain ``cr.save`` file, or None when it is not one."""
+    try:
+        from chainrule.io import load
+
+        obj = load(path)
+    except Exception:  # not readable as a plain file either: the caller reports the first error
+        return None
+    return obj if isinstance(obj, dict) and obj else None
+
+
+def python_recipe(path: str, state: Any, how: str) -> str:
+    """How to evaluate the weights at ``path`` from Python, naming the tensors (their names and
+    shapes say which layers to build)."""
+    load = (f"model.load_state_dict(chainrule.io.load_checkpoint({path!r})['model'])"
+            if how == "load_checkpoint" else f"model.load_state_dict(cr.load({path!r}))")
+    shapes = ""
+    if isinstance(state, dict) and state:
+        items = [f"{k} {tuple(getattr(v, 'shape', ()))}" for k, v in list(state.items())[:8]]
+        more = f", and {len(state) - 8} more" if len(state) > 8 else ""
+        shapes = f" (its tensors: {', '.join(items)}{more})"
+    return (f"Evaluate it in Python: build the same model{shapes}, then {load}; "
+            "chainrule.train.evaluate(model, test_dataset, loss_fn, ('accuracy',)). "
+            "`chainrule train` writes checkpoints this command can read")

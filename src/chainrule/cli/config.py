@@ -172,6 +172,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("out", _opt(_str), None, "output folder: model.ckpt, metrics.csv, metrics.jsonl, "
            "loss.png (default runs/<dataset>)", "DIR"),
     Option("no_save", _bool("no-save"), False, "write no files", flag=True),
+    Option("threads", _opt(_int("threads", 1)), None,
+           "BLAS/OpenMP threads: auto (1 for small models, where more threads only add "
+           "overhead; up to 4 cores for large ones) or N; printed at the start", "N|auto"),
     Option("progress", _choice("progress", ("auto", "bar", "lines", "none")), "auto",
            "auto (a bar in a terminal, one line per epoch otherwise), bar, lines, none",
            "MODE"),
@@ -194,9 +197,26 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _shown(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def help_with_default(o: Option) -> str:
+    """``o.help`` with its built-in default, and the default dataset's own where it differs
+    (the flags' argparse default is 'not given', so argparse cannot show it)."""
+    if o.flag or o.default is None or "default" in o.help:
+        return o.help
+    digits = DATASET_DEFAULTS["digits"].get(o.name)
+    own = "" if digits is None else f"; digits: {_shown(digits)}"
+    others = sorted(k for k, v in DATASET_DEFAULTS.items() if k != "digits" and o.name in v)
+    more = "; the built-in sets xor, spirals, ... have their own" if others else ""
+    return f"{o.help} (default: {_shown(o.default)}{own}{more})"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The train options as flags whose default is 'not given' (so files can fill them in)."""
     for o in OPTIONS.values():
+        o = Option(**{**o.__dict__, "help": help_with_default(o)})
         flag = "--" + o.name.replace("_", "-")
         if o.negatable:
             p.add_argument(flag, dest=o.name, action=argparse.BooleanOptionalAction,

@@ -29,8 +29,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="finite-difference time per network before sampling (default 2)")
     p.add_argument("--batch", type=int, default=10, metavar="N", help="batch size (default 10)")
     p.add_argument("--out", metavar="PNG", default=None, help="write a log-log plot here")
-    p.add_argument("--format", choices=("text", "markdown"), default="text")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=("text", "markdown"), default="text",
+                   help="text for the terminal, markdown for a document")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the network's weights")
     p.set_defaults(run=run)
     return p
 

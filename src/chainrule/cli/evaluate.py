@@ -24,9 +24,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CKPT", help="a model.ckpt written by chainrule train")
     p.add_argument("--dataset", metavar="NAME|PATH", default=None,
                    help="the data to score on (default: the checkpoint's own dataset)")
-    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--split", choices=("test", "train"), default="test",
+                   help="which split of the dataset to score")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N samples")
-    p.add_argument("--batch-size", type=int, default=256, metavar="N")
+    p.add_argument("--batch-size", type=int, default=256, metavar="N",
+                   help="samples per forward pass (memory, not the result)")
     p.add_argument("--confusion", action="store_true", help="print the confusion matrix")
     p.add_argument("--download", action="store_true", help="fetch MNIST/Fashion-MNIST if missing")
     p.set_defaults(run=run)

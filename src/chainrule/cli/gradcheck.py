@@ -39,8 +39,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-elements", type=int, default=None, metavar="N",
                    help="check a random sample of at most N elements per tensor (default all)")
     p.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (1e-6)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=("text", "markdown"), default="text")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the weights and the examples drawn")
+    p.add_argument("--format", choices=("text", "markdown"), default="text",
+                   help="text for the terminal, markdown for a document")
     p.set_defaults(run=run)
     return p
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from chainrule.cli import cost, evaluate, explain, gradcheck, plot_cmd, predict, train
 from chainrule.cli.common import CLIError, one_line
@@ -22,8 +22,40 @@ from chainrule.cli.common import CLIError, one_line
 PROG = "chainrule"
 
 
+def plain(text: str | None) -> str | None:
+    """Docstring text for a terminal: reST's ``code`` marks become plain `code`."""
+    return None if text is None else text.replace("``", "`")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (their examples keep their lines), and each option's default
+    appended to its help unless the help already states it (or there is none to state)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if ("default" in text or "%(default)" in text or d is None or d is False
+                or d is argparse.SUPPRESS or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors on one line (``chainrule: error: ...``)."""
+    """argparse, with its usage errors on one line (``chainrule: error: ...``), help text free
+    of reST markup and defaults shown."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["description"] = plain(kwargs.get("description"))
+        kwargs["epilog"] = plain(kwargs.get("epilog"))
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        if kwargs["formatter_class"] is argparse.RawDescriptionHelpFormatter:
+            kwargs["formatter_class"] = HelpFormatter
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        if isinstance(kwargs.get("help"), str):
+            kwargs["help"] = plain(kwargs["help"])
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sub = self.prog.removeprefix(PROG).strip()

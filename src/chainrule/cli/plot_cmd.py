@@ -28,11 +28,14 @@ CAPTIONS = {"curves": "Loss and accuracy per epoch", "boundary": "Decision bound
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    desc = __doc__.split("\n\n")[0]
-    p = sub.add_parser("plot", help=HELP_PLOT, description=desc)
+    more = __doc__.split("\n\n", 1)[1]  # the examples and what RUN_DIR holds
+    p = sub.add_parser("plot", help=HELP_PLOT, description=f"`chainrule plot RUN_DIR`: "
+                       f"{HELP_PLOT}; each picture as a PNG file, listed.\n\n{more}")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by chainrule train --out")
     p.set_defaults(run=run_plot)
-    r = sub.add_parser("report", help=HELP_REPORT, description=desc)
+    r = sub.add_parser("report", help=HELP_REPORT, description=f"`chainrule report RUN_DIR`: "
+                       f"{HELP_REPORT}: the same pictures as `chainrule plot`, with captions, "
+                       f"in one HTML file to open or send.\n\n{more}")
     r.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by chainrule train --out")
     r.add_argument("--output", "-o", metavar="FILE", default=None,
                    help="where to write the HTML (default RUN_DIR/report.html)")

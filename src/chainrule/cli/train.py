@@ -14,6 +14,7 @@ book: for watching, not for choosing; ``--val-split`` holds out validation data 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -74,11 +75,17 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
 
 def _plain_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """What the checkpoint stores (no None values: they mean 'the default')."""
-    skip = ("no_save", "progress", "download")
+    skip = ("no_save", "progress", "download", "threads")  # threads: this machine's choice
     return {k: v for k, v in cfg.items() if v is not None and k not in skip}
 
 
 def run(args: argparse.Namespace) -> int:
+    """``chainrule train``: the thread limit it sets is lifted when it returns."""
+    with contextlib.ExitStack() as stack:
+        return _run(args, stack)
+
+
+def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     import chainrule as cr
     from chainrule.train import (
         CSVLogger,
@@ -144,6 +151,12 @@ def run(args: argparse.Namespace) -> int:
                       scheduler=scheduler)
     trainer.extra = {"arch": arch, "data": data.describe(), "config": _plain_config(cfg),
                      "loss": loss_name}
+    from chainrule.train.threads import auto_threads, limit_threads, matmul_work
+
+    if cfg["threads"] is None:
+        threads, why = auto_threads(matmul_work(arch["sizes"], cfg["batch_size"]))
+    else:
+        threads, why = cfg["threads"], "--threads"
     sizes = "-".join(map(str, arch["sizes"]))
     what = (f"{data.n_outputs} classes" if classify else f"{data.n_outputs} output(s)")
     lr = optimizer.param_groups[0]["lr"]
@@ -152,11 +165,13 @@ def run(args: argparse.Namespace) -> int:
     say(f"  model MLP {sizes} {cfg['activation']}"
         f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}"
         f"{'' if cfg['schedule'] == 'none' else ' (' + cfg['schedule'] + ')'}, "
-        f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}")
+        f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}, "
+        f"threads {threads} ({why})")
     if ckpt_path:
         say(f"  resuming from {ckpt_path}")
 
     progress = {"none": False}.get(cfg["progress"], cfg["progress"])
+    stack.enter_context(limit_threads(threads))
     t0 = time.perf_counter()
     history = trainer.fit(data.train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                           val_split=cfg["val_split"] or None, val_data={"test": data.test},

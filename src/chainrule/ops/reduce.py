@@ -327,6 +327,8 @@ def _prod_samples(rng: S.Rng):
     yield from _reduce_samples(S.away_from_zero)(rng)
     yield S.Sample([S.array([1.5, 0.0, -2.0])], (None, False), label="one zero")
     yield S.Sample([S.array([[0.0, 0.7], [1.2, -0.8]])], ((1,), True), label="one zero")
+    yield S.Sample([S.array([[0.0, 0.7, 0.0], [0.0, 0.0, 0.0]])], ((1,), False),
+                   label="two and three zeros")
 
 
 @primitive("prod", saves="x,out", torch=_torch_prod,
@@ -346,12 +348,18 @@ def _(c, g):
     zero = xa == 0
     if not zero.any():
         return (gk * _keep(xp, c.out, xa.shape, axes, keepdim) / x,)
-    # With zeros: the product of the others is the product of the nonzeros at a slice's only
-    # zero, and 0 everywhere else in a slice that holds a zero (exact to first order).
+    # With zeros, written so that it is right to second order too: in a slice with one zero
+    # x_k, the others' product is pnz (the nonzeros' product) at k and x_k * pnz / x_i (value 0,
+    # derivative pnz / x_i in x_k) elsewhere; with two zeros x_k, x_l it is x_l * pnz at k and
+    # 0 elsewhere; with three or more, 0 (and so are its derivatives).
     nonzero = xp.where(zero, 1.0, x)
     pnz = xp.prod(nonzero, axes, keepdims=True)
     zeros = zero.sum(axis=axes, keepdims=True)
-    others = xp.where(zeros == 0, pnz / nonzero, xp.where(zero & (zeros == 1), pnz, 0.0))
+    zs = xp.sum(xp.where(zero, x, 0.0), axes, keepdims=True)  # the zeros' sum: value 0
+    one = xp.where(zero, pnz, zs * (pnz / nonzero))
+    two = xp.where(zero, (zs - x) * pnz, 0.0)
+    others = xp.where(zeros == 0, pnz / nonzero, xp.where(zeros == 1, one,
+                                                         xp.where(zeros == 2, two, 0.0)))
     return (gk * others,)
 
 
@@ -414,7 +422,8 @@ def _norm_samples(rng: S.Rng):
         yield S.Sample([r(rng, (2, 3))], (p, (1,), True))
     yield S.Sample([r(rng, ())], (2.0, None, False))
     yield S.Sample([r(rng, (2, 1, 3))], (2.0, (0, 2), False))
-    yield S.Sample([S.zeros((2, 2))], (2.0, (1,), False), label="zero norm: gradient 0")
+    yield S.Sample([S.zeros((2, 2))], (2.0, (1,), False), label="zero norm: gradient 0",
+                   order=1)  # x/||x|| is discontinuous at 0: no second derivative there
 
 
 @primitive("norm", saves="x,out", kinks=True,

@@ -29,6 +29,8 @@ class Sample:
     params: tuple = ()
     label: str = ""
     kwargs: dict = field(default_factory=dict)
+    order: int = 2  # 1: the gradient exists here but is not differentiable (a kink), so the
+    #                 second-order sweep skips this sample (e.g. a zero norm)
 
     def __repr__(self) -> str:
         shapes = [np.shape(x) if not isinstance(x, list) else [np.shape(v) for v in x]
