@@ -153,6 +153,17 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("schedule", _choice("schedule", ("none", "cosine", "plateau")), "none",
            "learning-rate schedule per epoch: none, cosine (annealed to 0 at the last epoch), "
            "plateau (x0.1 after 3 epochs without a lower val_loss, or loss)", "NAME"),
+    Option("model", _choice("model", ("mlp", "moe")), "mlp",
+           "mlp, or moe: Linear-act-MixtureOfExperts-act-Linear, the first --layers size the "
+           "width, the second each expert's hidden size", "KIND"),
+    Option("experts", _int("experts", 1), 8, "experts of --model moe", "E"),
+    Option("k", _int("k", 1), 2, "experts per example of --model moe", "K"),
+    Option("capacity_factor", _opt(_float("capacity-factor", 0.0)), None,
+           "--model moe: each expert takes at most ceil(F * N * k / E) of a batch's N examples",
+           "F"),
+    Option("balance_weight", _float("balance-weight", 0.0), 0.01,
+           "weight of the modules' aux_loss (the MoE load-balancing loss) in the training loss; "
+           "0: none", "W"),
     Option("epochs", _int("epochs", 1), 10, "epochs to train (with --resume: the total)", "N"),
     Option("batch_size", _int("batch-size", 1), 64, "mini-batch size", "N"),
     Option("seed", _int("seed", 0), 0, "random seed: weights, shuffling, dropout", "N"),

@@ -22,7 +22,13 @@ from typing import Any
 from chainrule.cli import config as C
 from chainrule.cli import datasets as D
 from chainrule.cli.common import CLIError, read_checkpoint, say
-from chainrule.cli.model import architecture, build_loss, build_model, build_optimizer
+from chainrule.cli.model import (
+    architecture,
+    build_loss,
+    build_model,
+    build_optimizer,
+    moe_architecture,
+)
 from chainrule.cli.plot import PLOT_HINT, have_matplotlib, plot_history
 
 HELP = "train an MLP (default: on the bundled digits) and report its test accuracy"
@@ -106,8 +112,13 @@ def run(args: argparse.Namespace) -> int:
                        "scores (logits); drop --output-activation, or use --loss mse/quadratic")
     if cfg["early_stopping"] and not cfg["val_split"]:
         raise CLIError("--early-stopping watches val_loss: give --val-split too (e.g. 0.1)")
-    arch = architecture(data.n_features, cfg["layers"], data.n_outputs, cfg["activation"],
-                        out_act, cfg["dropout"])
+    if cfg["model"] == "moe":
+        arch = moe_architecture(data.n_features, cfg["layers"], data.n_outputs,
+                                cfg["activation"], cfg["experts"], cfg["k"],
+                                cfg["capacity_factor"])
+    else:
+        arch = architecture(data.n_features, cfg["layers"], data.n_outputs, cfg["activation"],
+                            out_act, cfg["dropout"])
 
     cr.manual_seed(cfg["seed"])
     model = build_model(arch)
@@ -141,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                       ModelCheckpoint(out / "model.ckpt", min_interval=2.0)]
 
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
-                      scheduler=scheduler)
+                      scheduler=scheduler, aux_loss_weight=cfg["balance_weight"])
     trainer.extra = {"arch": arch, "data": data.describe(), "config": _plain_config(cfg),
                      "loss": loss_name}
     sizes = "-".join(map(str, arch["sizes"]))
@@ -149,7 +160,10 @@ def run(args: argparse.Namespace) -> int:
     lr = optimizer.param_groups[0]["lr"]
     say(f"chainrule train: {data.name} ({len(data.train)} train / {len(data.test)} test, "
         f"{data.n_features} features, {what}; {data.note})")
-    say(f"  model MLP {sizes} {cfg['activation']}"
+    kind = "MLP" if arch["kind"] == "mlp" else \
+        f"MoE MLP ({arch['experts']} experts, k={arch['k']}, balance weight " \
+        f"{cfg['balance_weight']:g})"
+    say(f"  model {kind} {sizes} {cfg['activation']}"
         f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}"
         f"{'' if cfg['schedule'] == 'none' else ' (' + cfg['schedule'] + ')'}, "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}")
@@ -179,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
             trainer.save_checkpoint(out / "model.ckpt")
         files = ["model.ckpt", "metrics.csv", "metrics.jsonl"]
         if have_matplotlib():
-            plot_history(history, out / "loss.png", title=f"{data.name}: MLP {sizes}")
+            plot_history(history, out / "loss.png", title=f"{data.name}: {kind} {sizes}")
             files.append("loss.png")
             say(f"saved {out}/: {', '.join(files)}")
         else:
