@@ -38,6 +38,7 @@ from chainrule.nn.loss import (
     MSELoss,
     MultiMarginLoss,
     NLLLoss,
+    NTXentLoss,
     SmoothL1Loss,
     SoftMarginLoss,
 )
