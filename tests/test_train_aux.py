@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import chainrule as cr
 from chainrule import nn, optim
@@ -58,3 +59,19 @@ def test_cli_train_moe(capsys) -> None:
     assert "MoE MLP (8 experts, k=2" in out
     acc = float(out.split("test accuracy ")[1].split()[0])
     assert acc > 0.6, out
+
+
+@pytest.mark.parametrize("extra", [["--semi", "consistency"], ["--semi", "pseudo-label"],
+                                   ["--pretrain", "contrastive", "--probe"],
+                                   ["--pretrain", "autoencoder", "--pretrain-epochs", "5"], []])
+def test_cli_few_labels_regimes(capsys, extra: list[str]) -> None:
+    rc = cli.main(["train", "--dataset", "moons", "--labels", "10", "--epochs", "20",
+                   "--no-save", "--progress", "none", *extra])
+    out = capsys.readouterr().out
+    assert rc == 0 and "10 labelled" in out
+    assert float(out.split("test accuracy ")[1].split()[0]) > 0.7, out
+
+
+def test_cli_probe_needs_pretrain(capsys) -> None:
+    assert cli.main(["train", "--dataset", "moons", "--probe", "--no-save"]) == 2
+    assert "--pretrain" in capsys.readouterr().err

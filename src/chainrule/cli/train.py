@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
     if cfg["standardize"]:
         data.standardize()
+    if cfg["labels"] or cfg["semi"] != "none" or cfg["pretrain"] != "none" or cfg["probe"]:
+        from chainrule.cli.regimes import run_regime
+
+        return run_regime(cfg, data)
     classify = data.task == "classification"
     loss_name = cfg["loss"] or ("cross-entropy" if classify else "mse")
     out_act = cfg["output_activation"]
