@@ -52,10 +52,43 @@ def architecture(n_inputs: int, hidden: list[int], n_outputs: int, activation: s
             "dropout": float(dropout)}
 
 
+def moe_architecture(n_inputs: int, hidden: list[int], n_outputs: int, activation: str,
+                     experts: int, k: int, capacity_factor: float | None) -> dict[str, Any]:
+    """The record of an MoE MLP: Linear(in, d) - act - MixtureOfExperts(E experts d-h-d, k) -
+    act - Linear(d, out), with ``hidden = [d, h]`` (``[d]``: h = d)."""
+    if not hidden or len(hidden) > 2:
+        raise CLIError(f"--model moe: --layers gives the width and each expert's hidden size, "
+                       f"like 128,64; got {hidden}")
+    if k > experts:
+        raise CLIError(f"--k {k} is more than --experts {experts}")
+    d, h = hidden[0], hidden[-1]
+    return {"kind": "moe", "sizes": [int(n_inputs), d, h, int(n_outputs)],
+            "activation": activation, "experts": int(experts), "k": int(k),
+            "capacity_factor": capacity_factor, "output_activation": None, "dropout": 0.0}
+
+
+def build_moe(arch: dict[str, Any]) -> Any:
+    from chainrule import nn
+    from chainrule.nn.perceptron import _activation
+
+    n_in, d, h, n_out = arch["sizes"]
+
+    def act() -> Any:
+        return _activation(arch["activation"])
+
+    return nn.Sequential(nn.Linear(n_in, d), act(),
+                         nn.MixtureOfExperts(arch["experts"], d, k=arch["k"],
+                                             capacity_factor=arch.get("capacity_factor"),
+                                             hidden=h),
+                         act(), nn.Linear(d, n_out))
+
+
 def build_model(arch: dict[str, Any]) -> Any:
-    """An ``nn.MLP`` from an architecture record."""
+    """An ``nn.MLP`` (or the MoE MLP of ``moe_architecture``) from an architecture record."""
     from chainrule import nn
 
+    if arch.get("kind") == "moe":
+        return build_moe(arch)
     if arch.get("kind") != "mlp":
         raise CLIError(f"unknown model kind {arch.get('kind')!r} in the checkpoint; this "
                        "version of chainrule builds 'mlp'")

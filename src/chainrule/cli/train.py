@@ -23,7 +23,13 @@ from typing import Any
 from chainrule.cli import config as C
 from chainrule.cli import datasets as D
 from chainrule.cli.common import CLIError, read_checkpoint, say
-from chainrule.cli.model import architecture, build_loss, build_model, build_optimizer
+from chainrule.cli.model import (
+    architecture,
+    build_loss,
+    build_model,
+    build_optimizer,
+    moe_architecture,
+)
 from chainrule.cli.plot import PLOT_HINT, have_matplotlib, plot_history
 
 HELP = "train an MLP (default: on the bundled digits) and report its test accuracy"
@@ -101,6 +107,10 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
     if cfg["standardize"]:
         data.standardize()
+    if cfg["labels"] or cfg["semi"] != "none" or cfg["pretrain"] != "none" or cfg["probe"]:
+        from chainrule.cli.regimes import run_regime
+
+        return run_regime(cfg, data)
     classify = data.task == "classification"
     loss_name = cfg["loss"] or ("cross-entropy" if classify else "mse")
     out_act = cfg["output_activation"]
@@ -113,8 +123,13 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
                        "scores (logits); drop --output-activation, or use --loss mse/quadratic")
     if cfg["early_stopping"] and not cfg["val_split"]:
         raise CLIError("--early-stopping watches val_loss: give --val-split too (e.g. 0.1)")
-    arch = architecture(data.n_features, cfg["layers"], data.n_outputs, cfg["activation"],
-                        out_act, cfg["dropout"])
+    if cfg["model"] == "moe":
+        arch = moe_architecture(data.n_features, cfg["layers"], data.n_outputs,
+                                cfg["activation"], cfg["experts"], cfg["k"],
+                                cfg["capacity_factor"])
+    else:
+        arch = architecture(data.n_features, cfg["layers"], data.n_outputs, cfg["activation"],
+                            out_act, cfg["dropout"])
 
     cr.manual_seed(cfg["seed"])
     model = build_model(arch)
@@ -148,7 +163,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
                       ModelCheckpoint(out / "model.ckpt", min_interval=2.0)]
 
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
-                      scheduler=scheduler)
+                      scheduler=scheduler, aux_loss_weight=cfg["balance_weight"])
     trainer.extra = {"arch": arch, "data": data.describe(), "config": _plain_config(cfg),
                      "loss": loss_name}
     from chainrule.train.threads import auto_threads, limit_threads, matmul_work
@@ -162,7 +177,10 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     lr = optimizer.param_groups[0]["lr"]
     say(f"chainrule train: {data.name} ({len(data.train)} train / {len(data.test)} test, "
         f"{data.n_features} features, {what}; {data.note})")
-    say(f"  model MLP {sizes} {cfg['activation']}"
+    kind = "MLP" if arch["kind"] == "mlp" else \
+        f"MoE MLP ({arch['experts']} experts, k={arch['k']}, balance weight " \
+        f"{cfg['balance_weight']:g})"
+    say(f"  model {kind} {sizes} {cfg['activation']}"
         f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}"
         f"{'' if cfg['schedule'] == 'none' else ' (' + cfg['schedule'] + ')'}, "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}, "
@@ -194,7 +212,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
             trainer.save_checkpoint(out / "model.ckpt")
         files = ["model.ckpt", "metrics.csv", "metrics.jsonl"]
         if have_matplotlib():
-            plot_history(history, out / "loss.png", title=f"{data.name}: MLP {sizes}")
+            plot_history(history, out / "loss.png", title=f"{data.name}: {kind} {sizes}")
             files.append("loss.png")
             say(f"saved {out}/: {', '.join(files)}")
         else:

@@ -9,7 +9,8 @@ Also importable as ``chainrule.utils.data`` (PyTorch's path)::
 MNIST / Fashion-MNIST, CSV / NPZ loaders); ``chainrule.data.transforms`` the transforms.
 """
 
-from chainrule.data import datasets, transforms
+from chainrule.data import augment, datasets, transforms
+from chainrule.data.augment import split_labelled
 from chainrule.data.collate import default_collate, default_convert
 from chainrule.data.dataloader import DataLoader
 from chainrule.data.dataset import (

@@ -39,10 +39,12 @@ from chainrule.nn.loss import (
     MSELoss,
     MultiMarginLoss,
     NLLLoss,
+    NTXentLoss,
     SmoothL1Loss,
     SoftMarginLoss,
 )
 from chainrule.nn.module import Module, RemovableHandle
+from chainrule.nn.moe import MixtureOfExperts
 from chainrule.nn.normalization import BatchNorm1d, LayerNorm
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.perceptron import MLP, Perceptron

@@ -266,3 +266,25 @@ class SoftMarginLoss(_Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.soft_margin_loss(input, target, reduction=self.reduction)
 
+
+
+class NTXentLoss(Module):
+    """SimCLR's contrastive loss on two views ``(z1, z2)`` of a batch (see
+    ``nn.functional.nt_xent_loss``); ``temperature`` 0.5 by default."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        # torch.nn has no NT-Xent loss: no parity check
+        return ModuleSample(kwargs={"temperature": 0.7}, torch=False,
+                            inputs=(rng.standard_normal((3, 2)), rng.standard_normal((3, 2))))
+
+    def __init__(self, temperature: float = 0.5, reduction: str = "mean") -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        return F.nt_xent_loss(z1, z2, self.temperature, self.reduction)

@@ -38,6 +38,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.data.dataloader import DataLoader
 from chainrule.data.dataset import Dataset, TensorDataset, random_split
 from chainrule.random import Generator, default_generator, manual_seed
+from chainrule.train.aux import AuxLossHook
 from chainrule.train.callbacks import Callback, CallbackList
 from chainrule.train.history import History
 from chainrule.train.metrics import Mean, Metric, get_metric
@@ -210,12 +211,17 @@ class Trainer:
             "batch"``: after every batch); ``ReduceLROnPlateau`` is given ``val_loss`` (or
             ``loss`` without validation).
         device: accepted for PyTorch-style code and ignored (chainrule runs on the CPU).
+        aux_loss_weight: the auxiliary-loss hook: after each training forward, every submodule
+            with a tensor ``aux_loss`` (``nn.MixtureOfExperts``'s balance loss, ...) adds
+            ``aux_loss_weight * aux_loss`` to the loss that is differentiated; ``loss`` logs the
+            task loss alone, ``aux_loss`` the mean auxiliary loss (and ``aux_loss/<module>`` per
+            module when there are several). 0 turns the hook off.
     """
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any,
                  metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
                  scheduler: Any = None, scheduler_interval: str = "epoch",
-                 device: Any = None) -> None:
+                 device: Any = None, aux_loss_weight: float = 1.0) -> None:
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got "
                              f"{scheduler_interval!r}")
@@ -230,6 +236,7 @@ class Trainer:
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.device = device
+        self.aux_loss_weight = float(aux_loss_weight)
         self.history = History()
         self.extra: dict[str, Any] = {}  # saved in every checkpoint (e.g. the architecture)
         self.epoch = 0
@@ -409,6 +416,7 @@ class Trainer:
         step_sched = self.scheduler is not None and self.scheduler_interval == "batch"
         closure_opt = _needs_closure(opt)
         scalar_metrics = [m for m in metrics if m.scalar]
+        aux_hook = AuxLossHook(model, self.aux_loss_weight)
         total = 0.0
         count = 0
         _set_mode(model, True)
@@ -424,21 +432,23 @@ class Trainer:
                 output_box: list[Any] = []
 
                 def closure(inputs: Any = inputs, target: Any = target,
-                            box: list[Any] = output_box) -> Any:
+                            box: list[Any] = output_box, n: int = n) -> Any:
                     opt.zero_grad()
+                    aux_hook.clear()
                     out = model(*inputs)
                     box[:] = [out]
                     loss = loss_fn(out, target)
-                    loss.backward()
+                    aux_hook.add(loss, n).backward()
                     return loss
 
                 loss = opt.step(closure)
                 output = output_box[0]
             else:
                 opt.zero_grad()
+                aux_hook.clear()
                 output = model(*inputs)
                 loss = loss_fn(output, target)
-                loss.backward()
+                aux_hook.add(loss, n).backward()
                 opt.step()
             if step_sched:
                 self.scheduler.step()
@@ -456,6 +466,7 @@ class Trainer:
             if self.stop_training:
                 break
         out: dict[str, Any] = {"loss": total / count if count else math.nan}
+        out.update(aux_hook.logs())
         for m in metrics:
             out[m.name] = m.compute()
         return out
@@ -475,7 +486,7 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
         metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
         scheduler: Any = None, seed: int | None = None, progress: Any = True,
         resume: Any = None, shuffle: bool = True, scheduler_interval: str = "epoch",
-        val_every: int = 1, device: Any = None) -> History:
+        val_every: int = 1, device: Any = None, aux_loss_weight: float = 1.0) -> History:
     """Train ``model`` and return its ``History`` (``history.history["val_accuracy"]``, ...).
 
     Args:
@@ -498,9 +509,11 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
         resume: a checkpoint path (from ``ModelCheckpoint`` / ``Trainer.save_checkpoint``):
             restore everything and continue after its epoch.
         device: ignored (accepted for PyTorch-style code).
+        aux_loss_weight: weight of the modules' ``aux_loss`` added to the loss (see ``Trainer``).
     """
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
-                      scheduler=scheduler, scheduler_interval=scheduler_interval, device=device)
+                      scheduler=scheduler, scheduler_interval=scheduler_interval, device=device,
+                      aux_loss_weight=aux_loss_weight)
     return trainer.fit(train_data, epochs=epochs, batch_size=batch_size, val_data=val_data,
                        val_split=val_split, shuffle=shuffle, seed=seed, progress=progress,
                        resume=resume, val_every=val_every)

@@ -19,6 +19,7 @@ from chainrule.nn.functional.activation import (
     step,
     tanh,
 )
+from chainrule.nn.functional.contrastive import nt_xent_loss
 from chainrule.nn.functional.layers import (
     batch_norm,
     dropout,
