@@ -30,3 +30,4 @@ from chainrule.data.sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from chainrule.data.worker import WorkerInfo, get_worker_info

@@ -22,8 +22,12 @@ the epoch's iterator is created, in one call. Hence:
   redraws the same permutation from that recorded state (without touching the live generator,
   whose own state you restore with the rest of the checkpoint) and skips the consumed batches.
 
-``num_workers`` is accepted for compatibility; loading always runs in the calling process (an
-array batch costs one fancy index, less than handing it over from a worker process would).
+``num_workers=N`` loads in N worker processes (``data/worker.py``: PyTorch's seeding,
+``worker_init_fn``, ``get_worker_info``, ``prefetch_factor``, ``persistent_workers``, ``timeout``,
+loud failures). It pays when producing a batch is real work (per-sample transforms, augmenting
+two views, decoding); an array batch on the fast path costs one fancy index, less than handing
+it over from another process, so keep ``num_workers=0`` there (``bench/dataloader_workers.py``
+measures both).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from chainrule.data.sampler import (
     SequentialSampler,
     batches_of,
 )
+from chainrule.data.worker import WorkerFeed, WorkerPool
 from chainrule.random import Generator, generator_of
 
 
@@ -61,6 +66,13 @@ class DataLoader:
                              "num_workers=0 to disable multiprocessing.")
         if timeout < 0:
             raise ValueError("DataLoader: timeout option should be non-negative")
+        if num_workers == 0 and (prefetch_factor is not None or persistent_workers):
+            raise ValueError("DataLoader: prefetch_factor and persistent_workers need "
+                             "num_workers > 0 (they configure worker processes)")
+        if prefetch_factor is not None and (not isinstance(prefetch_factor, int)
+                                            or prefetch_factor < 1):
+            raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got "
+                             f"{prefetch_factor!r}")
         self.dataset, self.num_workers, self.generator = dataset, num_workers, generator
         self.pin_memory, self.timeout, self.worker_init_fn = pin_memory, timeout, worker_init_fn
         self.prefetch_factor, self.persistent_workers = prefetch_factor, persistent_workers
@@ -98,6 +110,7 @@ class DataLoader:
         self._custom_collate = collate_fn is not None
         self._live: _LoaderIter | None = None
         self._resume: dict | None = None
+        self._pool: WorkerPool | None = None  # kept between epochs with persistent_workers
 
     # -- iteration ------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Any]:
@@ -114,6 +127,45 @@ class DataLoader:
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
         return len(self.sampler)  # type: ignore[arg-type]
+
+    def _fetch_task(self, item: Any) -> Any:
+        """The batch for one item of the index iterator (map-style datasets)."""
+        if self.batch_size is None and self.batch_sampler is None:
+            return self.collate_fn(self.dataset[item])
+        return self._fetch(item)
+
+    def _iterable_batches(self) -> Iterator[Any]:
+        """Lists of samples from an iterable dataset (or single samples without batching)."""
+        it = iter(self.dataset)
+        if self.batch_size is None:
+            yield from it
+            return
+        batch: list = []
+        for sample in it:
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def _collate_iterable(self, item: Any) -> Any:
+        return self.collate_fn(item)
+
+    def _worker_pool(self) -> WorkerPool:
+        """This epoch's worker processes (the same ones every epoch if persistent)."""
+        if self._pool is not None and not self._pool.closed:
+            return self._pool
+        base_seed = int(generator_of(self.generator).integers(0, 2**62))
+        pool = WorkerPool(self, base_seed)
+        if self.persistent_workers:
+            self._pool = pool
+        return pool
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_live"] = state["_pool"] = None  # live iterators and processes stay here
+        return state
 
     def _fetch(self, indices: Any) -> Any:
         """The batch for a list or array of indices."""
@@ -153,11 +205,17 @@ class _LoaderIter:
         for _ in range(skip):  # skip in index space: no data is fetched
             next(self._batches, None)
         self.consumed = skip
+        self._feed: WorkerFeed | None = None
+        self._pool: WorkerPool | None = None
+        if loader.num_workers > 0:
+            self._pool = loader._worker_pool()
+            self._feed = WorkerFeed(self._pool, None if loader._iterable else self._batches,
+                                    loader.prefetch_factor or 2)
 
     def _index_batches(self, resume: dict | None) -> Iterator[Any]:
         ld = self.loader
         if ld._iterable:
-            return self._iterable_batches()
+            return ld._iterable_batches()
         bs = ld.batch_sampler
         base = bs.sampler if type(bs) is BatchSampler else ld.sampler
         if not hasattr(base, "index_array"):  # a user's sampler: iterate it as it is
@@ -178,25 +236,12 @@ class _LoaderIter:
             return batches_of(order, bs.batch_size, bs.drop_last)
         return iter(bs)  # type: ignore[arg-type]
 
-    def _iterable_batches(self) -> Iterator[Any]:
-        ld = self.loader
-        it = iter(ld.dataset)
-        if ld.batch_size is None:
-            yield from it
-            return
-        batch: list = []
-        for sample in it:
-            batch.append(sample)
-            if len(batch) == ld.batch_size:
-                yield batch
-                batch = []
-        if batch and not ld.drop_last:
-            yield batch
-
     def __iter__(self) -> _LoaderIter:
         return self
 
     def __next__(self) -> Any:
+        if self._feed is not None:
+            return self._next_from_workers()
         try:
             item = next(self._batches)
         except StopIteration:
@@ -209,6 +254,31 @@ class _LoaderIter:
         if ld.batch_size is None and ld.batch_sampler is None:
             return ld.collate_fn(ld.dataset[item])
         return ld._fetch(item)
+
+    def _next_from_workers(self) -> Any:
+        try:
+            out = self._feed.next(self.loader.timeout)  # type: ignore[union-attr]
+        except StopIteration:
+            self.finished = True
+            self._release()
+            raise
+        except BaseException:  # a worker failed, or Ctrl-C: no process is left behind
+            self._release(force=True)
+            raise
+        self.consumed += 1
+        return out
+
+    def _release(self, force: bool = False) -> None:
+        pool = self._pool
+        if pool is not None and (force or pool is not self.loader._pool):
+            pool.close()
+            if pool is self.loader._pool:
+                self.loader._pool = None
+        self._feed = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_feed", None) is not None:
+            self._release()
 
     def __len__(self) -> int:
         return len(self.loader)
