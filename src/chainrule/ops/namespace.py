@@ -21,6 +21,7 @@ from chainrule.autograd.engine import TensorCtx
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops import arrays as A
+from chainrule.ops import conv as _conv
 from chainrule.ops import fused as _fused
 from chainrule.ops import indexing as _indexing
 from chainrule.ops import linalg as _linalg
@@ -52,6 +53,8 @@ ArrayNS = SimpleNamespace(
     constant_pad=_shape.constant_pad_array, getitem_backward=_indexing.getitem_backward_array,
     index_put=_indexing.index_put_array, gather=_indexing.gather_array,
     gather_backward=_indexing.gather_backward_array,
+    conv=_conv.conv_arrays, conv_input_grad=_conv.conv_input_grad_arrays,
+    conv_weight_grad=_conv.conv_weight_grad_arrays,
 )
 
 TensorNS = SimpleNamespace()
@@ -84,6 +87,10 @@ def bind_tensor_namespace(ops: Any) -> None:
         constant_pad=lambda x, pad: _shape._pad(x, pad, 0.0),
         getitem_backward=_indexing._getitem_backward, index_put=_indexing._index_put,
         gather=_indexing._gather, gather_backward=_gather_backward,
+        conv=lambda x, w, geom: _conv._conv(x, w, None, *geom),
+        conv_input_grad=lambda g, w, geom, size: _conv._conv_transpose(g, w, None, *geom,
+                                                                       tuple(size)),
+        conv_weight_grad=lambda x, g, geom, k: _conv._conv_weight(x, g, *geom, tuple(k)),
     )
     missing = set(vars(ArrayNS)) ^ set(vars(TensorNS))
     if missing:
