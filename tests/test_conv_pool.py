@@ -181,3 +181,33 @@ def test_conv2d_padding_modes_match_torch():
         x = R.standard_normal((1, 2, 5, 4))
         np.testing.assert_allclose(m(cr.tensor(x)).numpy(),
                                    t(torch.tensor(x)).detach().numpy(), rtol=1e-10)
+
+
+def test_w4_runners_compute_the_same_step():
+    """bench W4 (LeNet): chainrule, hand NumPy (and PyTorch) agree on the loss and the updated
+    parameters after two SGD steps."""
+    from bench import workloads_chainrule, workloads_numpy
+    runners = [workloads_chainrule.build("W4"), workloads_numpy.build("W4")]
+    try:
+        import torch  # noqa: F401
+        from bench import workloads_torch
+        runners.append(workloads_torch.build("W4"))
+    except ImportError:
+        pass
+    prints = []
+    for r in runners:
+        r.step()
+        prints.append(r.fingerprint(r.step()))
+    for fp in prints[1:]:
+        np.testing.assert_allclose(fp, prints[0], rtol=2e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv_per_sample_layout_for_large_outputs(groups):
+    """Outputs of >= 256 positions take the per-sample column layout (batched GEMMs)."""
+    x, w = R.standard_normal((2, 4, 17, 16)), R.standard_normal((4, 4 // groups, 3, 3))
+    _both(lambda x, w: F.conv2d(x, w, padding=1, groups=groups),
+          lambda t, x, w: t.nn.functional.conv2d(x, w, padding=1, groups=groups), x, w)
+    _both(lambda x, w: F.conv_transpose2d(x, w, stride=2, groups=groups),
+          lambda t, x, w: t.nn.functional.conv_transpose2d(x, w, stride=2, groups=groups),
+          R.standard_normal((1, 4, 9, 8)), w.copy())

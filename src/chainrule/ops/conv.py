@@ -10,14 +10,18 @@ Three primitives close under differentiation, so every one is differentiable aga
 ``conv``'s vjp is ``(conv_transpose(g, w), conv_weight(x, g), sum(g))``; ``conv_transpose``'s is
 ``(conv(g, w), conv_weight(g, y))``; ``conv_weight``'s is ``(conv_transpose(g, h), conv(x, h))``.
 
-The algorithm, measured (forward + backward, float32, 1 thread, ``python -m bench.conv_layer``
-beside PyTorch; see docs/cnn.md): im2col as one strided-view copy laid out (C*kh*kw, N*OH*OW),
-then a single GEMM ``W (O, C*kh*kw) @ cols`` (grouped: one batched matmul over groups); the
-backward reuses the saved columns for ``g @ cols^T`` and scatters ``W^T @ g`` back with one strided
-add per kernel offset (col2im). 1x1 convolutions with stride 1 skip im2col (a batched matmul on
-the input itself). Against ``sliding_window_view`` + ``einsum``/``tensordot`` at LeNet's first layer
-(64x1x28x28, 6x1x5x5, pad 2) im2col + GEMM measured 2.6x faster forward + backward; a per-kernel-
-offset loop of small GEMMs (no im2col copy) was 1.7x slower at 3x3x64 channels.
+The algorithm, measured (forward + backward, float32, 1 thread, medians of interleaved rounds,
+``OMP_NUM_THREADS=1 python -m bench.conv_layer``; table in docs/cnn.md): im2col as one
+strided-view copy, then GEMMs: per sample (columns (N, C*kh*kw, OH*OW), batched matmul, output
+and gradients stay NCHW with no transposes) when a sample has >= 256 output positions, else one
+(C*kh*kw, N*OH*OW) matrix and a single GEMM (see ``_batched``); grouped: a batched matmul over
+groups. The backward reuses the saved columns for the weight gradient ``g @ cols^T`` and
+scatters ``W^T @ g`` back with one strided add per kernel offset (col2im).
+Against ``sliding_window_view`` + ``einsum`` (forward and both gradients), im2col + GEMM measured
+2.4x faster at LeNet's first layer (64x1x28x28, 6x5x5: 16.9 vs 40.8 ms), 2.9x at a CIFAR-like
+layer (32x3x32x32, 32x3x3: 27.7 vs 79.8 ms) and 1.2x at 3x3 with 64 channels (16x64x32x32:
+276 vs 337 ms). 1x1 convolutions with stride 1 skip the im2col copy (a batched matmul on the
+input itself; not separately measured). Winograd for 3x3 was not tried.
 """
 
 from __future__ import annotations
@@ -78,26 +82,39 @@ def _offset_slices(k: Sequence[int], s: Sequence[int], d: Sequence[int], out: Se
                          for i, di, si, o in zip(idx, d, s, out))
 
 
+def _batched(out: Sequence[int]) -> bool:
+    """Layout choice: per-sample columns (N, C*K, L) and batched GEMMs when each sample has many
+    output positions (no transposes of the output or its gradient); else one (C*K, N*L) matrix
+    and single GEMMs (small per-sample GEMMs cost more than the transposes there). Measured
+    interleaved on forward + backward: the per-sample layout 1.3-1.4x faster at 28x28 and 32x32
+    outputs, 0.85x at LeNet's second layer (10x10 outputs)."""
+    return math.prod(out) >= 256
+
+
 def _im2col(xp: Any, x: Any, k: Sequence[int], stride: Sequence[int], pad: Pads,
             dil: Sequence[int]) -> tuple[Any, tuple[int, ...]]:
-    """Columns (C * prod(k), N * prod(out)) and the output's spatial shape."""
+    """Columns (N, C * prod(k), prod(out)) if ``_batched(out)``, else (C * prod(k),
+    N * prod(out)) (one strided copy either way), and the output's spatial shape."""
     nd = len(k)
     out = tuple(out_size(n, kk, s, lo, hi, d)
                 for n, kk, s, (lo, hi), d in zip(x.shape[2:], k, stride, pad, dil))
     v = window_view(xp, _pad_array(xp, x, pad), k, stride, dil, out)
+    ck = x.shape[1] * math.prod(k)
+    if _batched(out):
+        v = v.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+        return xp.ascontiguousarray(v).reshape(x.shape[0], ck, -1), out
     v = v.transpose(1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))
-    cols = xp.ascontiguousarray(v).reshape(x.shape[1] * math.prod(k), -1)
-    return cols, out
-
-
-def _pointwise(k: Sequence[int], stride: Sequence[int], pad: Pads, groups: int) -> bool:
-    return groups == 1 and all(a == 1 for a in k) and all(a == 1 for a in stride) and \
-        not any(lo or hi for lo, hi in pad)
+    return xp.ascontiguousarray(v).reshape(ck, -1), out
 
 
 def _grads_rows(g: Any) -> Any:
     """g (N, O, *out) as (O, N * prod(out))."""
     return g.swapaxes(0, 1).reshape(g.shape[1], -1)
+
+
+def _pointwise(k: Sequence[int], stride: Sequence[int], pad: Pads, groups: int) -> bool:
+    return groups == 1 and all(a == 1 for a in k) and all(a == 1 for a in stride) and \
+        not any(lo or hi for lo, hi in pad)
 
 
 def conv_arrays(x: Any, w: Any, geom: tuple, want_cols: bool = False) -> Any:
@@ -110,66 +127,83 @@ def conv_arrays(x: Any, w: Any, geom: tuple, want_cols: bool = False) -> Any:
         y = y.reshape(n, o, *x.shape[2:])
         return (y, None) if want_cols else y
     cols, out = _im2col(xp, x, k, stride, pad, dil)
-    if groups == 1:
-        y = w.reshape(o, -1) @ cols
+    if cols.ndim == 3:
+        if groups == 1:
+            y = xp.matmul(w.reshape(o, -1), cols)
+        else:
+            y = xp.matmul(w.reshape(groups, o // groups, -1),
+                          cols.reshape(n, groups, -1, cols.shape[2]))
+        y = y.reshape(n, o, *out)
     else:
-        y = xp.matmul(w.reshape(groups, o // groups, -1),
-                      cols.reshape(groups, -1, cols.shape[1])).reshape(o, -1)
-    y = xp.ascontiguousarray(y.reshape(o, n, *out).swapaxes(0, 1))
+        if groups == 1:
+            y = w.reshape(o, -1) @ cols
+        else:
+            y = xp.matmul(w.reshape(groups, o // groups, -1),
+                          cols.reshape(groups, -1, cols.shape[1])).reshape(o, -1)
+        y = xp.ascontiguousarray(y.reshape(o, n, *out).swapaxes(0, 1))
     return (y, cols) if want_cols else y
 
 
 def _col2im(xp: Any, dcols: Any, n: int, c: int, size: Sequence[int], k: Sequence[int],
             stride: Sequence[int], pad: Pads, dil: Sequence[int], out: Sequence[int]) -> Any:
-    """The transpose of im2col: columns (C * prod(k), N * prod(out)) summed back to
-    (N, C, *size)."""
-    dcols = dcols.reshape(c, *k, n, *out)
+    """The transpose of im2col: columns in ``_im2col``'s layout summed back to (N, C, *size)."""
+    batched = _batched(out)
+    dcols = dcols.reshape(n, c, *k, *out) if batched else dcols.reshape(c, *k, n, *out)
     psize = tuple(a + lo + hi for a, (lo, hi) in zip(size, pad))
-    dx = xp.zeros((c, n, *psize), dtype=dcols.dtype)
-    nk = len(k)
+    dx = xp.zeros((n, c, *psize) if batched else (c, n, *psize), dtype=dcols.dtype)
+    lead = (slice(None), slice(None))
     for idx, sl in _offset_slices(k, stride, dil, out):
-        dx[(slice(None), slice(None), *sl)] += dcols[(slice(None), *idx)]
-    crop = tuple(slice(lo, lo + a) for a, (lo, _) in zip(size, pad))
-    dx = dx[(slice(None), slice(None), *crop)] if nk and any(lo or hi for lo, hi in pad) else dx
-    return xp.ascontiguousarray(dx.swapaxes(0, 1))
+        dx[(*lead, *sl)] += dcols[(*lead, *idx)] if batched else dcols[(slice(None), *idx)]
+    if any(lo or hi for lo, hi in pad):
+        dx = dx[(*lead, *(slice(lo, lo + a) for a, (lo, _) in zip(size, pad)))]
+    return xp.ascontiguousarray(dx if batched else dx.swapaxes(0, 1))
 
 
-def conv_input_grad_arrays(g: Any, w: Any, geom: tuple, size: Sequence[int],
-                           rows: Any = None) -> Any:
+def conv_input_grad_arrays(g: Any, w: Any, geom: tuple, size: Sequence[int]) -> Any:
     """The transposed convolution of arrays: the gradient of ``conv`` with respect to its input
-    of spatial shape ``size`` (``rows``: g already as (O, N * prod(out)))."""
+    of spatial shape ``size``."""
     xp = backend.get_array_module(g)
     stride, pad, dil, groups = geom
     n, o, out, k = g.shape[0], g.shape[1], g.shape[2:], w.shape[2:]
     c = w.shape[1] * groups
     if _pointwise(k, stride, pad, groups):
         return xp.matmul(w.reshape(o, c).T, g.reshape(n, o, -1)).reshape(n, c, *out)
-    rows = _grads_rows(g) if rows is None else rows
-    if groups == 1:
-        dcols = w.reshape(o, -1).T @ rows
+    wt = w.reshape(o, -1).T if groups == 1 else \
+        w.reshape(groups, o // groups, -1).swapaxes(1, 2)
+    if _batched(out):
+        dcols = xp.matmul(wt, g.reshape(n, o, -1) if groups == 1 else
+                          g.reshape(n, groups, o // groups, -1))
     else:
-        dcols = xp.matmul(w.reshape(groups, o // groups, -1).swapaxes(1, 2),
-                          rows.reshape(groups, o // groups, -1))
+        rows = _grads_rows(g)
+        dcols = wt @ rows if groups == 1 else xp.matmul(wt, rows.reshape(groups, o // groups, -1))
     return _col2im(xp, dcols, n, c, size, k, stride, pad, dil, out)
 
 
-def conv_weight_grad_arrays(x: Any, g: Any, geom: tuple, k: Sequence[int], cols: Any = None,
-                            rows: Any = None) -> Any:
-    """The gradient of ``conv`` with respect to its weight (kernel spatial shape ``k``)."""
+def conv_weight_grad_arrays(x: Any, g: Any, geom: tuple, k: Sequence[int],
+                            cols: Any = None) -> Any:
+    """The gradient of ``conv`` with respect to its weight (kernel spatial shape ``k``): per
+    sample ``g_n @ cols_n^T`` (batched GEMMs), summed over the batch."""
     xp = backend.get_array_module(x)
     stride, pad, dil, groups = geom
     n, c, o = x.shape[0], x.shape[1], g.shape[1]
     if _pointwise(k, stride, pad, groups):
-        gw = xp.einsum("nol,ncl->oc", g.reshape(n, o, -1), x.reshape(n, c, -1), optimize=True)
+        gw = xp.matmul(g.reshape(n, o, -1), x.reshape(n, c, -1).swapaxes(1, 2)).sum(0)
         return gw.reshape(o, c, *k)
     if cols is None:
         cols, _ = _im2col(xp, x, k, stride, pad, dil)
-    rows = _grads_rows(g) if rows is None else rows
-    if groups == 1:
-        gw = rows @ cols.T
+    if cols.ndim == 3:
+        if groups == 1:
+            gw = xp.matmul(g.reshape(n, o, -1), cols.swapaxes(1, 2)).sum(0)
+        else:
+            gw = xp.matmul(g.reshape(n, groups, o // groups, -1),
+                           cols.reshape(n, groups, -1, cols.shape[2]).swapaxes(2, 3)).sum(0)
     else:
-        gw = xp.matmul(rows.reshape(groups, o // groups, -1),
-                       cols.reshape(groups, -1, cols.shape[1]).swapaxes(1, 2))
+        rows = _grads_rows(g)
+        if groups == 1:
+            gw = rows @ cols.T
+        else:
+            gw = xp.matmul(rows.reshape(groups, o // groups, -1),
+                           cols.reshape(groups, -1, cols.shape[1]).swapaxes(1, 2))
     return gw.reshape(o, c // groups, *k)
 
 
@@ -261,10 +295,9 @@ def _(c, g):
     x, w, _ = c.x
     geom = c.p
     need = c.need
-    if type(g) is backend.ndarray:  # first order on arrays: share the columns and g's rows
-        rows = None if _pointwise(w.shape[2:], geom[0], geom[1], geom[3]) else _grads_rows(g)
-        gx = conv_input_grad_arrays(g, w, geom, x.shape[2:], rows) if need[0] else None
-        gw = conv_weight_grad_arrays(x, g, geom, w.shape[2:], c.res, rows) if need[1] else None
+    if type(g) is backend.ndarray:  # first order on arrays: reuse the forward's columns
+        gx = conv_input_grad_arrays(g, w, geom, x.shape[2:]) if need[0] else None
+        gw = conv_weight_grad_arrays(x, g, geom, w.shape[2:], c.res) if need[1] else None
         gb = g.sum(axis=(0, *range(2, g.ndim))) if need[2] else None
         return gx, gw, gb
     xp = c.xp
