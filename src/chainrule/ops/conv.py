@@ -14,7 +14,8 @@ The algorithm, measured (forward + backward, float32, 1 thread, medians of inter
 ``OMP_NUM_THREADS=1 python -m bench.conv_layer``; table in docs/cnn.md): im2col as one
 strided-view copy, then GEMMs: per sample (columns (N, C*kh*kw, OH*OW), batched matmul, output
 and gradients stay NCHW with no transposes) when a sample has >= 256 output positions, else one
-(C*kh*kw, N*OH*OW) matrix and a single GEMM (see ``_batched``); grouped: a batched matmul over
+batch-innermost (C*kh*kw, OH*OW*N) matrix and a single GEMM (see ``_batched``; the batch
+innermost makes im2col/col2im copy runs of OW*N values, not OW); grouped: a batched matmul over
 groups. The backward reuses the saved columns for the weight gradient ``g @ cols^T`` and
 scatters ``W^T @ g`` back with one strided add per kernel offset (col2im).
 Against ``sliding_window_view`` + ``einsum`` (forward and both gradients), im2col + GEMM measured
@@ -84,10 +85,10 @@ def _offset_slices(k: Sequence[int], s: Sequence[int], d: Sequence[int], out: Se
 
 def _batched(out: Sequence[int]) -> bool:
     """Layout choice: per-sample columns (N, C*K, L) and batched GEMMs when each sample has many
-    output positions (no transposes of the output or its gradient); else one (C*K, N*L) matrix
-    and single GEMMs (small per-sample GEMMs cost more than the transposes there). Measured
-    interleaved on forward + backward: the per-sample layout 1.3-1.4x faster at 28x28 and 32x32
-    outputs, 0.85x at LeNet's second layer (10x10 outputs)."""
+    output positions (no transposes of the output or its gradient); else one batch-innermost
+    (C*K, L*N) matrix and single GEMMs (small per-sample GEMMs cost more than the transposes).
+    Measured interleaved on forward + backward: the per-sample layout 1.3-1.4x faster at 28x28
+    and 32x32 outputs, 0.85x at LeNet's second layer (10x10 outputs)."""
     return math.prod(out) >= 256
 
 
@@ -103,13 +104,20 @@ def _im2col(xp: Any, x: Any, k: Sequence[int], stride: Sequence[int], pad: Pads,
     if _batched(out):
         v = v.transpose(0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
         return xp.ascontiguousarray(v).reshape(x.shape[0], ck, -1), out
-    v = v.transpose(1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))
+    # batch innermost: (C, *padded, N), so each window row copies OW * N contiguous values
+    xt = xp.ascontiguousarray(_pad_array(xp, x, pad).transpose(1, *range(2, 2 + nd), 0))
+    st = xt.strides
+    v = xp.lib.stride_tricks.as_strided(
+        xt, (xt.shape[0], *k, *out, xt.shape[-1]),
+        (st[0], *(a * b for a, b in zip(st[1:-1], dil)),
+         *(a * b for a, b in zip(st[1:-1], stride)), st[-1]), writeable=False)
     return xp.ascontiguousarray(v).reshape(ck, -1), out
 
 
 def _grads_rows(g: Any) -> Any:
-    """g (N, O, *out) as (O, N * prod(out))."""
-    return g.swapaxes(0, 1).reshape(g.shape[1], -1)
+    """g (N, O, *out) as (O, prod(out) * N): the batch innermost, as ``_im2col``'s columns."""
+    xp = backend.get_array_module(g)
+    return xp.ascontiguousarray(g.transpose(1, *range(2, g.ndim), 0)).reshape(g.shape[1], -1)
 
 
 def _pointwise(k: Sequence[int], stride: Sequence[int], pad: Pads, groups: int) -> bool:
@@ -140,26 +148,39 @@ def conv_arrays(x: Any, w: Any, geom: tuple, want_cols: bool = False) -> Any:
         else:
             y = xp.matmul(w.reshape(groups, o // groups, -1),
                           cols.reshape(groups, -1, cols.shape[1])).reshape(o, -1)
-        y = xp.ascontiguousarray(y.reshape(o, n, *out).swapaxes(0, 1))
+        nd = len(out)
+        y = xp.ascontiguousarray(y.reshape(o, *out, n).transpose(nd + 1, 0, *range(1, nd + 1)))
     return (y, cols) if want_cols else y
 
 
 def _col2im(xp: Any, dcols: Any, n: int, c: int, size: Sequence[int], k: Sequence[int],
             stride: Sequence[int], pad: Pads, dil: Sequence[int], out: Sequence[int]) -> Any:
-    """The transpose of im2col: columns in ``_im2col``'s layout summed back to (N, C, *size)."""
+    """The transpose of im2col: columns summed back to (N, C, *size). Columns come per sample
+    (N, C*K, L) when ``_batched(out)``, else batch-innermost (C*K, *out, N): then every strided
+    add runs over OW * N contiguous values instead of OW (LeNet's second layer: col2im 3.9 ->
+    1.0 ms, its input gradient 5.1 -> 2.2 ms; docs/cnn.md)."""
     batched = _batched(out)
-    dcols = dcols.reshape(n, c, *k, *out) if batched else dcols.reshape(c, *k, n, *out)
     psize = tuple(a + lo + hi for a, (lo, hi) in zip(size, pad))
-    dx = xp.zeros((n, c, *psize) if batched else (c, n, *psize), dtype=dcols.dtype)
-    lead = (slice(None), slice(None))
+    if batched:
+        dcols = dcols.reshape(n, c, *k, *out)
+        dx = xp.zeros((n, c, *psize), dtype=dcols.dtype)
+        for idx, sl in _offset_slices(k, stride, dil, out):
+            dx[(slice(None), slice(None), *sl)] += dcols[(slice(None), slice(None), *idx)]
+        if any(lo or hi for lo, hi in pad):
+            dx = dx[(slice(None), slice(None),
+                     *(slice(lo, lo + a) for a, (lo, _) in zip(size, pad)))]
+        return xp.ascontiguousarray(dx)
+    dcols = dcols.reshape(c, *k, *out, n)
+    dx = xp.zeros((c, *psize, n), dtype=dcols.dtype)
     for idx, sl in _offset_slices(k, stride, dil, out):
-        dx[(*lead, *sl)] += dcols[(*lead, *idx)] if batched else dcols[(slice(None), *idx)]
-    if any(lo or hi for lo, hi in pad):
-        dx = dx[(*lead, *(slice(lo, lo + a) for a, (lo, _) in zip(size, pad)))]
-    return xp.ascontiguousarray(dx if batched else dx.swapaxes(0, 1))
+        dx[(slice(None), *sl)] += dcols[(slice(None), *idx)]
+    dx = dx[(slice(None), *(slice(lo, lo + a) for a, (lo, _) in zip(size, pad)))]
+    nd = len(k)
+    return xp.ascontiguousarray(dx.transpose(nd + 1, 0, *range(1, nd + 1)))
 
 
-def conv_input_grad_arrays(g: Any, w: Any, geom: tuple, size: Sequence[int]) -> Any:
+def conv_input_grad_arrays(g: Any, w: Any, geom: tuple, size: Sequence[int],
+                           rows: Any = None) -> Any:
     """The transposed convolution of arrays: the gradient of ``conv`` with respect to its input
     of spatial shape ``size``."""
     xp = backend.get_array_module(g)
@@ -173,14 +194,14 @@ def conv_input_grad_arrays(g: Any, w: Any, geom: tuple, size: Sequence[int]) -> 
     if _batched(out):
         dcols = xp.matmul(wt, g.reshape(n, o, -1) if groups == 1 else
                           g.reshape(n, groups, o // groups, -1))
-    else:
-        rows = _grads_rows(g)
+    else:  # g as (O, *out, N): the batch innermost, for col2im's long runs
+        rows = _grads_rows(g) if rows is None else rows
         dcols = wt @ rows if groups == 1 else xp.matmul(wt, rows.reshape(groups, o // groups, -1))
     return _col2im(xp, dcols, n, c, size, k, stride, pad, dil, out)
 
 
 def conv_weight_grad_arrays(x: Any, g: Any, geom: tuple, k: Sequence[int],
-                            cols: Any = None) -> Any:
+                            cols: Any = None, rows: Any = None) -> Any:
     """The gradient of ``conv`` with respect to its weight (kernel spatial shape ``k``): per
     sample ``g_n @ cols_n^T`` (batched GEMMs), summed over the batch."""
     xp = backend.get_array_module(x)
@@ -198,7 +219,7 @@ def conv_weight_grad_arrays(x: Any, g: Any, geom: tuple, k: Sequence[int],
             gw = xp.matmul(g.reshape(n, groups, o // groups, -1),
                            cols.reshape(n, groups, -1, cols.shape[2]).swapaxes(2, 3)).sum(0)
     else:
-        rows = _grads_rows(g)
+        rows = _grads_rows(g) if rows is None else rows
         if groups == 1:
             gw = rows @ cols.T
         else:
@@ -296,8 +317,10 @@ def _(c, g):
     geom = c.p
     need = c.need
     if type(g) is backend.ndarray:  # first order on arrays: reuse the forward's columns
-        gx = conv_input_grad_arrays(g, w, geom, x.shape[2:]) if need[0] else None
-        gw = conv_weight_grad_arrays(x, g, geom, w.shape[2:], c.res) if need[1] else None
+        rows = _grads_rows(g) if c.res is not None and c.res.ndim == 2 and all(need[:2]) \
+            else None
+        gx = conv_input_grad_arrays(g, w, geom, x.shape[2:], rows) if need[0] else None
+        gw = conv_weight_grad_arrays(x, g, geom, w.shape[2:], c.res, rows) if need[1] else None
         gb = g.sum(axis=(0, *range(2, g.ndim))) if need[2] else None
         return gx, gw, gb
     xp = c.xp
