@@ -74,3 +74,34 @@ def chain_problem(seed: int = 0) -> ChainProblem:
 def chain_kind(i: int) -> str:
     """The i-th op of W5's chain."""
     return ("add", "mul", "tanh")[i % 3]
+
+
+@dataclass
+class LeNetProblem:
+    """W4: a fixed (64, 1, 28, 28) batch, labels, and LeNet-5-like parameters in PyTorch's
+    layouts: conv1 (6, 1, 5, 5) pad 2, conv2 (16, 6, 5, 5), fc 400-120-84-10."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    params: list[np.ndarray]  # conv1.w, conv1.b, conv2.w, conv2.b, fc1.w, fc1.b, ...
+    lr: float = 0.01
+    batch: int = 64
+
+
+LENET_SHAPES = ((6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,),
+                (10, 84), (10,))
+
+
+def lenet_problem(seed: int = 0) -> LeNetProblem:
+    """Random float32 images and labels; parameters U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((64, 1, 28, 28), dtype=np.float32)
+    labels = rng.integers(0, 10, 64).astype(np.int64)
+    params = []
+    fan_in = 1
+    for shape in LENET_SHAPES:
+        if len(shape) > 1:
+            fan_in = math.prod(shape[1:])
+        bound = 1.0 / math.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, shape).astype(np.float32))
+    return LeNetProblem(x=x, labels=labels, params=params)

@@ -35,6 +35,8 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              ">= 1.0x PyTorch", "vs_torch", 1.0),
     Workload("W3", "W3 MLP 784-30-10 sigmoid, quadratic (MSE) loss, batch 10", "ms/step", 1e3,
              ">= 0.8x hand NumPy", "vs_numpy", 0.8),
+    Workload("W4", "W4 LeNet-5-like CNN on 1x28x28 (conv5-pool-conv5-pool-120-84-10), "
+             "cross-entropy, SGD, batch 64", "ms/step", 1e3, ">= 1.0x PyTorch", "vs_torch", 1.0),
     Workload("W5", f"W5 chain of {CHAIN_OPS} elementwise ops (add, mul, tanh) on 16 elements, "
              "forward+backward", "us/op", 1e6 / CHAIN_OPS, "<= 1.5 us/op", "max", 1.5),
     Workload("import", "import time, fresh interpreter (chainrule / numpy / torch)", "s", 1.0,
@@ -43,7 +45,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              "<= 80 MiB", "max", 80.0),
 )}
 
-TIMED = ("W1", "W2", "W3", "W5")
+TIMED = ("W1", "W2", "W3", "W4", "W5")
 """Workloads timed in interleaved windows inside long-lived worker processes."""
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from bench.problems import chain_problem, mlp_problem
+from bench.problems import chain_problem, lenet_problem, mlp_problem
 from bench.spec import Runner, Unavailable
 
 
@@ -33,6 +33,8 @@ def build(name: str, seed: int = 0, sgd: str = "isub", api: str = "engine") -> R
         raise ValueError(f"api must be 'engine' or 'nn', got {api!r}")
     if name == "W5":
         return _chain(seed)
+    if name == "W4":
+        return _lenet(seed, api)
     if api == "nn":
         return _mlp_nn(name, seed)
     return _mlp(name, seed, sgd)
@@ -178,3 +180,56 @@ def _chain(seed: int) -> Runner:
         return [float(out.item()), float(x.grad.numpy().sum(dtype=np.float64))]
 
     return Runner(step, lambda: None, fingerprint)
+
+
+def _lenet(seed: int, api: str) -> Runner:
+    """W4. ``engine``: F.conv2d / F.max_pool2d / F.linear on leaf tensors, in-place SGD (as the
+    PyTorch runner); ``nn``: an ``nn.Sequential`` LeNet with ``optim.SGD``."""
+    from chainrule import nn, optim
+    from chainrule.nn import functional as F
+    p = lenet_problem(seed)
+    x, target = cr.tensor(p.x), cr.tensor(p.labels)
+    lr = p.lr
+    if api == "nn":
+        model = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        params = list(model.parameters())
+        opt = optim.SGD(params, lr=lr)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def step() -> Any:
+            opt.zero_grad()
+            loss = loss_fn(model(x), target)
+            loss.backward()
+            opt.step()
+            return loss
+    else:
+        params = [cr.tensor(a, requires_grad=True) for a in p.params]
+
+        def step() -> Any:
+            for q in params:
+                q.grad = None
+            c1w, c1b, c2w, c2b, f1w, f1b, f2w, f2b, f3w, f3b = params
+            h = F.max_pool2d(F.relu(F.conv2d(x, c1w, c1b, padding=2)), 2)
+            h = F.max_pool2d(F.relu(F.conv2d(h, c2w, c2b)), 2)
+            h = F.relu(F.linear(h.flatten(1), f1w, f1b))
+            h = F.relu(F.linear(h, f2w, f2b))
+            loss = F.cross_entropy(F.linear(h, f3w, f3b), target)
+            loss.backward()
+            with cr.no_grad():
+                for q in params:
+                    q -= lr * q.grad
+            return loss
+
+    def reset() -> None:
+        with cr.no_grad():
+            for q, a in zip(params, p.params):
+                q.copy_(cr.tensor(a))
+
+    def fingerprint(loss: Any) -> list[float]:
+        return [float(loss.item())] + [float(q.detach().numpy().sum(dtype=np.float64))
+                                       for q in params]
+
+    return Runner(step, reset, fingerprint)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.problems import chain_problem, mlp_problem
+from bench.problems import chain_problem, lenet_problem, mlp_problem
 from bench.spec import Runner, Unavailable
 
 try:
@@ -23,6 +23,8 @@ def build(name: str, seed: int = 0) -> Runner:
         raise Unavailable("torch is not installed")
     if name == "W5":
         return _chain(seed)
+    if name == "W4":
+        return _lenet(seed)
     return _mlp(name, seed)
 
 
@@ -91,3 +93,37 @@ def _chain(seed: int) -> Runner:
         return [float(out.item()), float(x.grad.numpy().sum(dtype=np.float64))]
 
     return Runner(step, lambda: None, fingerprint)
+
+
+def _lenet(seed: int) -> Runner:
+    """W4 as a PyTorch user writes it: F.conv2d / F.max_pool2d / F.linear on leaf tensors."""
+    p = lenet_problem(seed)
+    x, target = torch.from_numpy(p.x), torch.from_numpy(p.labels)
+    params = [torch.tensor(a, requires_grad=True) for a in p.params]
+    lr = p.lr
+
+    def step() -> Any:
+        for q in params:
+            q.grad = None
+        c1w, c1b, c2w, c2b, f1w, f1b, f2w, f2b, f3w, f3b = params
+        h = F.max_pool2d(torch.relu(F.conv2d(x, c1w, c1b, padding=2)), 2)
+        h = F.max_pool2d(torch.relu(F.conv2d(h, c2w, c2b)), 2)
+        h = torch.relu(F.linear(h.flatten(1), f1w, f1b))
+        h = torch.relu(F.linear(h, f2w, f2b))
+        loss = F.cross_entropy(F.linear(h, f3w, f3b), target)
+        loss.backward()
+        with torch.no_grad():
+            for q in params:
+                q.add_(q.grad, alpha=-lr)
+        return loss
+
+    def reset() -> None:
+        with torch.no_grad():
+            for q, a in zip(params, p.params):
+                q.copy_(torch.from_numpy(a))
+
+    def fingerprint(loss: Any) -> list[float]:
+        return [float(loss.item())] + [float(q.detach().numpy().sum(dtype=np.float64))
+                                       for q in params]
+
+    return Runner(step, reset, fingerprint)

@@ -26,7 +26,8 @@ from chainrule.nn.containers import (
     ParameterList,
     Sequential,
 )
-from chainrule.nn.dropout import Dropout
+from chainrule.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from chainrule.nn.dropout import Dropout, Dropout2d
 from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten
 from chainrule.nn.loss import (
     BCELoss,
@@ -45,9 +46,25 @@ from chainrule.nn.loss import (
 )
 from chainrule.nn.module import Module, RemovableHandle
 from chainrule.nn.moe import MixtureOfExperts
-from chainrule.nn.normalization import BatchNorm1d, LayerNorm
+from chainrule.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+)
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.perceptron import MLP, Perceptron
+from chainrule.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    Upsample,
+)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.sparse import Embedding
 from chainrule.nn.transformer import (

@@ -32,3 +32,26 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Module):
+    """In training, zero whole channels of (N, C, H, W) with probability ``p`` and scale the
+    rest by 1 / (1 - p), as ``torch.nn.Dropout2d``; the identity in eval mode."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.5,), inputs=(rng.standard_normal((3, 4, 2, 2)),),
+                            random=True, mode_dependent=True)
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input: Any) -> Tensor:
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"

@@ -165,3 +165,101 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs per channel C, as ``torch.nn.BatchNorm2d``:
+    statistics over (N, H, W); running statistics, momentum and train/eval as ``BatchNorm1d``.
+    The forward is the fused ``batch_norm`` op."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(3,), inputs=(rng.standard_normal((2, 3, 2, 2)),),
+                            mode_dependent=True)
+
+    def _check_input_dim(self, input: Any) -> None:
+        shape = tuple(backend.xp.shape(input))
+        if len(shape) != 4:
+            raise ValueError(f"BatchNorm2d: expected 4D input (got {len(shape)}D input of shape "
+                             f"{shape}); use (N, C, H, W)")
+        if shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm2d: input of shape {shape} has {shape[1]} channels "
+                             f"(dimension 1) but the layer has num_features={self.num_features}")
+
+
+class InstanceNorm2d(_BatchNorm):
+    """Normalise each channel of each sample over its (H, W) positions, as
+    ``torch.nn.InstanceNorm2d`` (defaults: ``affine=False``, ``track_running_stats=False``);
+    with ``track_running_stats`` the running statistics are used in eval mode."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(3,), kwargs={"affine": True, "track_running_stats": True},
+                            inputs=(rng.standard_normal((2, 3, 2, 3)),), mode_dependent=True)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype)
+
+    def _check_input_dim(self, input: Any) -> None:
+        shape = tuple(backend.xp.shape(input))
+        if len(shape) not in (3, 4):
+            raise ValueError(f"InstanceNorm2d: expected 3D or 4D input (got {len(shape)}D input "
+                             f"of shape {shape}); use (N, C, H, W)")
+
+    def forward(self, input: Any) -> Tensor:
+        self._check_input_dim(input)
+        unbatched = len(backend.xp.shape(input)) == 3
+        x = input.unsqueeze(0) if unbatched else input
+        b, p = self._buffers, self._parameters
+        y = F.instance_norm(x, b["running_mean"], b["running_var"], p["weight"], p["bias"],
+                            self.training or not self.track_running_stats,
+                            0.1 if self.momentum is None else self.momentum, self.eps)
+        return y.squeeze(0) if unbatched else y
+
+
+class GroupNorm(Module):
+    """Normalise each sample over groups of ``num_channels / num_groups`` channels, then scale
+    and shift per channel, as ``torch.nn.GroupNorm``. The same in training and eval."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(2, 4), inputs=(rng.standard_normal((2, 4, 3)),))
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = Parameter(creation.empty(num_channels, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(creation.empty(num_channels, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Any) -> Tensor:
+        p = self._parameters
+        return F.group_norm(input, self.num_groups, p["weight"], p["bias"], self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")

@@ -9,13 +9,16 @@ Nothing here lists ops by hand: importing an op module registers what it declare
 from chainrule.autograd.tensor import Tensor as _Tensor
 from chainrule.ops import (  # importing each op family registers its ops
     attention,
+    conv,
     elementwise,
     fused,
+    groupnorm,
     indexing,
     linalg,
     losses,
     nondiff,
     normalization,
+    pooling,
     reduce,
     shape,
 )

@@ -23,6 +23,7 @@ from chainrule.autograd.engine import TensorCtx
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops import arrays as A
+from chainrule.ops import conv as _conv
 from chainrule.ops import fused as _fused
 from chainrule.ops import indexing as _indexing
 from chainrule.ops import linalg as _linalg
@@ -73,6 +74,8 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         index_put=_indexing.index_put_array, gather=partial(_indexing.gather_array, xp),
         gather_backward=partial(_indexing.gather_backward_array, xp),
         tril=xp.tril, triu=xp.triu, cumsum=xp.cumsum,  # (x, k) and (x, axis), positionally
+        conv=_conv.conv_arrays, conv_input_grad=_conv.conv_input_grad_arrays,
+        conv_weight_grad=_conv.conv_weight_grad_arrays,
     )
     return ns
 
@@ -117,6 +120,10 @@ def bind_tensor_namespace(ops: Any) -> None:
         getitem_backward=_indexing._getitem_backward, index_put=_indexing._index_put,
         gather=_indexing._gather, gather_backward=_gather_backward,
         tril=ops.tril, triu=ops.triu, cumsum=ops.cumsum,
+        conv=lambda x, w, geom: _conv._conv(x, w, None, *geom),
+        conv_input_grad=lambda g, w, geom, size: _conv._conv_transpose(g, w, None, *geom,
+                                                                       tuple(size)),
+        conv_weight_grad=lambda x, g, geom, k: _conv._conv_weight(x, g, *geom, tuple(k)),
     )
     missing = set(vars(ArrayNS)) ^ set(vars(TensorNS))
     if missing:

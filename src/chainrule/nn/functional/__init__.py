@@ -44,6 +44,7 @@ from chainrule.nn.functional.loss import (
     smooth_l1_loss,
     soft_margin_loss,
 )
+from chainrule.nn.functional.spatial import dropout1d, dropout2d
 
 # The ops whose functional form is the op itself (declared with ``functional=True`` in the op
 # registry); the forms above that add PyTorch's extra arguments (``inplace=``) take precedence.

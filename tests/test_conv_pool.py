@@ -1,0 +1,213 @@
+"""Convolution, pooling, resampling and the 2-d normalisations: the public forms' argument
+parsing (padding strings, defaults, unbatched inputs, return_indices, output sizes) against
+PyTorch, and the errors. The ops' gradients are swept in test_op_sweep/test_torch_parity; the
+layers in test_module_sweep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _both(fn_ours, fn_torch, *arrays, grad=True, rtol=1e-9):
+    """Forward and input gradients (of a random projection) of both, in float64."""
+    torch = _torch()
+    ours = [cr.tensor(a, requires_grad=grad) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=grad) for a in arrays]
+    y1, y2 = fn_ours(*ours), fn_torch(torch, *theirs)
+    if isinstance(y1, tuple):
+        for a, b in zip(y1[1:], y2[1:]):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        y1, y2 = y1[0], y2[0]
+    np.testing.assert_allclose(y1.numpy(), y2.detach().numpy(), rtol=rtol, atol=1e-12)
+    if grad:
+        u = np.random.default_rng(0).standard_normal(y1.shape)
+        g1 = cr.grad(y1, ours, cr.tensor(u))
+        g2 = torch.autograd.grad(y2, theirs, torch.tensor(u))
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=1e-12)
+
+
+R = np.random.default_rng(3)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")  # torch's, even kernel
+@pytest.mark.parametrize("kw", [
+    {"padding": "same"}, {"padding": "valid"}, {"padding": "same", "dilation": 2},
+    {"stride": 2, "padding": (1, 2)}, {"groups": 2, "padding": 1},
+])
+def test_conv2d_public_forms(kw):
+    x, w, b = R.standard_normal((2, 4, 6, 5)), R.standard_normal((6, 4 // kw.get("groups", 1),
+                                                                  2, 3)), R.standard_normal(6)
+    _both(lambda x, w, b: F.conv2d(x, w, b, **kw),
+          lambda t, x, w, b: t.nn.functional.conv2d(x, w, b, **kw), x, w, b)
+
+
+def test_conv1d_and_unbatched_conv2d():
+    _both(lambda x, w: F.conv1d(x, w, padding="same"),
+          lambda t, x, w: t.nn.functional.conv1d(x, w, padding="same"),
+          R.standard_normal((2, 3, 7)), R.standard_normal((2, 3, 5)))
+    _both(lambda x, w: F.conv2d(x, w), lambda t, x, w: t.nn.functional.conv2d(x, w),
+          R.standard_normal((3, 5, 5)), R.standard_normal((2, 3, 3, 3)))
+
+
+def test_conv_transpose2d_output_padding_and_layer_output_size():
+    kw = {"stride": 2, "padding": 1, "output_padding": 1, "dilation": 1}
+    _both(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
+          lambda t, x, w, b: t.nn.functional.conv_transpose2d(x, w, b, **kw),
+          R.standard_normal((2, 3, 4, 3)), R.standard_normal((3, 2, 3, 3)), R.standard_normal(2))
+    m = cr.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    assert m(cr.randn(1, 3, 4, 4), output_size=(8, 8)).shape == (1, 2, 8, 8)
+    assert m(cr.randn(1, 3, 4, 4)).shape == (1, 2, 7, 7)
+
+
+def test_unfold_and_fold_match_torch():
+    _both(lambda x: F.unfold(x, (2, 3), padding=1, stride=(1, 2)),
+          lambda t, x: t.nn.functional.unfold(x, (2, 3), padding=1, stride=(1, 2)),
+          R.standard_normal((2, 3, 4, 5)))
+    _both(lambda x: F.fold(x, (4, 5), 2, stride=1),
+          lambda t, x: t.nn.functional.fold(x, (4, 5), 2, stride=1),
+          R.standard_normal((2, 3 * 4, 12)))
+
+
+def test_max_pool_return_indices_and_unbatched():
+    x = np.random.default_rng(1).permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) * 0.1
+    _both(lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True),
+          lambda t, x: t.nn.functional.max_pool2d(x, 3, 2, 1, return_indices=True), x)
+    _both(lambda x: F.max_pool2d(x, 2, ceil_mode=True, return_indices=True),
+          lambda t, x: t.nn.functional.max_pool2d(x, 2, ceil_mode=True, return_indices=True),
+          x[0])
+    _both(lambda x: F.max_pool1d(x, 2, return_indices=True),
+          lambda t, x: t.nn.functional.max_pool1d(x, 2, return_indices=True), x[:, :, 0])
+
+
+def test_max_pool_gradient_goes_to_the_first_max_on_ties():
+    x = cr.ones(1, 1, 2, 2, requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    assert x.grad.numpy().ravel().tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("size", [(3, 2), 1, (None, 3), (5, 4)])
+def test_adaptive_pools(size):
+    x = np.random.default_rng(2).permutation(2 * 2 * 7 * 5).reshape(2, 2, 7, 5) * 0.1
+    _both(lambda x: F.adaptive_avg_pool2d(x, size),
+          lambda t, x: t.nn.functional.adaptive_avg_pool2d(x, size), x)
+    _both(lambda x: F.adaptive_max_pool2d(x, size, return_indices=True),
+          lambda t, x: t.nn.functional.adaptive_max_pool2d(x, size, return_indices=True), x)
+    _both(lambda x: F.adaptive_avg_pool1d(x, 3),
+          lambda t, x: t.nn.functional.adaptive_avg_pool1d(x, 3), x[:, :, 0])
+
+
+@pytest.mark.parametrize("kw", [
+    {"scale_factor": 2}, {"size": (5, 7)}, {"scale_factor": 1.5, "mode": "bilinear"},
+    {"size": (6, 3), "mode": "bilinear", "align_corners": True},
+    {"scale_factor": 2, "mode": "bilinear", "align_corners": False},
+])
+def test_interpolate(kw):
+    _both(lambda x: F.interpolate(x, **kw), lambda t, x: t.nn.functional.interpolate(x, **kw),
+          R.standard_normal((2, 2, 4, 3)))
+
+
+def test_interpolate_linear_1d():
+    _both(lambda x: F.interpolate(x, size=7, mode="linear"),
+          lambda t, x: t.nn.functional.interpolate(x, size=7, mode="linear"),
+          R.standard_normal((1, 2, 4)))
+
+
+def test_group_and_instance_norm_functional():
+    x, w, b = R.standard_normal((2, 4, 3, 2)), R.standard_normal(4), R.standard_normal(4)
+    _both(lambda x, w, b: F.group_norm(x, 2, w, b),
+          lambda t, x, w, b: t.nn.functional.group_norm(x, 2, w, b), x, w, b)
+    _both(lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+          lambda t, x, w, b: t.nn.functional.instance_norm(x, weight=w, bias=b), x, w, b)
+
+
+def test_dropout2d_zeroes_whole_channels():
+    cr.manual_seed(0)
+    y = F.dropout2d(cr.ones(8, 16, 3, 3), 0.5).numpy()
+    per_channel = y.reshape(8, 16, 9)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert (per_channel.min(-1) == per_channel.max(-1)).all()
+    assert F.dropout2d(cr.ones(2, 3, 2, 2), 0.5, training=False).numpy().min() == 1.0
+
+
+def test_second_order_through_conv_and_pool():
+    """A gradient penalty through conv -> max_pool -> avg_pool, against PyTorch."""
+    torch = _torch()
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((1, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3))
+
+    def f(mod, x, w):
+        h = mod.nn.functional.conv2d(x, w, padding=1)
+        h = mod.nn.functional.max_pool2d(h, 2)
+        return (mod.nn.functional.avg_pool2d(h, 2) ** 2).sum()
+
+    xs, ws = cr.tensor(x, requires_grad=True), cr.tensor(w, requires_grad=True)
+    (gx,) = cr.grad(f(cr, xs, ws), [xs], create_graph=True)
+    (gw,) = cr.grad((gx ** 2).sum(), [ws])
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    (gxt,) = torch.autograd.grad(f(torch, xt, wt), [xt], create_graph=True)
+    (gwt,) = torch.autograd.grad((gxt ** 2).sum(), [wt])
+    np.testing.assert_allclose(gw.numpy(), gwt.numpy(), rtol=1e-9)
+
+
+def test_errors_name_the_op_and_shapes():
+    with pytest.raises(Exception, match=r"conv: input \(1, 2, 5, 5\) has 2 channels"):
+        F.conv2d(cr.randn(1, 2, 5, 5), cr.randn(2, 3, 3, 3))
+    with pytest.raises(ValueError, match="'same'"):
+        F.conv2d(cr.randn(1, 3, 5, 5), cr.randn(2, 3, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        F.conv2d(cr.randn(1, 3, 2, 2), cr.randn(2, 3, 3, 3))
+    with pytest.raises(ValueError, match="half the kernel"):
+        F.max_pool2d(cr.randn(1, 1, 4, 4), 2, padding=2)
+    with pytest.raises(ValueError, match="divisible"):
+        cr.nn.Conv2d(3, 4, 3, groups=2)
+
+
+def test_conv2d_padding_modes_match_torch():
+    torch = _torch()
+    for mode in ("reflect", "replicate", "circular"):
+        cr.manual_seed(0)
+        m = cr.nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode).double()
+        t = torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode).double()
+        t.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()})
+        x = R.standard_normal((1, 2, 5, 4))
+        np.testing.assert_allclose(m(cr.tensor(x)).numpy(),
+                                   t(torch.tensor(x)).detach().numpy(), rtol=1e-10)
+
+
+def test_w4_runners_compute_the_same_step():
+    """bench W4 (LeNet): chainrule, hand NumPy (and PyTorch) agree on the loss and the updated
+    parameters after two SGD steps."""
+    from bench import workloads_chainrule, workloads_numpy
+    runners = [workloads_chainrule.build("W4"), workloads_numpy.build("W4")]
+    try:
+        import torch  # noqa: F401
+        from bench import workloads_torch
+        runners.append(workloads_torch.build("W4"))
+    except ImportError:
+        pass
+    prints = []
+    for r in runners:
+        r.step()
+        prints.append(r.fingerprint(r.step()))
+    for fp in prints[1:]:
+        np.testing.assert_allclose(fp, prints[0], rtol=2e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv_per_sample_layout_for_large_outputs(groups):
+    """Outputs of >= 256 positions take the per-sample column layout (batched GEMMs)."""
+    x, w = R.standard_normal((2, 4, 17, 16)), R.standard_normal((4, 4 // groups, 3, 3))
+    _both(lambda x, w: F.conv2d(x, w, padding=1, groups=groups),
+          lambda t, x, w: t.nn.functional.conv2d(x, w, padding=1, groups=groups), x, w)
+    _both(lambda x, w: F.conv_transpose2d(x, w, stride=2, groups=groups),
+          lambda t, x, w: t.nn.functional.conv_transpose2d(x, w, stride=2, groups=groups),
+          R.standard_normal((1, 4, 9, 8)), w.copy())
