@@ -12,6 +12,7 @@ MNIST / Fashion-MNIST, CSV / NPZ loaders); ``chainrule.data.transforms`` the tra
 from chainrule.data import datasets, transforms
 from chainrule.data.collate import default_collate, default_convert
 from chainrule.data.dataloader import DataLoader
+from chainrule.data.distributed import DistributedSampler
 from chainrule.data.dataset import (
     ArrayDataset,
     ConcatDataset,
