@@ -80,6 +80,7 @@ def _plain_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     import chainrule as cr
+    from chainrule import distributed as dist
     from chainrule.train import (
         CSVLogger,
         EarlyStopping,
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate,
     )
 
+    if dist.launched_by_mpi() and not dist.is_initialized():  # mpirun -n N chainrule train
+        dist.init_process_group("mpi")
     cfg, ckpt_path = resolve(args)
     data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
     if cfg["standardize"]:
@@ -153,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}"
         f"{'' if cfg['schedule'] == 'none' else ' (' + cfg['schedule'] + ')'}, "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}")
+    if dist.get_world_size() > 1:
+        say(f"  data-parallel on {dist.get_world_size()} MPI ranks: batch {cfg['batch_size']} per "
+            f"rank ({cfg['batch_size'] * dist.get_world_size()} per step)")
     if ckpt_path:
         say(f"  resuming from {ckpt_path}")
 
@@ -178,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         if ran and cfg["early_stopping"]:  # the restored best weights, not the last epoch's
             trainer.save_checkpoint(out / "model.ckpt")
         files = ["model.ckpt", "metrics.csv", "metrics.jsonl"]
-        if have_matplotlib():
+        if have_matplotlib() and dist.is_main_process():
             plot_history(history, out / "loss.png", title=f"{data.name}: MLP {sizes}")
             files.append("loss.png")
             say(f"saved {out}/: {', '.join(files)}")

@@ -12,7 +12,6 @@ MNIST / Fashion-MNIST, CSV / NPZ loaders); ``chainrule.data.transforms`` the tra
 from chainrule.data import datasets, transforms
 from chainrule.data.collate import default_collate, default_convert
 from chainrule.data.dataloader import DataLoader
-from chainrule.data.distributed import DistributedSampler
 from chainrule.data.dataset import (
     ArrayDataset,
     ConcatDataset,
@@ -22,6 +21,7 @@ from chainrule.data.dataset import (
     TensorDataset,
     random_split,
 )
+from chainrule.data.distributed import DistributedSampler
 from chainrule.data.sampler import (
     BatchSampler,
     RandomSampler,

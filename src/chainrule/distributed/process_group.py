@@ -269,7 +269,7 @@ def iallreduce_array(buf: np.ndarray, op: ReduceOp, what: str) -> Work:
     return Work(req, what, finish)
 
 
-# -- collectives on tensors -------------------------------------------------------------------------
+# -- collectives on tensors ---------------------------------------------------------------------
 
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None,
                async_op: bool = False) -> Work | None:
@@ -289,7 +289,8 @@ def broadcast(tensor: Tensor, src: int = 0, group: Any = None,
     """Overwrite ``tensor`` on every rank with rank ``src``'s, in place."""
     comm = _require("broadcast")
     if not 0 <= src < comm.Get_size():
-        raise ValueError(f"broadcast: src={src} is not a rank of this job (0..{comm.Get_size() - 1})")
+        raise ValueError(f"broadcast: src={src} is not a rank of this job "
+                         f"(0..{comm.Get_size() - 1})")
     a = _array(tensor, "broadcast")
     w = Work(comm.Ibcast(a, root=src), f"broadcast(src={src}, shape {tuple(a.shape)})")
     _bump(tensor)
@@ -362,7 +363,7 @@ def broadcast_object_list(object_list: list[Any], src: int = 0, group: Any = Non
     import pickle
 
     data = pickle.dumps(list(object_list)) if get_rank() == src else None
-    got = pickle.loads(_bytes_collective(data, src, "broadcast_object_list")[0])  # noqa: S301
+    got = pickle.loads(_bytes_collective(data, src, "broadcast_object_list")[0])
     object_list[:] = got
 
 
@@ -374,4 +375,4 @@ def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> No
     if len(object_list) != n:
         raise ValueError(f"all_gather_object: object_list must have world_size={n} items")
     parts = _bytes_collective(pickle.dumps(obj), None, "all_gather_object")
-    object_list[:] = [pickle.loads(p) for p in parts]  # noqa: S301
+    object_list[:] = [pickle.loads(p) for p in parts]
