@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.engine import observe
 from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.tensor import Tensor
@@ -40,8 +40,8 @@ __all__ = ["DistributedDataParallel"]
 class _Bucket:
     def __init__(self, index: int, params: list[int], dtype: Any, sizes: list[int]) -> None:
         self.index, self.params, self.dtype = index, params, dtype
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.buffer = np.zeros(int(self.offsets[-1]), dtype=dtype)
+        self.offsets = [0, *accumulate(sizes)]
+        self.buffer = backend.xp.zeros(self.offsets[-1], dtype=dtype)  # what MPI sends
         self.pending = len(params)
         self.work: pg.Work | None = None
 
@@ -211,11 +211,11 @@ class DistributedDataParallel(Module):
         if prior is None and s is None:
             view.fill(0)
         elif prior is None:
-            np.copyto(view, s)
+            view[...] = s
         elif s is None:
-            np.copyto(view, prior._data)
+            view[...] = prior._data
         else:
-            np.add(prior._data, s, out=view)
+            backend.get_array_module(s).add(prior._data, s, out=view)
         self._launched_with[i] = self._seen[i]
         b.pending -= 1
         while self._next_bucket < len(self._buckets) and \
@@ -243,7 +243,7 @@ class DistributedDataParallel(Module):
                 p.grad = Tensor(self._average(i).copy())
         self._finished = True
 
-    def _average(self, i: int) -> np.ndarray:
+    def _average(self, i: int) -> Any:
         b, k = self._where[i]
         return b.buffer[b.offsets[k]:b.offsets[k + 1]].reshape(self._params[i]._data.shape)
 
