@@ -19,7 +19,11 @@ def one_line(text: Any) -> str:
 
 
 def say(*parts: Any, file: Any = None) -> None:
-    """Print to stdout (or ``file``), flushed."""
+    """Print to stdout (or ``file``), flushed; in an MPI job on rank 0 alone."""
+    from chainrule.distributed import is_main_process
+
+    if not is_main_process():
+        return
     print(*parts, file=file or sys.stdout, flush=True)
 
 

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     import chainrule as cr
+    from chainrule import distributed as dist
     from chainrule.train import (
         CSVLogger,
         EarlyStopping,
@@ -103,6 +104,8 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         evaluate,
     )
 
+    if dist.launched_by_mpi() and not dist.is_initialized():  # mpirun -n N chainrule train
+        dist.init_process_group("mpi")
     cfg, ckpt_path = resolve(args)
     data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
     if cfg["standardize"]:
@@ -185,6 +188,9 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         f"{'' if cfg['schedule'] == 'none' else ' (' + cfg['schedule'] + ')'}, "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}, "
         f"threads {threads} ({why})")
+    if dist.get_world_size() > 1:
+        say(f"  data-parallel on {dist.get_world_size()} MPI ranks: batch {cfg['batch_size']} per "
+            f"rank ({cfg['batch_size'] * dist.get_world_size()} per step)")
     if ckpt_path:
         say(f"  resuming from {ckpt_path}")
 
@@ -211,7 +217,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         if ran and cfg["early_stopping"]:  # the restored best weights, not the last epoch's
             trainer.save_checkpoint(out / "model.ckpt")
         files = ["model.ckpt", "metrics.csv", "metrics.jsonl"]
-        if have_matplotlib():
+        if have_matplotlib() and dist.is_main_process():
             plot_history(history, out / "loss.png", title=f"{data.name}: {kind} {sizes}")
             files.append("loss.png")
             say(f"saved {out}/: {', '.join(files)}")

@@ -22,6 +22,7 @@ from chainrule.data.dataset import (
     TensorDataset,
     random_split,
 )
+from chainrule.data.distributed import DistributedSampler
 from chainrule.data.sampler import (
     BatchSampler,
     RandomSampler,

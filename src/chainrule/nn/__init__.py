@@ -1,6 +1,6 @@
 """Neural-network building blocks with PyTorch's names: ``Module``, layers, losses, init."""
 
-from chainrule.nn import functional, init, utils
+from chainrule.nn import functional, init, parallel, utils
 from chainrule.nn.activation import (
     ELU,
     GELU,

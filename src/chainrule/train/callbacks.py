@@ -246,6 +246,8 @@ class ModelCheckpoint(Callback):
     ``last_path`` is the last file written.
     """
 
+    main_process_only = True  # in an MPI job only rank 0 runs it (train/distributed.py)
+
     order = 100
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss",
@@ -390,6 +392,8 @@ def _scalar(v: Any) -> bool:
 class _FileLogger(Callback):
     """Shared by the loggers: opens ``path`` at train begin (appending when resuming, or when
     ``append=True``) and writes one record per epoch, flushed at once."""
+
+    main_process_only = True  # in an MPI job only rank 0 runs it (train/distributed.py)
 
     order = 50
 

@@ -38,6 +38,7 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.data.dataloader import DataLoader
 from chainrule.data.dataset import Dataset, TensorDataset, random_split
 from chainrule.random import Generator, default_generator, manual_seed
+from chainrule.train import distributed as D
 from chainrule.train.aux import AuxLossHook
 from chainrule.train.callbacks import Callback, CallbackList
 from chainrule.train.history import History
@@ -280,14 +281,16 @@ class Trainer:
         atomically, through ``chainrule.io.save_checkpoint``."""
         from chainrule.io import save_checkpoint
 
+        if not D.is_main():  # in an MPI job rank 0 writes; the others hold the same state
+            return
         payload = {"trainer": self._trainer_state(), "meta": {**self.extra, **(extra or {})}}
-        save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=self.epoch,
-                        step=self.global_step, extra=payload)
+        save_checkpoint(path, D.unwrap(self.model), self.optimizer, self.scheduler,
+                        epoch=self.epoch, step=self.global_step, extra=payload)
 
     def _resume(self, path: Any) -> None:
         from chainrule.io import load_checkpoint
 
-        info = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
+        info = load_checkpoint(path, D.unwrap(self.model), self.optimizer, self.scheduler)
         state = (info.get("extra") or {}).get("trainer") or {}
         self.epoch = self.initial_epoch = int(info.get("epoch") or 0)
         self.global_step = int(state.get("global_step") or 0)
@@ -326,6 +329,7 @@ class Trainer:
             raise ValueError("fit: give val_data or val_split, not both")
         if seed is not None:
             manual_seed(seed)
+        self._sampler_seed = 0 if seed is None else int(seed)
         self.history = History()
         self.epoch = self.initial_epoch = self.global_step = 0
         self._split_seed = None
@@ -344,6 +348,10 @@ class Trainer:
         bar = make_progress(progress)
         if bar is not None:
             cbs.append(bar)
+        self._net = self.model
+        if D.active():  # an MPI job: DDP, rank-0-only callbacks (train/distributed.py)
+            self._net = D.wrap(self.model)
+            cbs = D.main_only(cbs)
         self._cbs = CallbackList(cbs)
         self._cbs.set_trainer(self)
         self._restore_after_setup()
@@ -357,7 +365,12 @@ class Trainer:
                 self._cbs.call("on_epoch_begin", epoch, {})
                 t0 = time.perf_counter()
                 lr = self._lr()
+                sampler = getattr(train_loader, "sampler", None)
+                if hasattr(sampler, "set_epoch"):
+                    sampler.set_epoch(epoch)
                 logs = self._train_epoch(train_loader, _fresh(metrics))
+                if hasattr(self._net, "sync_buffers"):
+                    self._net.sync_buffers()  # every rank evaluates with rank 0's buffers
                 if epoch % val_every == 0 or epoch == self.epochs:
                     for name, loader in val_loaders.items():
                         logs.update(_run_eval(self.model, loader, self.loss_fn,
@@ -392,10 +405,19 @@ class Trainer:
             ds = as_dataset(train_data, "fit")
             if self._split_seed is None:  # drawn once; a resumed run reads it from the checkpoint
                 self._split_seed = int(default_generator.numpy.integers(2**62))
+                if D.active():
+                    self._split_seed = D.broadcast_value(self._split_seed)
             n_val = max(1, round(len(ds) * val_split))
             train_data, val_data = random_split(
                 ds, [len(ds) - n_val, n_val], generator=Generator().manual_seed(self._split_seed))
-        train_loader = as_loader(train_data, batch_size, shuffle, "fit")
+        if D.active() and not isinstance(train_data, DataLoader):
+            from chainrule.data.distributed import DistributedSampler
+
+            ds = as_dataset(train_data, "fit")
+            train_loader = DataLoader(ds, batch_size=batch_size, sampler=DistributedSampler(
+                ds, shuffle=shuffle, seed=self._sampler_seed))
+        else:
+            train_loader = as_loader(train_data, batch_size, shuffle, "fit")
         sets = dict(extra_sets or {})
         if val_data is not None:
             sets = {"val": val_data, **sets}
@@ -410,7 +432,7 @@ class Trainer:
         return float(groups[0]["lr"])
 
     def _train_epoch(self, loader: Any, metrics: list[Metric]) -> dict[str, Any]:
-        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        model, loss_fn, opt = getattr(self, "_net", self.model), self.loss_fn, self.optimizer
         cbs = self._cbs
         batch_begin, batch_end = cbs.has("on_batch_begin"), cbs.has("on_batch_end")
         step_sched = self.scheduler is not None and self.scheduler_interval == "batch"
@@ -465,6 +487,8 @@ class Trainer:
                 cbs.call("on_batch_end", i, logs)
             if self.stop_training:
                 break
+        if D.active():  # the loss over every rank's samples (metrics are this rank's)
+            total, count = D.global_mean(total, count)
         out: dict[str, Any] = {"loss": total / count if count else math.nan}
         out.update(aux_hook.logs())
         for m in metrics:

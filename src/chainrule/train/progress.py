@@ -75,6 +75,8 @@ class ProgressBar(Callback):
     ``mode="lines"``: one line per epoch when it ends, nothing while it runs.
     """
 
+    main_process_only = True  # in an MPI job only rank 0 runs it (train/distributed.py)
+
     order = 90  # after the callbacks that add to the logs (the learning rate, ...)
 
     def __init__(self, mode: str = "lines", file: TextIO | None = None,
