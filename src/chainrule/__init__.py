@@ -74,7 +74,7 @@ __version__ = "0.1.0"
 from chainrule import nn, optim  # noqa: E402  (nn and optim sit above the core they import)
 from chainrule.io import load, save  # noqa: E402  (io sits above the core it imports)
 
-_LAZY = {"exercise", "viz"}  # submodules imported on first use: cr.exercise, cr.viz
+_LAZY = {"exercise", "onnx", "viz"}  # submodules imported on first use: cr.exercise, cr.viz
 
 
 def explain(loss: Tensor, params: object = None, format: str = "text") -> str:
