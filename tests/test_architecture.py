@@ -19,7 +19,7 @@ LAYERS = {
     "func": 2, "nn.functional": 2, "distributed": 2,
     "nn": 3,
     "optim": 4, "data": 4, "utils": 4,
-    "io": 5, "train": 5,
+    "io": 5, "train": 5, "onnx": 5,
     "viz": 6, "cli": 6, "exercise": 6,
 }
 

@@ -76,7 +76,7 @@ from chainrule.io import load, save  # noqa: E402  (io sits above the core it im
 
 # Submodules imported on first use (cr.utils.data.DataLoader, cr.viz, cr.exercise, cr.data, ...),
 # so that `import chainrule` stays fast and loads none of them.
-_LAZY = {"data", "exercise", "io", "train", "utils", "viz"}
+_LAZY = {"data", "exercise", "io", "onnx", "train", "utils", "viz"}
 
 
 def explain(loss: Tensor, params: object = None, format: str = "text") -> str:

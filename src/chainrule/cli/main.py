@@ -1,4 +1,5 @@
-"""The ``chainrule`` command: ``train``, ``evaluate`` and ``predict`` (one module each).
+"""The ``chainrule`` command: ``train``, ``evaluate``, ``predict``, ``export``, ... (one module
+each).
 
     chainrule train                        # an MLP on the bundled digits, a few seconds
     chainrule evaluate runs/digits/model.ckpt
@@ -16,7 +17,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from chainrule.cli import cost, evaluate, explain, gradcheck, plot_cmd, predict, train
+from chainrule.cli import cost, evaluate, explain, export, gradcheck, plot_cmd, predict, train
 from chainrule.cli.common import CLIError, one_line
 
 PROG = "chainrule"
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                "chainrule.", epilog="`chainrule COMMAND --help` lists a command's options.")
     p.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for mod in (train, evaluate, predict, plot_cmd, gradcheck, cost, explain):
+    for mod in (train, evaluate, predict, plot_cmd, gradcheck, cost, explain, export):
         mod.add_parser(sub)
     return p
 

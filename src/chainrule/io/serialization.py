@@ -317,6 +317,17 @@ def _sniff(head: bytes, size: int, where: str, ours: bool = True) -> dict:
 
 def _read(f: Any, ours: bool) -> tuple[dict[str, np.ndarray], dict]:
     """Check the file, then read its arrays and metadata (from one consistent snapshot)."""
+    arrays, meta = _read_raw(f, ours)
+    for name, a in arrays.items():  # with ml_dtypes installed (onnx needs it) BF16 reads as such
+        if a.dtype.name not in _DTYPES:
+            raise CheckpointError(
+                f"{_where(f)} holds a tensor whose dtype chainrule cannot read ({name!r}: "
+                f"{a.dtype.name}); chainrule reads {', '.join(_DTYPES)} (convert bfloat16 to "
+                "float32 before saving)")
+    return arrays, meta
+
+
+def _read_raw(f: Any, ours: bool) -> tuple[dict[str, np.ndarray], dict]:
     where = _where(f)
     try:
         if hasattr(f, "read"):

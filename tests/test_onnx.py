@@ -1,0 +1,285 @@
+"""ONNX export: every exportable layer runs in onnxruntime with chainrule's outputs (1e-5
+relative), at the traced batch size and at another one; errors name what cannot be exported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+RTOL = 1e-5
+
+
+def _f32(*shape: int) -> np.ndarray:
+    return np.random.default_rng(sum(shape) + len(shape)).standard_normal(shape).astype(
+        np.float32)
+
+
+def _ids(n: int, *shape: int) -> np.ndarray:
+    return np.random.default_rng(n).integers(0, n, shape).astype(np.int64)
+
+
+class Residual(nn.Module):
+    """User code: a residual block with functional calls, indexing and a reshape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.norm = nn.LayerNorm(6)
+
+    def forward(self, x: Any) -> Any:
+        h = x + cr.nn.functional.gelu(self.fc(self.norm(x))) * 0.5
+        h = h.reshape(x.shape[0], 2, 3).sum(-1)
+        return cr.cat([h, h[:, :1].exp(), (h ** 2).mean(-1, keepdim=True)], dim=1)
+
+
+class CellLoop(nn.Module):
+    """A cell unrolled by user code over a fixed number of steps, state passed in."""
+
+    def __init__(self, cell: Any) -> None:
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: Any, h: Any) -> Any:
+        state = (h, h) if isinstance(self.cell, nn.LSTMCell) else h
+        for t in range(x.shape[1]):
+            state = self.cell(x[:, t], state)
+        return state
+
+
+def _seq(*mods: Callable[[], Any]) -> Callable[[], Any]:
+    return lambda: nn.Sequential(*(m() for m in mods))
+
+
+# name: (build, inputs, dynamic axes per input (batch axis), RNN-style batch axis of outputs)
+CASES: dict[str, tuple[Callable[[], Any], tuple, tuple]] = {
+    "Linear": (lambda: nn.Linear(4, 3), (_f32(5, 4),), (0,)),
+    "Linear3d": (lambda: nn.Linear(4, 3), (_f32(5, 2, 4),), (0,)),
+    "LinearNoBias": (lambda: nn.Linear(4, 3, bias=False), (_f32(5, 4),), (0,)),
+    "Identity": (lambda: nn.Identity(), (_f32(5, 4),), (0,)),
+    "ReLU": (lambda: nn.ReLU(), (_f32(5, 4),), (0,)),
+    "LeakyReLU": (lambda: nn.LeakyReLU(0.2), (_f32(5, 4),), (0,)),
+    "PReLU": (lambda: nn.PReLU(4, init=0.1), (_f32(5, 4, 3),), (0,)),
+    "PReLU1": (lambda: nn.PReLU(), (_f32(5, 4),), (0,)),
+    "ELU": (lambda: nn.ELU(0.7), (_f32(5, 4),), (0,)),
+    "GELU": (lambda: nn.GELU(), (_f32(5, 4),), (0,)),
+    "GELUtanh": (lambda: nn.GELU(approximate="tanh"), (_f32(5, 4),), (0,)),
+    "SiLU": (lambda: nn.SiLU(), (_f32(5, 4),), (0,)),
+    "Sigmoid": (lambda: nn.Sigmoid(), (_f32(5, 4),), (0,)),
+    "Tanh": (lambda: nn.Tanh(), (_f32(5, 4),), (0,)),
+    "Softplus": (lambda: nn.Softplus(2.0, 1.0), (_f32(5, 4) * 3,), (0,)),
+    "Softmax": (lambda: nn.Softmax(dim=1), (_f32(5, 4),), (0,)),
+    "LogSoftmax": (lambda: nn.LogSoftmax(dim=-1), (_f32(5, 4),), (0,)),
+    "Hardtanh": (lambda: nn.Hardtanh(-0.5, 0.5), (_f32(5, 4),), (0,)),
+    "ReLU6": (lambda: nn.ReLU6(), (_f32(5, 4) * 5,), (0,)),
+    "Step": (lambda: nn.Step(0.5), (_f32(5, 4),), (0,)),
+    "Dropout": (lambda: nn.Dropout(0.5), (_f32(5, 4),), (0,)),
+    "BatchNorm1d": (lambda: _trained_bn(), (_f32(5, 4),), (0,)),
+    "BatchNorm1d3d": (lambda: _trained_bn(), (_f32(5, 4, 3),), (0,)),
+    "LayerNorm": (lambda: nn.LayerNorm(4), (_f32(5, 4),), (0,)),
+    "LayerNorm2": (lambda: nn.LayerNorm((3, 4), bias=False), (_f32(5, 3, 4),), (0,)),
+    "Embedding": (lambda: nn.Embedding(10, 3), (_ids(10, 5, 7),), (0,)),
+    "Flatten": (lambda: nn.Flatten(), (_f32(5, 2, 3),), (0,)),
+    "Unflatten": (lambda: nn.Unflatten(1, (2, 3)), (_f32(5, 6),), (0,)),
+    "Sequential": (_seq(lambda: nn.Flatten(), lambda: nn.Linear(6, 4), lambda: nn.Tanh(),
+                        lambda: nn.Dropout(0.1), lambda: nn.Linear(4, 2)),
+                   (_f32(5, 2, 3),), (0,)),
+    "MLP": (lambda: nn.MLP([4, 8, 8, 3], activation="gelu", dropout=0.2),
+            (_f32(5, 4),), (0,)),
+    "MLPsigmoid": (lambda: nn.MLP([4, 8, 3], activation="sigmoid", output_activation="sigmoid"),
+                   (_f32(5, 4),), (0,)),
+    "Perceptron": (lambda: _trained_perceptron(), (_f32(5, 3),), (0,)),
+    "Residual": (lambda: Residual(), (_f32(5, 6),), (0,)),
+    "RNN": (lambda: nn.RNN(3, 4, num_layers=2), (_f32(6, 5, 3),), (1,)),
+    "RNNrelu_bi_bf": (lambda: nn.RNN(3, 4, nonlinearity="relu", bidirectional=True,
+                                     batch_first=True), (_f32(5, 6, 3),), (0,)),
+    "RNN_h0": (lambda: nn.RNN(3, 4, num_layers=2, bidirectional=True),
+               (_f32(6, 5, 3), _f32(4, 5, 4)), (1, 1)),
+    "RNN_unbatched": (lambda: nn.RNN(3, 4), (_f32(6, 3),), (None,)),
+    "LSTM": (lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True), (_f32(6, 5, 3),), (1,)),
+    "LSTM_bf_nobias": (lambda: nn.LSTM(3, 4, batch_first=True, bias=False), (_f32(5, 6, 3),),
+                       (0,)),
+    "GRU": (lambda: nn.GRU(3, 4, num_layers=2, bidirectional=True), (_f32(6, 5, 3),), (1,)),
+    "GRU_h0_bf": (lambda: nn.GRU(3, 4, batch_first=True), (_f32(5, 6, 3), _f32(1, 5, 4)),
+                  (0, 1)),
+    "RNNCell": (lambda: CellLoop(nn.RNNCell(3, 4)), (_f32(5, 4, 3), _f32(5, 4)), (0, 0)),
+    "LSTMCell": (lambda: CellLoop(nn.LSTMCell(3, 4)), (_f32(5, 4, 3), _f32(5, 4)), (0, 0)),
+    "GRUCell": (lambda: CellLoop(nn.GRUCell(3, 4)), (_f32(5, 4, 3), _f32(5, 4)), (0, 0)),
+    "MultiheadAttention": (lambda: _mha(False), (_f32(6, 5, 8),) * 3, (1, 1, 1)),
+    "MultiheadAttention_bf": (lambda: _mha(True), (_f32(5, 6, 8), _f32(5, 7, 8),
+                                                   _f32(5, 7, 8)), (0, 0, 0)),
+    "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1,
+                                                                   batch_first=True),
+                                (_f32(5, 6, 8),), (0,)),
+    "TransformerEncoder": (lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(
+        8, 2, 16, norm_first=True, activation="gelu"), 2), (_f32(6, 5, 8),), (1,)),
+    "TransformerDecoderLayer": (lambda: nn.TransformerDecoderLayer(8, 2, 16, batch_first=True),
+                                (_f32(5, 6, 8), _f32(5, 7, 8)), (0, 0)),
+    "Transformer": (lambda: nn.Transformer(8, 2, 1, 1, 16, batch_first=True),
+                    (_f32(5, 6, 8), _f32(5, 7, 8)), (0, 0)),
+}
+
+
+def _trained_bn() -> Any:
+    bn = nn.BatchNorm1d(4)
+    for _ in range(3):  # move the running statistics off 0 and 1
+        bn(cr.tensor(_f32(8, 4) * 2 + 1))
+    with cr.no_grad():
+        bn.weight.mul_(1.5)
+        bn.bias.add_(0.3)
+    return bn
+
+
+def _trained_perceptron() -> Any:
+    p = nn.Perceptron(3)
+    p.fit(_f32(20, 3), (_f32(20) > 0).astype(np.int64), epochs=3)
+    return p
+
+
+class _MHA(nn.Module):
+    def __init__(self, batch_first: bool) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+
+    def forward(self, q: Any, k: Any, v: Any) -> Any:
+        return self.attn(q, k, v)
+
+
+def _mha(batch_first: bool) -> Any:
+    return _MHA(batch_first)
+
+
+def _run(path: str, names: list[str], arrays: list[np.ndarray]) -> list[np.ndarray]:
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return sess.run(None, dict(zip(names, arrays)))
+
+
+def _expected(model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    from chainrule.onnx.export import _flatten
+
+    with cr.no_grad():
+        return [t.numpy() for t in _flatten(model(*(cr.tensor(a) for a in arrays)))]
+
+
+def _grow(a: np.ndarray, axis: int | None, n: int, seed: int) -> np.ndarray:
+    """Another input: ``n`` along the batch axis, new values."""
+    if axis is None:
+        return a
+    shape = list(a.shape)
+    shape[axis] = n
+    if a.dtype.kind == "i":
+        return np.random.default_rng(seed).integers(0, 10, shape).astype(a.dtype)
+    return np.random.default_rng(seed).standard_normal(shape).astype(a.dtype)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_layer_runs_in_onnxruntime(case: str, tmp_path: Any) -> None:
+    build, inputs, axes = CASES[case]
+    cr.manual_seed(0)
+    model = build()
+    model.eval()
+    names = [f"in{i}" for i in range(len(inputs))]
+    dyn = {n: {ax: "batch"} for n, ax in zip(names, axes) if ax is not None}
+    path = str(tmp_path / f"{case}.onnx")
+    cr.onnx.export(model, tuple(cr.tensor(a) for a in inputs), path, input_names=names,
+                   dynamic_axes=dyn)
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    for n_batch, seed in ((None, 0), (3, 1), (9, 2)):
+        arrays = list(inputs) if n_batch is None else [
+            _grow(a, ax, n_batch, seed + i) for i, (a, ax) in enumerate(zip(inputs, axes))]
+        got, want = _run(path, names, arrays), _expected(model, arrays)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape, (case, n_batch)
+            np.testing.assert_allclose(g, w, rtol=RTOL, atol=RTOL * max(1.0, np.abs(w).max()),
+                                       err_msg=f"{case} at batch {n_batch}")
+
+
+# --- what cannot be exported says what and why --------------------------------------------------
+
+def _export_error(model: Any, *args: Any, **kw: Any) -> str:
+    with pytest.raises(cr.onnx.UnsupportedOperatorError) as e:
+        cr.onnx.export(model, args, None, **kw)
+    return str(e.value)
+
+
+class _Fn(nn.Module):
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.fn = fn
+
+    def forward(self, x: Any) -> Any:
+        return self.fn(self, x)
+
+
+def test_loss_is_not_exported() -> None:
+    m = _Fn(lambda s, x: cr.nn.functional.mse_loss(s.fc(x), x))
+    msg = _export_error(m, cr.tensor(_f32(3, 4)))
+    assert msg.startswith("mse_loss:") and "losses are not exported" in msg
+
+
+def test_value_computed_outside_the_graph_is_caught() -> None:
+    m = _Fn(lambda s, x: s.fc(x) * cr.tensor((x.numpy() > 0).astype(np.float32)))
+    msg = _export_error(m, cr.tensor(_f32(3, 4)))
+    assert msg.startswith("mul_") and "outside the recorded ops" in msg
+
+
+def test_batch_sized_constant_is_caught_with_dynamic_batch() -> None:
+    m = _Fn(lambda s, x: s.fc(x) + cr.ones(x.shape[0], 4))
+    cr.onnx.export(m, (cr.tensor(_f32(3, 4)),), None)  # static batch: fine
+    msg = _export_error(m, cr.tensor(_f32(3, 4)), input_names=["x"],
+                        dynamic_axes={"x": [0]})
+    assert msg.startswith("add_") and "dynamic axes of x" in msg
+
+
+def test_python_branch_on_values_is_caught() -> None:
+    m = _Fn(lambda s, x: s.fc(x).relu() if float(x.sum()) > 0 else s.fc(x).tanh())
+    x = _f32(3, 4)
+    x[0, 0] -= x.sum() + 1.0  # sum -1; the check trace flips the signs: the other branch
+    msg = _export_error(m, cr.tensor(x))
+    assert "different" in msg
+
+
+def test_layer_without_onnx_form_is_named() -> None:
+    msg = _export_error(nn.LSTM(3, 4, proj_size=2), cr.tensor(_f32(5, 2, 3)))
+    assert msg.startswith("LSTM(proj_size=2)")
+    msg = _export_error(nn.Embedding(10, 3, max_norm=1.0), cr.tensor(_ids(10, 4)))
+    assert msg.startswith("Embedding(max_norm")
+
+
+def test_options_and_outputs(tmp_path: Any) -> None:
+    import io
+
+    cr.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2), nn.LogSoftmax(-1))
+    buf = io.BytesIO()
+    proto = cr.onnx.export(m, cr.tensor(_f32(3, 4)), buf, input_names=["x"],
+                           output_names=["logp"], dynamic_axes={"x": {0: "n"}, "logp": {0: "n"}},
+                           opset_version=18)
+    assert proto.opset_import[0].version == 18
+    assert [i.name for i in proto.graph.initializer if "." in i.name] == list(m.state_dict())
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["n", 2]
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    x = _f32(7, 4)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], _expected(m, [x])[0], rtol=RTOL)
+    with pytest.raises(ValueError, match="opset_version=12"):
+        cr.onnx.export(m, cr.tensor(_f32(3, 4)), None, opset_version=12)
+    with pytest.raises(ValueError, match="dynamic_axes names 'y'"):
+        cr.onnx.export(m, cr.tensor(_f32(3, 4)), None, dynamic_axes={"y": [0]})
+
+
+def test_model_left_in_its_mode() -> None:
+    m = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    m.train()
+    cr.onnx.export(m, cr.tensor(_f32(3, 4)), None)
+    assert all(mod.training for mod in m.modules())
