@@ -20,7 +20,9 @@ from chainrule.autograd import (
     grad,
     gradcheck,
     gradgradcheck,
+    inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
 )
@@ -28,21 +30,32 @@ from chainrule.autograd.dtypes import get_default_dtype, set_default_dtype
 from chainrule.autograd.factories import as_tensor, from_numpy, tensor
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import (
-    bool_ as bool,
-)
-from chainrule.backend import (
+    backends,
     cuda,
     device,
     float16,
     float32,
     float64,
+    get_default_device,
     int8,
     int16,
     int32,
     int64,
+    set_default_device,
     uint8,
 )
+from chainrule.backend import (
+    bool_ as bool,
+)
 from chainrule.creation import (
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
     arange,
     empty,
     empty_like,
@@ -54,8 +67,11 @@ from chainrule.creation import (
     ones,
     ones_like,
     rand,
+    rand_like,
     randint,
+    randint_like,
     randn,
+    randn_like,
     randperm,
     zeros,
     zeros_like,
@@ -71,7 +87,9 @@ int = int32
 
 __version__ = "0.1.0"
 
-from chainrule import nn, optim  # noqa: E402  (nn and optim sit above the core they import)
+# nn, optim, distributions and linalg sit above the core they import
+from chainrule import distributions, linalg, nn, optim  # noqa: E402
+from chainrule.func import vmap  # noqa: E402
 from chainrule.io import load, save  # noqa: E402  (io sits above the core it imports)
 
 # Submodules imported on first use (cr.utils.data.DataLoader, cr.viz, cr.exercise, cr.data, ...),

@@ -191,8 +191,33 @@ def check_device(spec: Any, where: str) -> device:
     return d
 
 
+_DEFAULT_DEVICE = [CPU]
+
+
+def set_default_device(device_spec: Any) -> None:
+    """``cr.set_default_device("cpu")`` as PyTorch scripts call it; ``None`` resets it. Any other
+    device raises: chainrule runs on the CPU (NumPy) only."""
+    if device_spec is None:
+        _DEFAULT_DEVICE[0] = CPU
+        return
+    _DEFAULT_DEVICE[0] = check_device(device_spec, "set_default_device")
+
+
+def get_default_device() -> device:
+    """The device new tensors are made on: always ``device("cpu")`` here."""
+    return _DEFAULT_DEVICE[0]
+
+
+def _no_gpu(what: str) -> RuntimeError:
+    return RuntimeError(f"cr.cuda.{what}: there is no GPU here: chainrule runs on the CPU "
+                        "(NumPy) and cr.cuda.is_available() is False; guard GPU-only code with "
+                        "`if cr.cuda.is_available():`")
+
+
 class cuda:
-    """``cr.cuda.is_available()`` as PyTorch scripts call it."""
+    """``cr.cuda`` as PyTorch scripts call it on a machine without a GPU: ``is_available()`` is
+    False, ``device_count()`` is 0; the seeding and synchronisation calls that PyTorch accepts
+    without a GPU do nothing; the calls that need a GPU raise, saying so."""
 
     @staticmethod
     def is_available() -> bool:
@@ -201,3 +226,60 @@ class cuda:
     @staticmethod
     def device_count() -> int:
         return 0
+
+    @staticmethod
+    def is_initialized() -> bool:
+        return False
+
+    @staticmethod
+    def manual_seed(seed: int) -> None:
+        """Nothing to seed without a GPU (PyTorch also ignores it then); ``cr.manual_seed``
+        seeds the CPU generator."""
+
+    @staticmethod
+    def manual_seed_all(seed: int) -> None:
+        """Nothing to seed without a GPU (as ``manual_seed``)."""
+
+    @staticmethod
+    def synchronize(device: Any = None) -> None:
+        """Nothing to wait for: CPU work is finished when a call returns."""
+
+    @staticmethod
+    def empty_cache() -> None:
+        """No GPU memory to release."""
+
+    @staticmethod
+    def current_device() -> int:
+        raise _no_gpu("current_device()")
+
+    @staticmethod
+    def get_device_name(device: Any = None) -> str:
+        raise _no_gpu("get_device_name()")
+
+    @staticmethod
+    def set_device(device: Any) -> None:
+        raise _no_gpu("set_device()")
+
+
+class backends:
+    """``cr.backends.cudnn`` / ``cr.backends.mps`` as PyTorch scripts read and set them: no
+    cuDNN and no Apple GPU here (``is_available()`` is False); the cuDNN flags can be set and
+    change nothing."""
+
+    class cudnn:
+        benchmark = False
+        deterministic = False
+        enabled = False
+
+        @staticmethod
+        def is_available() -> bool:
+            return False
+
+    class mps:
+        @staticmethod
+        def is_available() -> bool:
+            return False
+
+        @staticmethod
+        def is_built() -> bool:
+            return False

@@ -125,13 +125,60 @@ def randn(*size: Any, generator: Generator | None = None, dtype: Any = None, dev
     return _make(arr, device, requires_grad, "randn")
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), *,
-            generator: Generator | None = None, dtype: Any = None, device: Any = None) -> Tensor:
-    """Integers uniformly drawn from [low, high)."""
+def randint(low: Any = 0, high: Any = None, size: Any = None, *,
+            generator: Generator | None = None, dtype: Any = None, device: Any = None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers uniformly drawn from [low, high), as ``torch.randint``: ``randint(high, size)``
+    or ``randint(low, high, size)`` (``size`` a tuple; int64 unless ``dtype`` says otherwise)."""
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None and size is not None:  # randint(high, size=...)
+        low, high = 0, low
+    if high is None or size is None:
+        raise TypeError(f"randint: expected randint(high, size) or randint(low, high, size) "
+                        f"with size a tuple such as (3,), got low={low!r}, high={high!r}, "
+                        f"size={size!r}")
+    low, high = int(low), int(high)
+    if low >= high:
+        raise RuntimeError(f"randint: expected low < high, got low={low}, high={high}")
+    arr = generator_of(generator).integers(low, high, _size((size,)))
+    return _make(arr.astype(to_dtype(dtype or backend.int64)), device, requires_grad, "randint")
+
+
+def rand_like(input: Any, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    """Uniform samples in [0, 1) with ``input``'s shape and (floating) dtype."""
+    shape, dt = _like(input, dtype)
+    _check_floating("rand_like", dt)
+    arr = generator_of(generator).random(shape).astype(dt)
+    return _make(arr, device, requires_grad, "rand_like")
+
+
+def randn_like(input: Any, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
+    """Standard normal samples with ``input``'s shape and (floating) dtype."""
+    shape, dt = _like(input, dtype)
+    _check_floating("randn_like", dt)
+    arr = generator_of(generator).standard_normal(shape).astype(dt)
+    return _make(arr, device, requires_grad, "randn_like")
+
+
+def randint_like(input: Any, low: int = 0, high: int | None = None, *, dtype: Any = None,
+                 device: Any = None, requires_grad: bool = False,
+                 generator: Generator | None = None) -> Tensor:
+    """Integers from [low, high) with ``input``'s shape and dtype: ``randint_like(x, high)`` or
+    ``randint_like(x, low, high)``."""
     if high is None:
         low, high = 0, low
-    arr = generator_of(generator).integers(low, high, _size((size,)))
-    return _make(arr.astype(to_dtype(dtype or backend.int64)), device, False, "randint")
+    shape, dt = _like(input, dtype)
+    arr = generator_of(generator).integers(int(low), int(high), shape).astype(dt)
+    return _make(arr, device, requires_grad, "randint_like")
+
+
+def _check_floating(where: str, dt: Any) -> None:
+    if not backend.is_floating(dt):
+        raise RuntimeError(f"{where}: the input has dtype {dt}, but random floats need a "
+                           "floating dtype; pass dtype=cr.float32 (or use randint_like)")
 
 
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
@@ -146,3 +193,62 @@ def normal(mean: float, std: float, size: Sequence[int], *, generator: Generator
     """Normal samples with the given mean and standard deviation."""
     arr = generator_of(generator).normal(mean, std, _size((size,))).astype(_float(dtype))
     return _leaf(arr, requires_grad)
+
+
+class _TypedTensorMeta(type):
+    """``isinstance(x, cr.FloatTensor)`` is True for float32 tensors, as in PyTorch."""
+
+    _dtype: Any
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls._dtype
+
+
+class _TypedTensor(metaclass=_TypedTensorMeta):
+    """PyTorch's legacy typed constructors: ``cr.LongTensor([1, 2])`` (from data) or
+    ``cr.FloatTensor(2, 3)`` (a tensor of that size: zeros here, uninitialised in PyTorch)."""
+
+    _dtype: Any = None
+
+    def __new__(cls, *args: Any, device: Any = None) -> Any:  # type: ignore[misc]
+        if device is not None:
+            backend.check_device(device, cls.__name__)
+        if not args:
+            return _leaf(np.zeros((0,), cls._dtype))
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            data = args[0]
+            data = data._data if isinstance(data, Tensor) else data
+            return _leaf(np.array(data, dtype=cls._dtype))
+        return _leaf(np.zeros(_size(args), cls._dtype))
+
+
+class FloatTensor(_TypedTensor):
+    _dtype = backend.float32
+
+
+class DoubleTensor(_TypedTensor):
+    _dtype = backend.float64
+
+
+class HalfTensor(_TypedTensor):
+    _dtype = backend.float16
+
+
+class LongTensor(_TypedTensor):
+    _dtype = backend.int64
+
+
+class IntTensor(_TypedTensor):
+    _dtype = backend.int32
+
+
+class ShortTensor(_TypedTensor):
+    _dtype = backend.int16
+
+
+class ByteTensor(_TypedTensor):
+    _dtype = backend.uint8
+
+
+class BoolTensor(_TypedTensor):
+    _dtype = backend.bool_

@@ -35,9 +35,10 @@ from chainrule.autograd.functional import (
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor
+from chainrule.ops import stack
 
-__all__ = ["grad", "grad_and_value", "hessian", "hvp", "jacfwd", "jacobian", "jacrev",
-           "value_and_grad", "vjp"]
+__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "hvp", "jacfwd", "jacobian",
+           "jacrev", "value_and_grad", "vjp", "vmap"]
 
 
 def _argnums(argnums: int | Sequence[int], nargs: int, where: str) -> tuple[bool, tuple]:
@@ -230,3 +231,109 @@ def hvp(fn: Callable[..., Any], primals: Any, tangents: Any) -> Any:
             dot, call.xs, retain_graph=graph, create_graph=graph, allow_unused=True)
     hv = _fill(res, call.xs, False, "hvp")
     return tuple(hv) if is_tuple else hv[0]
+
+
+# -- functional_call and vmap ------------------------------------------------------------------
+
+
+def functional_call(module: Any, parameter_and_buffer_dicts: Any, args: Any = (),
+                    kwargs: dict | None = None, *, tie_weights: bool = True,
+                    strict: bool = False) -> Any:
+    """Call ``module`` with some of its parameters and buffers replaced by the tensors in
+    ``parameter_and_buffer_dicts`` (a dict ``name -> tensor``, or a tuple of them), as
+    ``torch.func.functional_call``: ``functional_call(model, {"0.weight": w}, (x,))``. The
+    module is restored afterwards, even if the call raises. ``args``: one argument or a tuple;
+    ``tie_weights``: a tensor shared under two names is replaced under both when one is given;
+    ``strict``: every parameter and buffer must be given."""
+    dicts = (parameter_and_buffer_dicts if isinstance(parameter_and_buffer_dicts, (tuple, list))
+             else (parameter_and_buffer_dicts,))
+    given: dict[str, Any] = {}
+    for d in dicts:
+        clash = sorted(set(given) & set(d))
+        if clash:
+            raise ValueError(f"functional_call: {', '.join(clash)} appeared in more than one of "
+                             "the dicts; give each name once")
+        given.update(d)
+    slots: dict[str, tuple[dict, str]] = {}  # every parameter/buffer name -> (its dict, its key)
+    for mname, sub in module.named_modules(remove_duplicate=False):
+        for store in ("_parameters", "_buffers"):
+            for key in getattr(sub, store):
+                slots.setdefault(f"{mname}.{key}" if mname else key, (getattr(sub, store), key))
+    unknown = sorted(set(given) - set(slots))
+    if unknown:
+        raise ValueError(f"functional_call: {type(module).__name__} has no parameter or buffer "
+                         f"named {', '.join(map(repr, unknown))}; its names are "
+                         f"{', '.join(sorted(slots)) or '(none)'}")
+    if strict:
+        missing = sorted(n for n, (d, k) in slots.items() if n not in given and d[k] is not None)
+        if missing:
+            raise RuntimeError(f"functional_call: strict=True and these are missing: "
+                               f"{', '.join(missing)}")
+    replace = {id(slots[n][0][slots[n][1]]): v for n, v in given.items()} if tie_weights else {}
+    saved: list[tuple[dict, str, Any]] = []
+    try:
+        for name, (d, key) in slots.items():
+            old = d[key]
+            if name in given:
+                new = given[name]
+            elif tie_weights and old is not None and id(old) in replace:
+                new = replace[id(old)]
+            else:
+                continue
+            saved.append((d, key, old))
+            d[key] = new
+        call_args = args if isinstance(args, tuple) else (args,)
+        return module(*call_args, **(kwargs or {}))
+    finally:
+        for d, key, old in reversed(saved):
+            d[key] = old
+
+
+def _take(x: Any, dim: int, i: int) -> Any:
+    return x[(slice(None),) * dim + (i,)]
+
+
+def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0,
+         randomness: str = "error", *, chunk_size: int | None = None) -> Callable[..., Any]:
+    """Map ``func`` over a batch dimension, as ``torch.vmap`` / ``torch.func.vmap``.
+
+    A loop: ``func`` runs once per batch index on slices of the mapped arguments, and the
+    results are stacked along ``out_dims`` (so it is as fast as that loop, not a vectorised
+    kernel; gradients flow through it). ``in_dims``: an int (every argument mapped along that
+    dimension), or one entry per argument (an int, or None for an argument passed whole);
+    ``out_dims``: an int, or one per output when ``func`` returns a tuple. Random functions
+    draw fresh numbers per index whatever ``randomness`` says.
+    """
+    del randomness, chunk_size  # a loop has no batched random state and no chunks
+
+    def mapped(*args: Any, **kwargs: Any) -> Any:
+        dims = (in_dims,) * len(args) if not isinstance(in_dims, (tuple, list)) else in_dims
+        if len(dims) != len(args):
+            raise ValueError(f"vmap: in_dims has {len(dims)} entries but the function got "
+                             f"{len(args)} positional arguments; give one per argument")
+        sizes = set()
+        for a, d in zip(args, dims):
+            if d is None:
+                continue
+            if not isinstance(a, Tensor):
+                raise ValueError(f"vmap: in_dims={d} maps an argument of type {type(a).__name__}"
+                                 "; only Tensors can be mapped (use None for the others)")
+            if not -a.ndim <= d < a.ndim:
+                raise ValueError(f"vmap: in_dims={d} is out of range for an argument of shape "
+                                 f"{tuple(a.shape)}")
+            sizes.add(a.shape[d])
+        if len(sizes) != 1:
+            raise ValueError("vmap: " + ("no argument is mapped (every in_dims is None)"
+                                         if not sizes else
+                                         f"the mapped dimensions have different sizes "
+                                         f"{sorted(sizes)}; they must agree"))
+        (n,) = sizes
+        norm = [None if d is None else d % a.ndim for a, d in zip(args, dims)]
+        outs = [func(*(a if d is None else _take(a, d, i) for a, d in zip(args, norm)), **kwargs)
+                for i in range(n)]
+        if isinstance(outs[0], tuple):
+            ods = out_dims if isinstance(out_dims, (tuple, list)) else (out_dims,) * len(outs[0])
+            return tuple(stack([o[k] for o in outs], dim=ods[k]) for k in range(len(outs[0])))
+        return stack(outs, dim=out_dims)
+
+    return mapped

@@ -79,3 +79,50 @@ class set_grad_enabled(_GradModeContext):
 
     def __enter__(self) -> None:
         pass
+
+
+
+_INFERENCE = [0]  # how many inference_mode(True) blocks are active
+
+
+class inference_mode(_GradModeContext):
+    """Context manager and decorator (``@cr.inference_mode()`` or bare ``@cr.inference_mode``):
+    like ``no_grad``. PyTorch also marks the tensors made inside as "inference tensors" that can
+    never join a graph later; chainrule has no such tensors, so this records no graph exactly as
+    ``no_grad`` does. ``inference_mode(False)`` changes nothing."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode) and not isinstance(mode, bool):  # bare decorator: @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self._inference = bool(mode)
+
+    def __enter__(self) -> None:
+        self._prev = STATE.enabled
+        if self._inference:
+            STATE.enabled = False
+            _INFERENCE[0] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if self._inference:
+            _INFERENCE[0] -= 1
+        STATE.enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        if not self._inference:
+            return fn
+        ctx = type(self)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with ctx(True):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()``."""
+    return _INFERENCE[0] > 0

@@ -101,6 +101,8 @@ class Tensor(InplaceMixin):
     def numel(self) -> int:
         return int(self._data.size)
 
+    nelement = numel  # PyTorch's older name for numel
+
     def element_size(self) -> int:
         return self._data.itemsize
 

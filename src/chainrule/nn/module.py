@@ -30,6 +30,7 @@ from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
 from chainrule.autograd.to_args import parse_to_args
+from chainrule.nn import backward_hooks
 from chainrule.nn.parameter import Parameter
 
 if TYPE_CHECKING:
@@ -124,6 +125,8 @@ class Module:
         setattr_(self, "_forward_hooks_always_called", set())
         setattr_(self, "_forward_pre_hooks", {})
         setattr_(self, "_forward_pre_hooks_with_kwargs", set())
+        setattr_(self, "_backward_hooks", {})
+        setattr_(self, "_backward_pre_hooks", {})
 
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
@@ -134,7 +137,8 @@ class Module:
 
     # -- calling -------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._forward_pre_hooks or self._forward_hooks:
+        if (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
@@ -151,6 +155,9 @@ class Module:
                 r = hook(self, args)
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
+        bw_state = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            bw_state, args = backward_hooks.wrap_inputs(self, args)
         try:
             result = self.forward(*args, **kwargs)
         except Exception:
@@ -168,7 +175,34 @@ class Module:
                 r = hook(self, args, result)
             if r is not None:
                 result = r
+        if bw_state is not None:
+            result = backward_hooks.wrap_outputs(bw_state, result)
         return result
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], *,
+                                        prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients with respect to the module's
+        outputs are computed, before its inputs' gradients; a returned tuple replaces
+        ``grad_output`` (see ``nn/backward_hooks.py``)."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._add_hook(self._backward_pre_hooks, handle.id, hook, prepend)
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], *,
+                                    prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's positional inputs are computed; a returned tuple replaces ``grad_input``."""
+        handle = RemovableHandle(self._backward_hooks)
+        self._add_hook(self._backward_hooks, handle.id, hook, prepend)
+        return handle
+
+    def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """PyTorch's deprecated hook, whose ``grad_input`` is the last op's; use
+        ``register_full_backward_hook``."""
+        raise RuntimeError(f"{type(self).__name__}.register_backward_hook: the non-full backward "
+                           "hook is deprecated in PyTorch (its grad_input is that of the last "
+                           "operation, not of the module) and not provided here; use "
+                           "register_full_backward_hook(hook), which has the same signature")
 
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
@@ -690,6 +724,7 @@ class Module:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         for key, default in (("_forward_hooks_with_kwargs", set),
+                             ("_backward_hooks", dict), ("_backward_pre_hooks", dict),
                              ("_forward_pre_hooks_with_kwargs", set),
                              ("_forward_hooks_always_called", set),
                              ("_non_persistent_buffers_set", set)):

@@ -12,6 +12,7 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops.registry import public
+from chainrule.ops.shape import dim_alias
 
 
 def _arr(x: Any) -> tuple[Any, backend.ndarray]:
@@ -38,14 +39,20 @@ def _arg(name: str, x: Any, dim: Any, keepdim: bool) -> Tensor:
 
 
 @public(method=True)
-def argmax(x: Any, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmax(x: Any, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Tensor:
     """Index of the largest value (of the flattened tensor when ``dim`` is None)."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("argmax", dim, keepdim, axis, keepdims)
     return _arg("argmax", x, dim, keepdim)
 
 
 @public(method=True)
-def argmin(x: Any, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmin(x: Any, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Tensor:
     """Index of the smallest value (of the flattened tensor when ``dim`` is None)."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("argmin", dim, keepdim, axis, keepdims)
     return _arg("argmin", x, dim, keepdim)
 
 
@@ -94,3 +101,42 @@ def trunc(x: Any) -> Tensor:
 def round(x: Any, decimals: int = 0) -> Tensor:
     """x rounded to ``decimals`` places, halves to even (as PyTorch); a constant."""
     return _const("round", x, decimals)
+
+
+def _pair(where: str, input: Any, other: Any) -> tuple[Any, Any, Any]:
+    xp, a = _arr(input)
+    _, b = _arr(other)
+    try:
+        backend.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise RuntimeError(f"{where}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
+                           "broadcast; compare tensors of the same (or broadcastable) shape"
+                           ) from None
+    return xp, a, b
+
+
+@public(method=True)
+def isclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    """Elementwise ``|input - other| <= atol + rtol * |other|`` (a bool tensor), as
+    ``torch.isclose``."""
+    xp, a, b = _pair("isclose", input, other)
+    return _leaf(xp.asarray(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+@public  # Tensor.allclose and Tensor.equal are written on Tensor (autograd/tensor.py)
+def allclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """True when every element satisfies ``|input - other| <= atol + rtol * |other|`` (a Python
+    bool), as ``torch.allclose``."""
+    xp, a, b = _pair("allclose", input, other)
+    return bool(xp.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+@public
+def equal(input: Any, other: Any) -> bool:
+    """True when both have the same shape and the same values (a Python bool; NaN is never
+    equal), as ``torch.equal``."""
+    xp, a = _arr(input)
+    _, b = _arr(other)
+    return a.shape == b.shape and bool(xp.array_equal(a, b))

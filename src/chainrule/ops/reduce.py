@@ -14,7 +14,7 @@ from chainrule.ops import samples as S
 from chainrule.ops.elementwise import maximum, minimum
 from chainrule.ops.indexing import ValuesIndices, _along, _index
 from chainrule.ops.registry import primitive, public
-from chainrule.ops.shape import normalize_dim, reshape
+from chainrule.ops.shape import dim_alias, normalize_dim, reshape
 
 
 def normalize_dims(dim: Any, ndim: int, op: str = "reduce") -> tuple[int, ...] | None:
@@ -77,8 +77,11 @@ def _(c, g):
 
 
 @public(method=True)
-def sum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """Sum over ``dim`` (all dimensions when None)."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("sum", dim, keepdim, axis, keepdims)
     return _sum(x, normalize_dims(dim, backend.xp.ndim(x), "sum"), keepdim)
 
 
@@ -99,8 +102,11 @@ def _(c, g):
 
 
 @public(method=True)
-def mean(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """Mean over ``dim`` (all dimensions when None)."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("mean", dim, keepdim, axis, keepdims)
     return _mean(x, normalize_dims(dim, backend.xp.ndim(x), "mean"), keepdim)
 
 
@@ -210,17 +216,23 @@ def _correction(unbiased: bool, correction: Any) -> Any:
 
 @public(method=True)
 def var(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
-        correction: Any = None) -> Any:
+        correction: Any = None, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """Variance over ``dim`` (all dims when None), dividing by ``N - correction`` (``correction``
     defaults to 1, Bessel's correction, or 0 when ``unbiased=False``)."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("var", dim, keepdim, axis, keepdims)
     dims = normalize_dims(dim, backend.xp.ndim(x), "var")
     return _var(x, dims, _correction(unbiased, correction), keepdim)
 
 
 @public(method=True)
 def std(x: Any, dim: Any = None, unbiased: bool = True, keepdim: bool = False, *,
-        correction: Any = None) -> Any:
+        correction: Any = None, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """Standard deviation: the square root of ``var`` with the same arguments."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("std", dim, keepdim, axis, keepdims)
     dims = normalize_dims(dim, backend.xp.ndim(x), "std")
     return _std(x, dims, _correction(unbiased, correction), keepdim)
 
@@ -263,14 +275,20 @@ _amin.defvjp(_extremum_vjp)
 
 
 @public(method=True)
-def amax(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def amax(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """The maximum over ``dim`` (all dims when None); ties share the gradient equally."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("amax", dim, keepdim, axis, keepdims)
     return _amax(x, normalize_dims(dim, backend.xp.ndim(x), "amax"), keepdim)
 
 
 @public(method=True)
-def amin(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def amin(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """The minimum over ``dim`` (all dims when None); ties share the gradient equally."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("amin", dim, keepdim, axis, keepdims)
     return _amin(x, normalize_dims(dim, backend.xp.ndim(x), "amin"), keepdim)
 
 
@@ -289,10 +307,13 @@ def _max_min(name: str, arg: str, x: Any, dim: Any, keepdim: bool) -> Any:
 
 
 @public(method=True)
-def max(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """``max(x)``: the largest value (ties share the gradient). ``max(x, dim)``: the named tuple
     ``(values, indices)`` along ``dim``; the gradient goes to the returned index.
     ``max(x, other)`` with a tensor ``other`` is the elementwise ``maximum``."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("max", dim, keepdim, axis, keepdims)
     if dim is None:
         return _amax(x, None, False)
     if isinstance(dim, Tensor):
@@ -301,9 +322,12 @@ def max(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
 
 
 @public(method=True)
-def min(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)``; ``min(x, other)``:
     the elementwise ``minimum`` (as ``max``)."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("min", dim, keepdim, axis, keepdims)
     if dim is None:
         return _amin(x, None, False)
     if isinstance(dim, Tensor):
@@ -364,8 +388,11 @@ def _(c, g):
 
 
 @public(method=True)
-def prod(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def prod(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """The product over ``dim`` (all dims when None; an int or a tuple of ints)."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("prod", dim, keepdim, axis, keepdims)
     return _prod(x, normalize_dims(dim, backend.xp.ndim(x), "prod"), keepdim)
 
 
@@ -400,8 +427,11 @@ def _(c, g):
 
 
 @public(method=True)
-def logsumexp(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """log(sum(exp(x))) over ``dim`` (all dims when None), computed without overflow."""
+    if axis is not None or keepdims is not None:  # NumPy-style aliases, as torch accepts
+        dim, keepdim = dim_alias("logsumexp", dim, keepdim, axis, keepdims)
     return _logsumexp(x, normalize_dims(dim, backend.xp.ndim(x), "logsumexp"), keepdim)
 
 

@@ -92,6 +92,16 @@ def expand(x: Any, shape: Sequence[int]) -> Any:
 # --- dims ------------------------------------------------------------------------------------
 
 
+def dim_alias(where: str, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> tuple[Any, Any]:
+    """``(dim, keepdim)`` from PyTorch's NumPy-style aliases ``axis=`` and ``keepdims=``."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{where}: got both dim={dim!r} and axis={axis!r}; they are the same "
+                            "argument (axis is NumPy's name): pass one")
+        dim = axis
+    return dim, (keepdim if keepdims is None else keepdims)
+
+
 def normalize_dim(dim: Any, ndim: int, op: str, extra: int = 0) -> int:
     """One ``dim`` (negatives allowed) as a non-negative axis; ``extra=1`` for ops that insert
     a dim (unsqueeze, stack), where ``dim == ndim`` is valid. A 0-d tensor accepts 0 and -1."""

@@ -1,0 +1,63 @@
+"""The normal (Gaussian) distribution."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.distributions.distribution import LOG_SQRT_2PI, Distribution, broadcast_all
+from chainrule.random import generator_of
+
+__all__ = ["Normal"]
+
+
+class Normal(Distribution):
+    """``Normal(loc, scale)``, as ``torch.distributions.Normal``: density
+    ``exp(-(x - loc)^2 / (2 scale^2)) / (scale sqrt(2 pi))``. ``rsample`` is
+    ``loc + scale * eps`` with ``eps ~ N(0, 1)``: differentiable in ``loc`` and ``scale``."""
+
+    arg_constraints = {"loc": "real", "scale": "positive"}
+    support = "real"
+    has_rsample = True
+
+    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(tuple(self.loc.shape), (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale ** 2
+
+    def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
+        """``loc + scale * eps``, ``eps ~ N(0, 1)``: gradients flow to loc and scale."""
+        shape = self._extended_shape(sample_shape)
+        eps = generator_of(None).standard_normal(shape).astype(self.loc.dtype)
+        return self.loc + _leaf(eps) * self.scale
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        var = self.scale ** 2
+        return -((value - self.loc) ** 2) / (2 * var) - self.scale.log() - LOG_SQRT_2PI
+
+    def cdf(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return 0.5 * (1 + ((value - self.loc) * (1 / (self.scale * math.sqrt(2)))).erf())
+
+    def entropy(self) -> Tensor:
+        return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()

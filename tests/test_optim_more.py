@@ -1,0 +1,89 @@
+"""Adadelta, Adamax, NAdam and RAdam: PyTorch parity over 100 steps (float64), state entries,
+state_dict round trips and hyperparameter validation (the harness of ``test_optim``)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from tests.test_optim import INIT, assert_same, params_cr, params_torch, train_cr, train_torch
+
+CONFIGS = [
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5}),
+    ("Adadelta", {"lr": 0.5, "weight_decay": 0.1, "maximize": True}),
+    ("Adamax", {}),
+    ("Adamax", {"lr": 0.01, "betas": (0.8, 0.95), "eps": 1e-6}),
+    ("Adamax", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    ("NAdam", {}),
+    ("NAdam", {"lr": 0.01, "momentum_decay": 0.01}),
+    # lr=0.01 with weight_decay=0.1 is chaotic near step 70 on this problem: torch's own foreach
+    # and single-tensor paths end 8e-3 apart there, so the L2 case uses lr=0.005
+    ("NAdam", {"lr": 0.005, "weight_decay": 0.1}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("NAdam", {"lr": 0.01, "maximize": True, "betas": (0.8, 0.99)}),
+    ("RAdam", {}),
+    ("RAdam", {"lr": 0.01}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 0.01, "betas": (0.8, 0.9), "maximize": True}),
+]
+IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}" for n, kw in CONFIGS]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CONFIGS, ids=IDS)
+def test_parity_100_steps(name: str, kwargs: dict) -> None:
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pc, pt = params_cr(), params_torch()
+        oc = getattr(cr.optim, name)(pc, **kwargs)
+        ot = getattr(torch.optim, name)(pt, **kwargs)
+        train_cr(oc, pc, 100)
+        train_torch(ot, pt, 100)
+    finally:
+        torch.set_num_threads(n)
+    assert_same(pc, pt)
+    moved = max(float(np.max(np.abs(p.numpy() - a))) for p, a in zip(pc, INIT))
+    assert moved > 1e-3
+    for p_c, p_t in zip(pc, pt):
+        assert set(oc.state[p_c]) == set(ot.state[p_t])
+        for key, v in oc.state[p_c].items():
+            if key != "step":
+                assert_same([v], [ot.state[p_t][key]])
+
+
+@pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam"])
+def test_state_dict_round_trip_and_float32(name: str) -> None:
+    straight = params_cr()
+    train_cr(getattr(cr.optim, name)(straight), straight, 20)
+    ps = params_cr()
+    opt = getattr(cr.optim, name)(ps)
+    train_cr(opt, ps, 10)
+    saved = copy.deepcopy(opt.state_dict())
+    opt2 = getattr(cr.optim, name)(ps, lr=123.0)
+    opt2.load_state_dict(saved)
+    train_cr(opt2, ps, 10)
+    for a, b in zip(ps, straight):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    p32 = params_cr(np.float32)
+    train_cr(getattr(cr.optim, name)(p32), p32, 3)
+    assert all(p.dtype == cr.float32 for p in p32)
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda p: cr.optim.Adadelta(p, rho=1.5), "rho"),
+    (lambda p: cr.optim.Adadelta(p, lr=-1), "learning rate"),
+    (lambda p: cr.optim.Adamax(p, betas=(1.0, 0.9)), "beta"),
+    (lambda p: cr.optim.NAdam(p, momentum_decay=-1), "momentum_decay"),
+    (lambda p: cr.optim.RAdam(p, eps=-1), "epsilon"),
+    (lambda p: cr.optim.RAdam(p, weight_decay=-0.1), "weight_decay"),
+])
+def test_validation(make: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make(params_cr())

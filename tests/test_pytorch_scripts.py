@@ -1,0 +1,79 @@
+"""Item 4's goal, checked: real PyTorch-style scripts (``tests/pytorch_scripts/``, written for
+``import torch``) run on chainrule with only their imports changed (``import torch`` ->
+``import chainrule as torch``, ``from torch.x import`` -> ``from chainrule.x import``). Where
+PyTorch is installed the same source runs on it too, to show it is a genuine PyTorch script."""
+
+from __future__ import annotations
+
+import re
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCRIPTS = Path(__file__).parent / "pytorch_scripts"
+
+
+def to_chainrule(source: str) -> str:
+    """The only edit: the imports."""
+    source = re.sub(r"^(\s*)import torch$", r"\1import chainrule as torch", source, flags=re.M)
+    source = re.sub(r"^(\s*)import torch\.(\S+) as", r"\1import chainrule.\2 as", source,
+                    flags=re.M)
+    return re.sub(r"^(\s*)from torch(\.\S+)? import", r"\1from chainrule\2 import", source,
+                  flags=re.M)
+
+
+def load(name: str, chainrule: bool = True) -> Any:
+    source = (SCRIPTS / name).read_text()
+    if chainrule:
+        source = to_chainrule(source)
+        assert "torch." not in "".join(re.findall(r"^\s*(?:import|from) .*$", source, re.M)) \
+            .replace("chainrule", "")
+    mod = types.ModuleType(name.removesuffix(".py"))
+    exec(compile(source, str(SCRIPTS / name), "exec"), mod.__dict__)
+    return mod
+
+
+def test_substitution_changes_only_imports() -> None:
+    src = (SCRIPTS / "mnist_mlp.py").read_text()
+    new = to_chainrule(src)
+    changed = [(a, b) for a, b in zip(src.splitlines(), new.splitlines()) if a != b]
+    assert changed and all(re.match(r"\s*(import|from) ", a) for a, _ in changed)
+
+
+def test_mnist_training_loop(tmp_path: Path) -> None:
+    import chainrule as cr
+
+    path = tmp_path / "mnist_mlp.pt"
+    (loss0, acc0), (loss1, acc1) = load("mnist_mlp.py").main(["--save-model", str(path)])
+    assert loss1 < loss0 / 2 and acc1 > 0.9 > acc0
+    assert set(cr.load(path)) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
+
+
+def test_mnist_script_is_a_pytorch_script() -> None:
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        (loss0, _), (loss1, acc1) = load("mnist_mlp.py", chainrule=False).main(["--epochs", "1"])
+    finally:
+        torch.set_num_threads(n)
+    assert loss1 < loss0 and acc1 > 0.5
+
+
+@pytest.mark.parametrize("chainrule", [True, False], ids=["chainrule", "torch"])
+def test_reinforce_with_categorical(chainrule: bool) -> None:
+    if not chainrule:
+        pytest.importorskip("torch")
+    early, late = load("reinforce.py", chainrule).main()
+    assert late > early and late > 0.8
+
+
+@pytest.mark.parametrize("chainrule", [True, False], ids=["chainrule", "torch"])
+def test_odds_and_ends(chainrule: bool) -> None:
+    if not chainrule:
+        pytest.importorskip("torch")
+    loss, grad_shape, noise_shape, idx_shape = load("odds_and_ends.py", chainrule).main()
+    assert loss < 1.0 and tuple(grad_shape) == (5, 2)
+    assert noise_shape == (5, 3) and idx_shape == (3,)
