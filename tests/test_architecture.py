@@ -16,7 +16,7 @@ SRC = Path(chainrule.__file__).parent
 LAYERS = {
     "backend": 0, "errors": 0,
     "autograd": 1, "ops": 1, "random": 1, "creation": 1,
-    "func": 2, "nn.functional": 2,
+    "func": 2, "nn.functional": 2, "compile": 2,
     "nn": 3,
     "optim": 4, "data": 4, "utils": 4,
     "io": 5, "train": 5,

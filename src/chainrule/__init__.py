@@ -72,6 +72,11 @@ int = int32
 __version__ = "0.1.0"
 
 from chainrule import nn, optim  # noqa: E402  (nn and optim sit above the core they import)
+from chainrule.compile import (  # noqa: E402  (record-and-replay of a training step)
+    CompileError,
+    CompileWarning,
+    compile,
+)
 from chainrule.io import load, save  # noqa: E402  (io sits above the core it imports)
 
 # Submodules imported on first use (cr.utils.data.DataLoader, cr.viz, cr.exercise, cr.data, ...),

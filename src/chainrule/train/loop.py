@@ -210,12 +210,14 @@ class Trainer:
             "batch"``: after every batch); ``ReduceLROnPlateau`` is given ``val_loss`` (or
             ``loss`` without validation).
         device: accepted for PyTorch-style code and ignored (chainrule runs on the CPU).
+        compile: run each training step through ``cr.compile`` (recorded once per batch shape,
+            then replayed; bit for bit the eager step; see docs/compile.md).
     """
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any,
                  metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
                  scheduler: Any = None, scheduler_interval: str = "epoch",
-                 device: Any = None) -> None:
+                 device: Any = None, compile: bool = False) -> None:
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got "
                              f"{scheduler_interval!r}")
@@ -224,6 +226,7 @@ class Trainer:
                             f"got {loss_fn!r}")
         self.model = model
         self.loss_fn = loss_fn
+        self._step = _compiled_step(self) if compile else None
         self.optimizer = optimizer
         self.metric_specs = tuple(metrics or ())
         self.callbacks = list(callbacks)
@@ -434,6 +437,8 @@ class Trainer:
 
                 loss = opt.step(closure)
                 output = output_box[0]
+            elif self._step is not None:
+                loss, output = self._step(*inputs, target)
             else:
                 opt.zero_grad()
                 output = model(*inputs)
@@ -470,12 +475,27 @@ class Trainer:
         return predict(self.model, data, batch_size)
 
 
+def _compiled_step(trainer: Trainer) -> Any:
+    """The eager step of ``_train_epoch``, compiled (``cr.compile``)."""
+    from chainrule.compile import compile as _compile
+
+    def step(*batch: Any) -> Any:
+        inputs, target = batch[:-1], batch[-1]
+        trainer.optimizer.zero_grad()
+        output = trainer.model(*inputs)
+        loss = trainer.loss_fn(output, target)
+        loss.backward()
+        trainer.optimizer.step()
+        return loss, output
+    return _compile(step)
+
+
 def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: int = 1,
         batch_size: int = 32, val_data: DataLike = None, val_split: float | None = None,
         metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
         scheduler: Any = None, seed: int | None = None, progress: Any = True,
         resume: Any = None, shuffle: bool = True, scheduler_interval: str = "epoch",
-        val_every: int = 1, device: Any = None) -> History:
+        val_every: int = 1, device: Any = None, compile: bool = False) -> History:
     """Train ``model`` and return its ``History`` (``history.history["val_accuracy"]``, ...).
 
     Args:
@@ -498,9 +518,11 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
         resume: a checkpoint path (from ``ModelCheckpoint`` / ``Trainer.save_checkpoint``):
             restore everything and continue after its epoch.
         device: ignored (accepted for PyTorch-style code).
+        compile: run each training step through ``cr.compile`` (docs/compile.md).
     """
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
-                      scheduler=scheduler, scheduler_interval=scheduler_interval, device=device)
+                      scheduler=scheduler, scheduler_interval=scheduler_interval, device=device,
+                      compile=compile)
     return trainer.fit(train_data, epochs=epochs, batch_size=batch_size, val_data=val_data,
                        val_split=val_split, shuffle=shuffle, seed=seed, progress=progress,
                        resume=resume, val_every=val_every)
