@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import workloads_chainrule, workloads_numpy
     from bench.spec import WORKLOADS, Unavailable
     try:
-        from bench import workloads_torch
         import torch
+
+        from bench import workloads_torch
         torch.set_num_threads(a.threads)
     except ImportError:
         torch = None

@@ -94,7 +94,7 @@ def test_every_optimiser_bit_for_bit(name: str) -> None:
 
 
 def test_lbfgs_falls_back_with_a_warning() -> None:
-    model, opt, _, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
+    model, _opt, _, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
     lb = optim.LBFGS(model.parameters())
 
     def step(x: Any, y: Any) -> Any:
@@ -209,7 +209,7 @@ def test_train_eval_switch_records_again() -> None:
 
 
 def test_data_dependent_step_falls_back() -> None:
-    model, opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
+    _model, _opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
 
     def branchy(x: Any, y: Any) -> Any:
         loss = step(x, y)
@@ -228,7 +228,7 @@ def test_data_dependent_step_falls_back() -> None:
 
 
 def test_random_draw_outside_dropout_falls_back() -> None:
-    model, opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
+    _model, _opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
 
     def noisy(x: Any, y: Any) -> Any:
         return step(x + 0.01 * cr.randn(*x.shape), y)
@@ -239,7 +239,7 @@ def test_random_draw_outside_dropout_falls_back() -> None:
 
 
 def test_shapes_record_again_and_the_cache_limit_warns() -> None:
-    model, opt, step, _ = _mlp_maker(optim.SGD, lr=0.1)()
+    _model, _opt, step, _ = _mlp_maker(optim.SGD, lr=0.1)()
     fn = cr.compile(step, cache_limit=2, warmup=0)
     for n in (3, 4, 3, 4):
         fn(cr.randn(n, 6), cr.zeros(n, dtype=cr.int64))
@@ -249,7 +249,7 @@ def test_shapes_record_again_and_the_cache_limit_warns() -> None:
 
 
 def test_returned_tensors_are_this_calls_values() -> None:
-    model, opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
+    model, _opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
     fn = cr.compile(lambda x, y: (step(x, y), model(x)))
     outs = [fn(x, y) for _ in range(4)]
     assert len({o[0].item() for o in outs}) == 4
@@ -280,7 +280,7 @@ def test_fit_compile_matches_eager() -> None:
 
 
 def test_observed_steps_run_eagerly() -> None:
-    model, opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
+    _model, _opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
     fn = cr.compile(step)
     seen = []
     with cr.autograd.observe(lambda ev: seen.append(ev.node.name)):
