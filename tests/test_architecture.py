@@ -17,6 +17,7 @@ LAYERS = {
     "backend": 0, "errors": 0,
     "autograd": 1, "ops": 1, "random": 1, "creation": 1,
     "func": 2, "nn.functional": 2, "distributed": 2, "distributions": 2, "linalg": 2,
+    "compile": 2,
     "nn": 3,
     "optim": 4, "data": 4, "utils": 4,
     "io": 5, "train": 5, "onnx": 5,
@@ -81,7 +82,7 @@ def test_dependencies_point_downward() -> None:
 
 CORE_AUTOGRAD = {"tensor", "node", "engine", "grad_mode", "dtypes", "factories", "inplace",
                  "to_args"}
-CORE_BUDGET = 1600
+CORE_BUDGET = 1700
 
 
 def test_engine_core_line_budget() -> None:

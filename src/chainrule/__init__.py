@@ -89,6 +89,11 @@ __version__ = "0.1.0"
 
 # nn, optim, distributions and linalg sit above the core they import
 from chainrule import distributions, linalg, nn, optim  # noqa: E402
+from chainrule.compile import (  # noqa: E402  (record-and-replay of a training step)
+    CompileError,
+    CompileWarning,
+    compile,
+)
 from chainrule.func import vmap  # noqa: E402
 from chainrule.io import load, save  # noqa: E402  (io sits above the core it imports)
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import STATE
+
 
 class Generator:
     """A seedable random source (PyTorch's ``torch.Generator``)."""
@@ -71,4 +73,6 @@ def set_rng_state(state: dict) -> None:
 
 def generator_of(generator: Generator | None) -> np.random.Generator:
     """The NumPy generator behind ``generator`` (the default one when None)."""
+    if STATE.recorder is not None:  # cr.compile: a draw the replay must not repeat
+        STATE.recorder.rng_draw()
     return (generator or default_generator).numpy

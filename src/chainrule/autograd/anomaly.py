@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from chainrule import backend
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import STATE, refresh_slow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,9 +44,11 @@ class detect_anomaly:
     def __enter__(self) -> None:
         self._prev = STATE.anomaly
         STATE.anomaly = self.check_nan
+        refresh_slow()
 
     def __exit__(self, *exc: object) -> None:
         STATE.anomaly = self._prev
+        refresh_slow()
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
@@ -64,6 +66,7 @@ class set_detect_anomaly(detect_anomaly):
         self.check_nan = bool(mode) and bool(check_nan)
         self._prev = STATE.anomaly
         STATE.anomaly = self.check_nan
+        refresh_slow()
 
     def __enter__(self) -> None:
         pass

@@ -249,6 +249,8 @@ def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
     STATE.enabled = create_graph
     try:
         if create_graph or STATE.anomaly or capture is not None or STATE.observers:
+            if STATE.recorder is not None:  # cr.compile: observes this pass (or refuses it)
+                STATE.recorder.backward(roots, root_grads, create_graph, capture)
             _propagate_general(heap, grads, acc, retain_graph, create_graph)
         else:
             _propagate_fast(heap, grads, acc, retain_graph)

@@ -13,16 +13,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _GradState:
-    __slots__ = ("anomaly", "enabled", "in_backward", "observers")
+    __slots__ = ("anomaly", "enabled", "in_backward", "observers", "recorder", "slow")
 
     def __init__(self) -> None:
         self.enabled = True
         self.anomaly = False
+        self.recorder: Any = None  # cr.compile's recorder while it records a step, else None
+        self.slow = False  # anomaly or recorder: the one flag the apply point checks per op
         self.observers: tuple = ()  # backward observers (engine.observe); () on the fast path
         self.in_backward = False  # True while the general backward loop runs vjps and hooks
 
 
 STATE = _GradState()
+
+
+def refresh_slow() -> None:  # after ``anomaly`` or ``recorder`` changed
+    STATE.slow = bool(STATE.anomaly) or STATE.recorder is not None
 
 
 def is_grad_enabled() -> bool:

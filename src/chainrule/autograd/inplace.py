@@ -80,6 +80,8 @@ class InplaceMixin:
             d = self._data
             backend.get_array_module(d).copyto(d, r._data, casting="unsafe")
             self._vc[0] += 1
+            if STATE.recorder is not None:  # cr.compile records the write
+                STATE.recorder.copyto(d, r._data)
         return self
 
     def _fast_inplace(self, name: str, ufunc: str, other: Any) -> Tensor:
@@ -96,6 +98,8 @@ class InplaceMixin:
             raise type(e)(f"{name}: cannot apply {backend.xp.shape(o)} in place to {d.shape} "
                           f"({e})") from None
         self._vc[0] += 1
+        if STATE.recorder is not None:
+            STATE.recorder.ufunc_into(ufunc, d, o)
         return self
 
     def _scaled(self, other: Any, alpha: Any) -> Any:
@@ -105,7 +109,10 @@ class InplaceMixin:
                                                      and other.requires_grad)):
             return other * alpha
         o = other._data if isinstance(other, Tensor) else other
-        return backend.get_array_module(o).asarray(o) * alpha
+        r = backend.get_array_module(o).asarray(o) * alpha
+        if STATE.recorder is not None:
+            STATE.recorder.scale(o, alpha, r)
+        return r
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
         if alpha != 1:
@@ -175,6 +182,8 @@ class InplaceMixin:
                 backend.get_array_module(values).broadcast_to(values, s.shape).astype(s.dtype)))
         self._data[...] = values
         self._vc[0] += 1
+        if STATE.recorder is not None:
+            STATE.recorder.setitem(self._data, ..., values)
         return self
 
     def zero_(self) -> Tensor:
@@ -213,3 +222,6 @@ class InplaceMixin:
             return
         self._data[index] = value._data if isinstance(value, Tensor) else value
         self._vc[0] += 1
+        if STATE.recorder is not None:
+            STATE.recorder.setitem(self._data, index, value)
+

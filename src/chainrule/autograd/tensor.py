@@ -18,6 +18,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd.dtypes import _DEFAULT_DTYPE, to_dtype
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.inplace import InplaceMixin
 
 _new = object.__new__
@@ -205,19 +206,27 @@ class Tensor(InplaceMixin):
     # -- conversions ---------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The underlying NumPy array (shares memory)."""
+        if STATE.recorder is not None:
+            STATE.recorder.data_read("numpy()")
         return self._data
 
     def item(self) -> Any:
         if self._data.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a Python "
                              f"number, this one has shape {self._data.shape}")
+        if STATE.recorder is not None:
+            STATE.recorder.data_read("item()")
         return self._data.item()
 
     def tolist(self) -> Any:
+        if STATE.recorder is not None:
+            STATE.recorder.data_read("tolist()")
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         a = self._data
+        if STATE.recorder is not None:
+            STATE.recorder.data_read("__array__")
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
         return a.copy() if copy else a
@@ -236,6 +245,8 @@ class Tensor(InplaceMixin):
         if self._data.size != 1:
             raise RuntimeError(f"bool: the truth value of a tensor with {self._data.size} "
                                "elements is ambiguous; use .any() or .all()")
+        if STATE.recorder is not None:
+            STATE.recorder.data_read("bool()")
         return bool(self._data)
 
     def __float__(self) -> float:
@@ -247,6 +258,8 @@ class Tensor(InplaceMixin):
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
+        if STATE.recorder is not None:
+            STATE.recorder.data_read("__index__")
         return int(self._data.item())
 
     def __format__(self, spec: str) -> str:
@@ -255,6 +268,8 @@ class Tensor(InplaceMixin):
         return repr(self) if not spec else format(str(self), spec)
 
     def __repr__(self) -> str:
+        if STATE.recorder is not None:
+            STATE.recorder.data_read("repr()")
         body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4,
                                floatmode="maxprec_equal" if self._data.ndim else "maxprec")
         extras = []

@@ -199,6 +199,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("threads", _opt(_int("threads", 1)), None,
            "BLAS/OpenMP threads: auto (1 for small models, where more threads only add "
            "overhead; up to 4 cores for large ones) or N; printed at the start", "N|auto"),
+    Option("compile", _bool("compile"), False,
+           "record the training step once per batch shape and replay it (cr.compile: same "
+           "weights as eager, bit for bit; faster on small models)", flag=True),
     Option("progress", _choice("progress", ("auto", "bar", "lines", "none")), "auto",
            "auto (a bar in a terminal, one line per epoch otherwise), bar, lines, none",
            "MODE"),

@@ -166,7 +166,8 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
                       ModelCheckpoint(out / "model.ckpt", min_interval=2.0)]
 
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
-                      scheduler=scheduler, aux_loss_weight=cfg["balance_weight"])
+                      scheduler=scheduler, aux_loss_weight=cfg["balance_weight"],
+                      compile=bool(cfg.get("compile")))
     trainer.extra = {"arch": arch, "data": data.describe(), "config": _plain_config(cfg),
                      "loss": loss_name}
     from chainrule.train.threads import auto_threads, limit_threads, matmul_work

@@ -140,9 +140,14 @@ class Module:
         if (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
                 or self._backward_pre_hooks):
             return self._call_with_hooks(args, kwargs)
+        if STATE.recorder is not None:  # cr.compile: its train/eval flag guards the recording
+            STATE.recorder.module(self)
         return self.forward(*args, **kwargs)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        if STATE.recorder is not None:
+            STATE.recorder.unsafe(f"{type(self).__name__} has forward hooks (Python code the "
+                                  "replay would skip)")
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
                 r = hook(self, args, kwargs)
@@ -497,6 +502,12 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the parameters' gradients: to None (default) or to zeros in place."""
+        if STATE.recorder is not None:  # cr.compile: replayed as a call
+            STATE.recorder.opaque(Module._zero_grad, self, set_to_none)
+            return
+        self._zero_grad(set_to_none)
+
+    def _zero_grad(self, set_to_none: bool) -> None:
         for p in self.parameters():
             g = p.grad
             if g is None:

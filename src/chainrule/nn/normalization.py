@@ -68,10 +68,9 @@ class _BatchNorm(Module):
         b = self._buffers
         if self.training and self.track_running_stats and b["num_batches_tracked"] is not None:
             nbt = b["num_batches_tracked"]
-            nbt._data += 1
-            nbt._vc[0] += 1
+            nbt.add_(1)
             if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(nbt._data)
+                factor = 1.0 / float(nbt)
         use_batch = self.training or (b["running_mean"] is None and b["running_var"] is None)
         track = not self.training or self.track_running_stats
         p = self._parameters

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule import backend
 from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import fmt_shape, op_error
 from chainrule.ops.normalization import batch_norm, layer_norm
@@ -54,17 +54,15 @@ def instance_norm(input: Any, running_mean: Any = None, running_var: Any = None,
     n, c = x.shape[:2]
     if not use_input_stats:
         return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
-    xp = backend.get_array_module(x._data)
-    rm = rv = None
-    if running_mean is not None:
-        rm = xp.tile(running_mean._data if isinstance(running_mean, Tensor) else running_mean, n)
-    if running_var is not None:
-        rv = xp.tile(running_var._data if isinstance(running_var, Tensor) else running_var, n)
-    y = batch_norm(x.reshape(1, n * c, *x.shape[2:]), rm, rv, None, None, True, momentum, eps)
-    for t, r in ((running_mean, rm), (running_var, rv)):
-        if t is not None:
-            arr = t._data if isinstance(t, Tensor) else t
-            arr[...] = r.reshape(n, c).mean(0)
-            if isinstance(t, Tensor):
-                t._vc[0] += 1
+    # The running statistics are per channel; the batch_norm below sees N * C channels, so they
+    # are tiled in and averaged back out, with recorded ops (``cr.compile`` replays them).
+    with no_grad():
+        stats = [None if t is None else as_tensor(t) for t in (running_mean, running_var)]
+        tiled = [None if t is None else t.repeat(n) for t in stats]
+    y = batch_norm(x.reshape(1, n * c, *x.shape[2:]), tiled[0], tiled[1], None, None, True,
+                   momentum, eps)
+    with no_grad():
+        for t, r in zip(stats, tiled):
+            if t is not None:
+                t.copy_(r.reshape(n, c).mean(0))
     return _affine(y.reshape(x.shape), weight, bias)

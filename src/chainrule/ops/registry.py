@@ -187,13 +187,15 @@ def _wrap_error(op: Op, err: Exception, xs: tuple) -> Exception:
     return type(err)(f"{op.name}: {err} (operand shapes {shapes})")
 
 
-def _anomaly(op: Op, node: Node | None, out: Any) -> None:
-    """In ``detect_anomaly`` mode: remember where the op was called and stop at a NaN/inf."""
-    from chainrule.autograd.anomaly import check_forward, forward_trace
-    trace = forward_trace()
-    if node is not None:
+def _slow(op: Op, node: Node | None, xp: Any, xs: Any, p: tuple, out: Any, res: Any) -> None:
+    """The one slow path (``STATE.slow``): anomaly mode, ``cr.compile``'s recorder."""
+    if STATE.anomaly and node is not None:
+        from chainrule.autograd.anomaly import check_forward, forward_trace
+        trace = forward_trace()
         meta_of(node).trace = trace
-    check_forward(op, out, trace)
+        check_forward(op, out, trace)
+    if STATE.recorder is not None:
+        STATE.recorder.op(op, xp, xs, p, out, res)
 
 
 def _output(op: Op, xp: Any, out: Any, xs: tuple) -> Any:
@@ -283,11 +285,13 @@ def _unary(op: Op) -> Callable[..., Any]:
                 t._node = n = new_node(op, (i0._node or i0,), _NEED1, (x0,), p, res, None,
                                        (i0._vc,) if saves_x else ())
             t.requires_grad = True
-            if STATE.anomaly:
-                _anomaly(op, n, out)
+            if STATE.slow:
+                _slow(op, n, xp, (x0,), p, out, res)
         else:
             t._node = None
             t.requires_grad = False
+            if STATE.slow:
+                _slow(op, None, xp, (x0,), p, out, res)
         return t
 
     return call
@@ -336,11 +340,13 @@ def _binary(op: Op) -> Callable[..., Any]:
             t._node = n = new_node(op, (e0, e1), (e0 is not None, e1 is not None), (x0, x1), p,
                                    res, out if saves_out else None, vcs)
             t.requires_grad = True
-            if STATE.anomaly:
-                _anomaly(op, n, out)
+            if STATE.slow:
+                _slow(op, n, xp, (x0, x1), p, out, res)
         else:
             t._node = None
             t.requires_grad = False
+            if STATE.slow:
+                _slow(op, None, xp, (x0, x1), p, out, res)
         return t
 
     return call
@@ -398,11 +404,13 @@ def _ternary(op: Op) -> Callable[..., Any]:
                                    (e0 is not None, e1 is not None, e2 is not None),
                                    (x0, x1, x2), p, res, out if saves_out else None, vcs)
             t.requires_grad = True
-            if STATE.anomaly:
-                _anomaly(op, n, out)
+            if STATE.slow:
+                _slow(op, n, xp, (x0, x1, x2), p, out, res)
         else:
             t._node = None
             t.requires_grad = False
+            if STATE.slow:
+                _slow(op, None, xp, (x0, x1, x2), p, out, res)
         return t
 
     return call
@@ -466,9 +474,9 @@ def _apply(op: Op, ins: Any, p: tuple) -> Tensor:
                                out if op.saves_out else None,
                                _saved_vcs(op, tuple(vcs), t._vc))
         t.requires_grad = True
-        if STATE.anomaly:
-            _anomaly(op, n, out)
     else:
-        t._node = None
+        t._node = n = None
         t.requires_grad = False
+    if STATE.slow:
+        _slow(op, n, xp, xs, p, out, res)
     return t

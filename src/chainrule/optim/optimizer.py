@@ -17,6 +17,7 @@ gradient.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from itertools import chain
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.grad_mode import enable_grad
+from chainrule.autograd.grad_mode import STATE, enable_grad
 from chainrule.autograd.tensor import Tensor, _leaf
 
 __all__ = ["Optimizer", "apply_update", "required"]
@@ -60,6 +61,15 @@ def apply_update(p: Tensor, delta: Any = None, *, scale: float | None = None,
     p._vc[0] += 1
 
 
+def _recordable_step(step: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(step)
+    def recordable(self: Optimizer, closure: Callable[[], Any] | None = None) -> Any:
+        if STATE.recorder is None:
+            return step(self, closure)
+        return STATE.recorder.opaque(step, self, closure)
+    return recordable
+
+
 def _fmt_shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
@@ -76,6 +86,13 @@ class Optimizer:
 
     #: state entries that have the parameter's shape (checked by ``load_state_dict``)
     _param_state_keys: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each subclass's ``step`` is logged whole by ``cr.compile`` while it records a training
+        step, and called again at each replay (so hyperparameters are read at replay time)."""
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _recordable_step(cls.__dict__["step"])  # type: ignore[method-assign]
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         name = type(self).__name__
@@ -204,6 +221,12 @@ class Optimizer:
     # -- the step ------------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients: set ``.grad`` to None (default), or fill it with zeros."""
+        if STATE.recorder is not None:  # cr.compile: replayed as a call
+            STATE.recorder.opaque(Optimizer._zero_grad, self, set_to_none)
+            return
+        self._zero_grad(set_to_none)
+
+    def _zero_grad(self, set_to_none: bool) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 g = p.grad

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -217,12 +218,15 @@ class Trainer:
             ``aux_loss_weight * aux_loss`` to the loss that is differentiated; ``loss`` logs the
             task loss alone, ``aux_loss`` the mean auxiliary loss (and ``aux_loss/<module>`` per
             module when there are several). 0 turns the hook off.
+        compile: run each training step through ``cr.compile`` (recorded once per batch shape,
+            then replayed; bit for bit the eager step; see docs/compile.md).
     """
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any,
                  metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
                  scheduler: Any = None, scheduler_interval: str = "epoch",
-                 device: Any = None, aux_loss_weight: float = 1.0) -> None:
+                 device: Any = None, aux_loss_weight: float = 1.0,
+                 compile: bool = False) -> None:
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got "
                              f"{scheduler_interval!r}")
@@ -231,6 +235,7 @@ class Trainer:
                             f"got {loss_fn!r}")
         self.model = model
         self.loss_fn = loss_fn
+        self._step = _compiled_step(self) if compile else None
         self.optimizer = optimizer
         self.metric_specs = tuple(metrics or ())
         self.callbacks = list(callbacks)
@@ -439,6 +444,15 @@ class Trainer:
         closure_opt = _needs_closure(opt)
         scalar_metrics = [m for m in metrics if m.scalar]
         aux_hook = AuxLossHook(model, self.aux_loss_weight)
+        step = self._step
+        if step is not None and (aux_hook.modules or model is not self.model):
+            step = None  # the aux-loss logs read values and DDP syncs per step: eager is exact
+            if not getattr(self, "_compile_warned", False):
+                self._compile_warned = True
+                from chainrule.compile import CompileWarning
+                warnings.warn(CompileWarning(
+                    "fit(compile=True): this model has auxiliary losses or runs data-parallel; "
+                    "its steps run eagerly (same results, no replay speed-up)"), stacklevel=3)
         total = 0.0
         count = 0
         _set_mode(model, True)
@@ -465,6 +479,8 @@ class Trainer:
 
                 loss = opt.step(closure)
                 output = output_box[0]
+            elif step is not None:
+                loss, output = step(*inputs, target)
             else:
                 opt.zero_grad()
                 aux_hook.clear()
@@ -505,12 +521,28 @@ class Trainer:
         return predict(self.model, data, batch_size)
 
 
+def _compiled_step(trainer: Trainer) -> Any:
+    """The eager step of ``_train_epoch``, compiled (``cr.compile``)."""
+    from chainrule.compile import compile as _compile
+
+    def step(*batch: Any) -> Any:
+        inputs, target = batch[:-1], batch[-1]
+        trainer.optimizer.zero_grad()
+        output = trainer.model(*inputs)
+        loss = trainer.loss_fn(output, target)
+        loss.backward()
+        trainer.optimizer.step()
+        return loss, output
+    return _compile(step)
+
+
 def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: int = 1,
         batch_size: int = 32, val_data: DataLike = None, val_split: float | None = None,
         metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
         scheduler: Any = None, seed: int | None = None, progress: Any = True,
         resume: Any = None, shuffle: bool = True, scheduler_interval: str = "epoch",
-        val_every: int = 1, device: Any = None, aux_loss_weight: float = 1.0) -> History:
+        val_every: int = 1, device: Any = None, aux_loss_weight: float = 1.0,
+        compile: bool = False) -> History:
     """Train ``model`` and return its ``History`` (``history.history["val_accuracy"]``, ...).
 
     Args:
@@ -534,10 +566,11 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
             restore everything and continue after its epoch.
         device: ignored (accepted for PyTorch-style code).
         aux_loss_weight: weight of the modules' ``aux_loss`` added to the loss (see ``Trainer``).
+        compile: run each training step through ``cr.compile`` (docs/compile.md).
     """
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
                       scheduler=scheduler, scheduler_interval=scheduler_interval, device=device,
-                      aux_loss_weight=aux_loss_weight)
+                      aux_loss_weight=aux_loss_weight, compile=compile)
     return trainer.fit(train_data, epochs=epochs, batch_size=batch_size, val_data=val_data,
                        val_split=val_split, shuffle=shuffle, seed=seed, progress=progress,
                        resume=resume, val_every=val_every)

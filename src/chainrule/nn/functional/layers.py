@@ -7,6 +7,7 @@ from typing import Any
 
 from chainrule import backend, ops
 from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops.fused import linear
@@ -17,6 +18,14 @@ from chainrule.random import Generator, generator_of
 __all__ = [
     "batch_norm", "dropout", "embedding", "layer_norm", "linear", "normalize", "one_hot", "pad",
 ]
+
+
+def _dropout_mask(generator: Generator | None, shape: tuple, dtype: Any, p: float) -> Any:
+    u = generator_of(generator).random(shape,
+                                       dtype=dtype if dtype.itemsize >= 4 else backend.float32)
+    mask = (u >= p).astype(dtype)
+    mask *= 1.0 / (1.0 - p)
+    return mask
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False,
@@ -40,11 +49,9 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
     if p == 1.0:
         mask = backend.get_array_module(arr).zeros(arr.shape, dtype=arr.dtype)
     else:
-        rng = generator_of(generator)
-        u = rng.random(arr.shape,
-                       dtype=arr.dtype if arr.dtype.itemsize >= 4 else backend.float32)
-        mask = (u >= p).astype(arr.dtype)
-        mask *= 1.0 / (1.0 - p)
+        mask = _dropout_mask(generator, arr.shape, arr.dtype, p)
+        if STATE.recorder is not None:  # cr.compile: a fresh mask at each replay
+            STATE.recorder.source(_dropout_mask, (generator, arr.shape, arr.dtype, p), mask)
     if inplace:
         return x._inplace("dropout_", ops.mul, mask)
     return ops.mul(x, mask)

@@ -1,0 +1,230 @@
+"""``cr.compile(step)``: the wrapper that warms up, records, guards and replays a step."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd.engine import observe
+from chainrule.autograd.grad_mode import STATE, refresh_slow
+from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.compile.recorder import CompileError, CompileWarning, Recorder
+
+_nd = backend.ndarray
+_SCALARS = (bool, int, float, str, type(None))
+
+
+class _Program:
+    """One recording: the replay closures, where inputs go, how to rebuild the result, and
+    the guards (modules' train/eval flags, optimised tensors still holding the same arrays)."""
+
+    def __init__(self, rec: Recorder, in_slots: list[int], result: Any) -> None:
+        self.S = rec.S
+        self.prog = tuple(rec.prog)
+        self.in_slots = in_slots
+        self.result = result
+        self.modules = tuple(rec.modules.values())
+        self.params = tuple(rec.params)
+        self.n_ops = len(self.prog)
+
+    def guards_hold(self) -> bool:
+        for m, training in self.modules:
+            if m.training is not training:
+                return False
+        return all(p._data is a for p, a in self.params)
+
+    def run(self, arrays: list) -> Any:
+        S = self.S
+        for k, a in zip(self.in_slots, arrays):
+            S[k] = a
+        for f in self.prog:
+            f()
+        return _rebuild(self.result, S)
+
+
+def _rebuild(tpl: Any, S: list) -> Any:
+    kind = tpl[0]
+    if kind == "t":
+        return _leaf(S[tpl[1]])
+    if kind == "v":
+        return tpl[1]
+    if kind == "seq":
+        return tpl[1](_rebuild(x, S) for x in tpl[2])
+    return {k: _rebuild(v, S) for k, v in tpl[1]}
+
+
+class Compiled:
+    """A compiled step: call it as the step itself (see :func:`compile`)."""
+
+    def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_limit: int = 8,
+                 warmup: int = 1) -> None:
+        self.fn = fn
+        self.strict = strict
+        self.cache_limit = cache_limit
+        self.warmup = warmup
+        self.programs: dict[Any, list[_Program]] = {}  # signature -> recordings (guards differ)
+        self.seen: dict[Any, int] = {}  # signature -> eager calls so far (the warm-up)
+        self.eager: dict[Any, str] = {}  # signature -> why it runs eagerly
+        self.recordings = 0
+        self.replays = 0
+        self._warned_limit = False
+        functools.update_wrapper(self, fn)
+
+    # -- the signature -----------------------------------------------------------------------
+    def _flatten(self, args: tuple, kwargs: dict) -> tuple[Any, list, list] | None:
+        """The cache key (shapes, dtypes, scalar values), the input arrays and their tensors;
+        None for arguments a recording cannot key on."""
+        key: list[Any] = []
+        arrays: list[Any] = []
+        tensors: list[Any] = []
+
+        def visit(v: Any) -> bool:
+            if isinstance(v, Tensor):
+                a = v._data
+                key.append(("T", a.shape, a.dtype.str, v.requires_grad))
+                arrays.append(a)
+                tensors.append(v)
+            elif isinstance(v, _nd):
+                key.append(("A", v.shape, v.dtype.str))
+                arrays.append(v)
+                tensors.append(None)
+            elif isinstance(v, _SCALARS):
+                key.append(("S", type(v).__name__, v))
+            elif isinstance(v, (tuple, list)):
+                key.append(("(", len(v)))
+                return all(visit(x) for x in v)
+            else:
+                return False
+            return True
+
+        if not all(visit(a) for a in args):
+            return None
+        for k in sorted(kwargs):
+            key.append(("K", k))
+            if not visit(kwargs[k]):
+                return None
+        return tuple(key), arrays, tensors
+
+    # -- the call ------------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if STATE.recorder is not None or STATE.anomaly or STATE.observers:
+            return self.fn(*args, **kwargs)  # nested, anomaly mode or an observer: eager
+        flat = self._flatten(args, kwargs)
+        if flat is None:
+            return self._fallback(None, "an argument is neither a tensor, an array, a number, "
+                                        "a string nor a tuple/list of them", args, kwargs)
+        key, arrays, tensors = flat
+        why = self.eager.get(key)
+        if why is not None:
+            return self.fn(*args, **kwargs)
+        for prog in self.programs.get(key, ()):
+            if prog.guards_hold():
+                self.replays += 1
+                return prog.run(arrays)
+        n = self.seen.get(key, 0)
+        if n < self.warmup:
+            self.seen[key] = n + 1
+            return self.fn(*args, **kwargs)
+        if self.recordings >= self.cache_limit:
+            if not self._warned_limit:
+                self._warned_limit = True
+                warnings.warn(CompileWarning(
+                    f"cr.compile({self._name()}): recorded {self.recordings} times (input "
+                    f"shapes/dtypes or train/eval changing); cache_limit={self.cache_limit} "
+                    "reached, new ones run eagerly"), stacklevel=2)
+            return self.fn(*args, **kwargs)
+        return self._record(key, arrays, tensors, args, kwargs)
+
+    def _name(self) -> str:
+        return getattr(self.fn, "__qualname__", None) or type(self.fn).__name__
+
+    def _fallback(self, key: Any, why: str, args: tuple, kwargs: dict,
+                  ran: Any = None, done: bool = False) -> Any:
+        msg = f"cr.compile({self._name()}): running eagerly: {why}"
+        if self.strict:
+            raise CompileError(msg)
+        if key is None or key not in self.eager:
+            warnings.warn(CompileWarning(msg), stacklevel=3)
+        if key is not None:
+            self.eager[key] = why
+        return ran if done else self.fn(*args, **kwargs)
+
+    def _record(self, key: Any, arrays: list, tensors: list, args: tuple, kwargs: dict) -> Any:
+        rec = Recorder()
+        in_slots = []
+        for a in arrays:
+            in_slots.append(rec.new(a))
+        for t in tensors:
+            if t is not None and t.requires_grad:
+                rec.unsafe("an input tensor requires grad (its .grad would go to this call's "
+                           "tensor)")
+        STATE.recorder = rec
+        refresh_slow()
+        try:
+            with observe(rec.event):
+                out = self.fn(*args, **kwargs)
+        finally:
+            STATE.recorder = None
+            refresh_slow()
+        if rec.draws > 0:
+            rec.unsafe("a random draw outside dropout (the replay would repeat the same values)")
+        if rec.nodes:
+            rec.unsafe("a graph built in the step was not backpropagated through completely")
+        result = self._template(out, rec)
+        if rec.reasons:
+            return self._fallback(key, "; ".join(rec.reasons), args, kwargs, out, done=True)
+        self.recordings += 1
+        self.programs.setdefault(key, []).append(_Program(rec, in_slots, result))
+        return out
+
+    def _template(self, out: Any, rec: Recorder) -> Any:
+        if isinstance(out, Tensor):
+            return ("t", rec.slot(out._data))
+        if isinstance(out, _SCALARS):
+            return ("v", out)
+        if isinstance(out, (tuple, list)):
+            return ("seq", type(out), tuple(self._template(x, rec) for x in out))
+        if isinstance(out, dict):
+            return ("dict", tuple((k, self._template(v, rec)) for k, v in out.items()))
+        rec.unsafe(f"the step returns a {type(out).__name__}")
+        return ("v", None)
+
+    def __repr__(self) -> str:
+        return (f"cr.compile({self._name()}, strict={self.strict}): {self.recordings} "
+                f"recording(s), {self.replays} replay(s)")
+
+
+def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False,
+            cache_limit: int = 8, warmup: int = 1) -> Any:
+    """Record a training step once and replay it as array operations (a decorator too).
+
+    ``step(*inputs)`` may run a forward, a loss, ``backward()`` and optimiser updates; the
+    compiled step returns what the step returns (tensors as values of this call, without a
+    graph). The first ``warmup`` calls with a new input signature (shapes, dtypes, Python
+    scalar values) run eagerly, the next is recorded (and runs for real), later ones replay the
+    recording with no Tensors, graph or backward loop: parameters, buffers and optimiser state
+    are updated in place, the optimiser's ``step()`` runs again at each replay (so learning
+    rate schedulers work), dropout draws fresh masks from the same generator sequence.
+
+    A step that reads tensor values into Python (``.item()``, ``bool(t)``, ``float(t)``,
+    ``.tolist()``, ``.numpy()``, printing), draws random numbers outside dropout, uses hooks,
+    ``cr.grad`` or ``create_graph`` runs eagerly, with one :class:`CompileWarning`; with
+    ``strict=True`` it raises :class:`CompileError` instead. A change of a module's
+    ``train()``/``eval()`` mode records again (up to ``cache_limit`` recordings, then a
+    warning and eager calls for new signatures). Python side effects the step has beyond
+    chainrule's tensors (appending to a list, counters) are not replayed.
+
+        @cr.compile
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+    """
+    if fn is None:
+        return lambda f: Compiled(f, strict=strict, cache_limit=cache_limit, warmup=warmup)
+    return Compiled(fn, strict=strict, cache_limit=cache_limit, warmup=warmup)
