@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     cfg, ckpt_path = resolve(args)
-    data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
+    data = D.load(cfg["dataset"], cfg["limit"], cfg["download"], cfg["task"],
+                  cfg["allow_nonfinite"])
     if cfg["standardize"]:
         data.standardize()
     classify = data.task == "classification"

@@ -1,0 +1,92 @@
+"""Issue 13, items 1-11: places where chainrule was quietly wrong or unclear. Each test fails on
+the old behaviour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.cli import main as cli
+
+from .test_cli_errors import fails
+
+
+def _write_csv(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
+    np.savetxt(path, np.c_[x, y], delimiter=",")
+    return path
+
+
+# --- 1. CSV regression targets and the task rule ----------------------------------------------
+
+
+def test_csv_regression_targets_have_the_model_output_shape(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = x @ [1.0, 2.0, -1.0] + 0.1 * rng.normal(size=400)
+    path = _write_csv(tmp_path / "reg.csv", x, y)
+    assert cli.main(["train", "--dataset", str(path), "--epochs", "5", "--no-save",
+                     "--progress", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "regression, by the --task auto rule" in out
+    r2 = float(out.split("r2 ")[-1].split()[0])
+    assert r2 > 0.9, out  # was 0.01: (N, 1) outputs against (N,) targets broadcast to (N, N)
+
+
+def test_one_stray_label_does_not_turn_classes_into_regression(tmp_path: Path,
+                                                                capsys) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 2))
+    y = (x[:, 0] > 0).astype(float)
+    y[6] = 2.5
+    path = _write_csv(tmp_path / "cls.csv", x, y)
+    line = fails(capsys, "train", "--dataset", str(path), "--no-save")
+    assert "the label at line 7 is 2.5, which is not a class index" in line
+    assert "--task regression" in line
+    y[6] = 1e9
+    _write_csv(path, x, y)
+    assert "the label at line 7 is 1e+09" in fails(capsys, "train", "--dataset", str(path),
+                                                   "--no-save")
+    # the user decides: --task regression trains on real-valued (N, 1) targets
+    assert cli.main(["train", "--dataset", str(path), "--task", "regression", "--epochs", "1",
+                     "--no-save", "--progress", "none"]) == 0
+    assert "regression (--task regression)" in capsys.readouterr().out
+
+
+def test_npz_regression_targets_of_shape_n_are_reshaped(tmp_path: Path) -> None:
+    from chainrule.cli import datasets as D
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 2)).astype(np.float32)
+    np.savez(tmp_path / "r.npz", x=x, y=x.sum(1) * 0.37)
+    data = D.load(str(tmp_path / "r.npz"))
+    assert data.task == "regression" and data.n_outputs == 1
+    assert D.targets_of(data.train).shape == (40, 1)
+    np.savez(tmp_path / "c.npz", x=x, y=(x[:, 0] > 0).astype(np.float64))
+    assert D.load(str(tmp_path / "c.npz")).task == "classification"
+
+
+# --- 3. non-finite data ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-inf", "1e999"])
+def test_csv_refuses_nonfinite_cells_naming_line_and_column(tmp_path: Path, cell: str) -> None:
+    from chainrule.data.datasets import load_csv
+
+    path = tmp_path / "d.csv"
+    path.write_text(f"a,b,y\n1,2,0\n3,{cell},1\n")
+    with pytest.raises(ValueError, match=f"line 3, column 2 \\('b'\\): '{cell}' is not a finite"):
+        load_csv(path)
+    ds = load_csv(path, allow_nonfinite=True)
+    assert not np.isfinite(ds.arrays[0]).all()
+
+
+def test_cli_refuses_nonfinite_cells(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n1,2,0\n3,nan,1\n")
+    assert "line 3, column 2 ('b'): 'nan' is not a finite number" in fails(
+        capsys, "train", "--dataset", str(path), "--no-save")
+    np.savez(tmp_path / "d.npz", x=np.array([[1.0, np.inf]]), y=np.array([0]))
+    assert "array 'x' holds inf at index (0, 1)" in fails(capsys, "train", "--dataset",
+                                                           str(tmp_path / "d.npz"))
