@@ -90,3 +90,28 @@ def test_cli_refuses_nonfinite_cells(tmp_path: Path, capsys) -> None:
     np.savez(tmp_path / "d.npz", x=np.array([[1.0, np.inf]]), y=np.array([0]))
     assert "array 'x' holds inf at index (0, 1)" in fails(capsys, "train", "--dataset",
                                                            str(tmp_path / "d.npz"))
+
+
+# --- 2. .numpy() on a tensor that requires grad -----------------------------------------------
+
+
+def test_numpy_refuses_a_tensor_that_requires_grad_like_torch() -> None:
+    import chainrule as cr
+
+    torch = pytest.importorskip("torch")
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = w * w  # saves w: writing into w's buffer would corrupt the gradient
+    with pytest.raises(RuntimeError) as ours:
+        w.numpy()
+    with pytest.raises(RuntimeError) as theirs:
+        torch.tensor([1.0, 2.0], requires_grad=True).numpy()
+    assert str(ours.value) == str(theirs.value)
+    with pytest.raises(RuntimeError, match="Can't call numpy"):
+        y.numpy()  # a non-leaf that requires grad too
+    assert w.numpy(force=True) is w.detach().numpy()  # the explicit ways share memory
+    view = np.asarray(w)  # the array protocol hands out a read-only view instead
+    with pytest.raises(ValueError, match="read-only"):
+        view[0] = 100.0
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])
+    assert cr.tensor([1.0]).numpy().tolist() == [1.0]

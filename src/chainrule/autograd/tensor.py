@@ -300,7 +300,12 @@ class Tensor:
 
     # -- conversions ---------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The underlying NumPy array (shares memory)."""
+        """The underlying NumPy array (shares memory). As in PyTorch, a tensor that requires
+        grad refuses (writing into its buffer would corrupt saved tensors and gradients):
+        use ``t.detach().numpy()``, or ``numpy(force=True)``."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         return self._data
 
     def item(self) -> Any:
@@ -316,7 +321,12 @@ class Tensor:
         a = self._data
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
-        return a.copy() if copy else a
+        if copy:
+            return a.copy()
+        if self.requires_grad:  # read-only: writing would corrupt saved tensors and gradients
+            a = a.view()
+            a.flags.writeable = False
+        return a
 
     def __len__(self) -> int:
         if self._data.ndim == 0:

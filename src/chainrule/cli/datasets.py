@@ -108,7 +108,7 @@ def materialize(ds: Any) -> tuple[np.ndarray, np.ndarray]:
     get = getattr(ds, "get_batch", None)
     batch = get(idx) if get is not None else [np.stack([np.asarray(s[j]) for s in
                                                         (ds[i] for i in idx)]) for j in (0, 1)]
-    x, y = (b.numpy() if hasattr(b, "numpy") else np.asarray(b) for b in batch[:2])
+    x, y = (b.detach().numpy() if hasattr(b, "numpy") else np.asarray(b) for b in batch[:2])
     return x.reshape(len(x), -1).astype(np.float32), y
 
 

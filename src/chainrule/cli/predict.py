@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         x = x[:args.limit]
     if info.get("mean") is not None:
         x = (x - np.asarray(info["mean"], np.float32)) / np.asarray(info["scale"], np.float32)
-    out = predict(model, x).numpy().astype(np.float64)
+    out = predict(model, x).detach().numpy().astype(np.float64)
     if info.get("task", "classification") != "classification":
         for i, row in enumerate(out):
             say(f"{i}: " + " ".join(f"{v:.6g}" for v in np.atleast_1d(row)))

@@ -184,7 +184,7 @@ def predict(model: Any, data: DataLike, batch_size: int = 256) -> Tensor:
             for batch in loader:
                 inputs, _ = split_batch(batch)
                 out = model(*inputs)
-                outs.append(out.numpy() if isinstance(out, Tensor) else np.asarray(out))
+                outs.append(out.detach().numpy() if isinstance(out, Tensor) else np.asarray(out))
     finally:
         _set_mode(model, was_training)
     if not outs:
