@@ -115,3 +115,68 @@ def test_numpy_refuses_a_tensor_that_requires_grad_like_torch() -> None:
     y.sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])
     assert cr.tensor([1.0]).numpy().tolist() == [1.0]
+
+
+def _diverging(on_nonfinite: str = "raise"):
+    import chainrule as cr
+    from chainrule import nn, optim
+    from chainrule.train import fit
+
+    cr.manual_seed(0)
+    model = nn.Linear(2, 1)
+    x = cr.tensor(np.random.default_rng(0).normal(size=(32, 2)) * 100, dtype=cr.float32)
+    y = x.sum(1, keepdim=True)
+    opt = optim.SGD(model.parameters(), lr=1e6)
+    return lambda: fit(model, nn.MSELoss(), opt, (x, y), epochs=4, batch_size=8, progress=False,
+                       metrics=(), on_nonfinite=on_nonfinite)
+
+
+def test_fit_stops_at_a_nonfinite_loss_naming_epoch_and_step() -> None:
+    from chainrule.train import NonFiniteLossError
+
+    match = r"the loss is (nan|inf) at epoch 1, step \d of 4"
+    with pytest.raises(NonFiniteLossError, match=match), np.errstate(all="ignore"):
+        _diverging()()
+    with pytest.warns(RuntimeWarning, match="on_nonfinite='warn'"), np.errstate(all="ignore"):
+        history = _diverging("warn")()
+    assert len(history) == 4  # warned once, trained on
+
+
+def test_fit_under_anomaly_mode_names_the_op() -> None:
+    import chainrule as cr
+    from chainrule import nn, optim
+    from chainrule.train import NonFiniteLossError, fit
+
+    model = nn.Linear(1, 1)
+    x = cr.tensor([[1.0], [-1.0]])
+    y = cr.tensor([[0.0], [0.0]])
+    loss = lambda out, t: ((out - t) * 0 - 1).sqrt().sum()  # noqa: E731
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1: detect_anomaly: 'sqrt'"), \
+            cr.autograd.detect_anomaly(), np.errstate(all="ignore"):
+        fit(model, loss, optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1,
+            batch_size=2, progress=False, metrics=())
+
+
+def test_cli_diverging_run_exits_nonzero(tmp_path: Path, capsys) -> None:
+    with np.errstate(all="ignore"):
+        line = fails(capsys, "train", "--dataset", "blobs", "--optimizer", "sgd", "--lr", "1e6",
+                     "--epochs", "2", "--no-save", "--progress", "none")
+    assert "training stopped: the loss is nan at epoch 1, step" in line
+    assert "(this run: sgd lr 1e+06)" in line
+
+
+def test_predict_refuses_nan_input(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "xor", "--epochs", "1", "--out", str(out),
+                     "--progress", "none"]) == 0
+    np.savez(tmp_path / "x.npz", x=np.array([[0.0, 1.0], [np.nan, 0.0]]))
+    line = fails(capsys, "predict", str(out / "model.ckpt"), str(tmp_path / "x.npz"))
+    assert "sample 1, feature 0 is nan; expected finite numbers" in line
+
+
+def test_r2_with_a_nan_target_is_nan_not_zero() -> None:
+    from chainrule.train.metrics import R2
+
+    m = R2()
+    m.update(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [np.nan], [3.0]]))
+    assert np.isnan(m.compute())

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         EarlyStopping,
         JSONLinesLogger,
         ModelCheckpoint,
-        TerminateOnNaN,
+        NonFiniteLossError,
         Trainer,
         evaluate,
     )
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler = ReduceLROnPlateau(optimizer, patience=3)
 
     out = None if cfg["no_save"] else Path(cfg["out"])
-    callbacks: list[Any] = [TerminateOnNaN(verbose=False)]
+    callbacks: list[Any] = []
     if cfg["early_stopping"]:
         callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"],
                                        restore_best_weights=True))
@@ -159,9 +159,15 @@ def run(args: argparse.Namespace) -> int:
 
     progress = {"none": False}.get(cfg["progress"], cfg["progress"])
     t0 = time.perf_counter()
-    history = trainer.fit(data.train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-                          val_split=cfg["val_split"] or None, val_data={"test": data.test},
-                          seed=cfg["seed"], progress=progress, resume=ckpt_path)
+    try:
+        history = trainer.fit(data.train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                              val_split=cfg["val_split"] or None, val_data={"test": data.test},
+                              seed=cfg["seed"], progress=progress, resume=ckpt_path)
+    except NonFiniteLossError as e:
+        saved = (f"; {out / 'model.ckpt'} holds the last finite epoch" if out is not None and
+                 (out / "model.ckpt").exists() else "")
+        raise CLIError(f"{str(e).replace('fit: ', 'training stopped: ', 1)} (this run: "
+                       f"{cfg['optimizer']} lr {lr:g}){saved}") from None
     elapsed = time.perf_counter() - t0
     ran = len(history) - (trainer.initial_epoch if ckpt_path else 0)
     if ckpt_path and ran == 0:

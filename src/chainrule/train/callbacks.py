@@ -367,7 +367,10 @@ class ReduceLROnPlateau(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch's loss is NaN or infinite."""
+    """Stop training as soon as a batch's loss is NaN or infinite, keeping what was logged.
+
+    ``fit`` raises ``NonFiniteLossError`` at a non-finite loss by default; this callback is
+    for ``fit(..., on_nonfinite="warn")``, to end the run quietly instead."""
 
     def __init__(self, verbose: bool = True) -> None:
         self.verbose = verbose

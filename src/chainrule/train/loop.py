@@ -27,11 +27,13 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.anomaly import is_anomaly_enabled
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor, from_numpy
 from chainrule.data.dataloader import DataLoader
@@ -113,6 +115,19 @@ def _fresh(metrics: list[Metric]) -> list[Metric]:
     for m in metrics:
         m.reset()
     return metrics
+
+
+class NonFiniteLossError(FloatingPointError):
+    """``fit`` stopped because a batch's loss was NaN or infinite (``on_nonfinite="raise"``)."""
+
+
+def _nonfinite_message(value: float, epoch: int, step: int, steps: int | None,
+                       global_step: int) -> str:
+    of = f" of {steps}" if steps else ""
+    return (f"fit: the loss is {value} at epoch {epoch}, step {step + 1}{of} (global step "
+            f"{global_step}): training diverged or the data holds nan/inf; lower the learning "
+            "rate, check the inputs, or run under chainrule.autograd.detect_anomaly() to name "
+            "the op that made it (on_nonfinite='warn' trains on regardless)")
 
 
 def _loss_value(loss: Any, where: str) -> float:
@@ -209,12 +224,19 @@ class Trainer:
             "batch"``: after every batch); ``ReduceLROnPlateau`` is given ``val_loss`` (or
             ``loss`` without validation).
         device: accepted for PyTorch-style code and ignored (chainrule runs on the CPU).
+        on_nonfinite: "raise" (default): a NaN or infinite batch loss stops training with
+            ``NonFiniteLossError`` naming the epoch and step, before the optimiser step (inside
+            ``detect_anomaly()`` the error names the op); "warn": one ``RuntimeWarning`` per
+            run, and training goes on.
     """
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any,
                  metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
                  scheduler: Any = None, scheduler_interval: str = "epoch",
-                 device: Any = None) -> None:
+                 device: Any = None, on_nonfinite: str = "raise") -> None:
+        if on_nonfinite not in ("raise", "warn"):
+            raise ValueError(f"Trainer: on_nonfinite must be 'raise' or 'warn', got "
+                             f"{on_nonfinite!r}")
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got "
                              f"{scheduler_interval!r}")
@@ -229,6 +251,7 @@ class Trainer:
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.device = device
+        self.on_nonfinite = on_nonfinite
         self.history = History()
         self.extra: dict[str, Any] = {}  # saved in every checkpoint (e.g. the architecture)
         self.epoch = 0
@@ -237,6 +260,7 @@ class Trainer:
         self.global_step = 0
         self.steps_per_epoch: int | None = None
         self.stop_training = False
+        self._warned_nonfinite = False
         self.logs: dict[str, Any] = {}
         self._loader: Any = None
         self._split_seed: int | None = None
@@ -342,6 +366,7 @@ class Trainer:
         metrics = _metrics(self.metric_specs)
         val_metrics = {name: _metrics(self.metric_specs) for name in val_loaders}
         self.stop_training = False
+        self._warned_nonfinite = False
         self._cbs.call("on_train_begin", {})
         try:
             for epoch in range(self.initial_epoch + 1, self.epochs + 1):
@@ -402,7 +427,7 @@ class Trainer:
         return float(groups[0]["lr"])
 
     def _train_epoch(self, loader: Any, metrics: list[Metric]) -> dict[str, Any]:
-        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        model, opt = self.model, self.optimizer
         cbs = self._cbs
         batch_begin, batch_end = cbs.has("on_batch_begin"), cbs.has("on_batch_end")
         step_sched = self.scheduler is not None and self.scheduler_interval == "batch"
@@ -419,30 +444,18 @@ class Trainer:
                 raise ValueError("fit: the training batches carry no targets; give (inputs, "
                                  "targets) data, e.g. TensorDataset(x, y)")
             n = _count(target, inputs)
-            if closure_opt:
-                output_box: list[Any] = []
-
-                def closure(inputs: Any = inputs, target: Any = target,
-                            box: list[Any] = output_box) -> Any:
-                    opt.zero_grad()
-                    out = model(*inputs)
-                    box[:] = [out]
-                    loss = loss_fn(out, target)
-                    loss.backward()
-                    return loss
-
-                loss = opt.step(closure)
-                output = output_box[0]
-            else:
-                opt.zero_grad()
-                output = model(*inputs)
-                loss = loss_fn(output, target)
-                loss.backward()
-                opt.step()
+            try:
+                loss, output = self._step(inputs, target, closure_opt, i)
+            except RuntimeError as e:
+                if not is_anomaly_enabled():
+                    raise
+                raise NonFiniteLossError(f"fit: epoch {self.epoch}, step {i + 1}: {e}") from e
             if step_sched:
                 self.scheduler.step()
             self.global_step += 1
             value = _loss_value(loss, "fit")
+            if not math.isfinite(value):
+                self._nonfinite(value, i)
             total += value * n
             count += n
             for m in metrics:
@@ -459,6 +472,46 @@ class Trainer:
             out[m.name] = m.compute()
         return out
 
+    def _nonfinite(self, value: float, i: int, before_step: bool = False) -> None:
+        """A NaN/inf batch loss: raise, or warn once per run (``on_nonfinite``)."""
+        msg = _nonfinite_message(value, self.epoch, i, self.steps_per_epoch,
+                                 self.global_step + (1 if before_step else 0))
+        if self.on_nonfinite == "raise":
+            raise NonFiniteLossError(msg)
+        if not self._warned_nonfinite:
+            self._warned_nonfinite = True
+            warnings.warn(msg.replace("fit: ", "fit (on_nonfinite='warn'): ", 1),
+                          RuntimeWarning, stacklevel=4)
+
+    def _step(self, inputs: Any, target: Any, closure_opt: bool, i: int) -> tuple[Any, Any]:
+        """One optimisation step; returns (loss, output). A non-finite loss is caught before
+        ``backward`` and the optimiser step (so the weights stay as they were) when raising."""
+        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        if closure_opt:
+            output_box: list[Any] = []
+
+            def closure(inputs: Any = inputs, target: Any = target,
+                        box: list[Any] = output_box) -> Any:
+                opt.zero_grad()
+                out = model(*inputs)
+                box[:] = [out]
+                loss = loss_fn(out, target)
+                loss.backward()
+                return loss
+
+            loss = opt.step(closure)
+            return loss, output_box[0]
+        opt.zero_grad()
+        output = model(*inputs)
+        loss = loss_fn(output, target)
+        if self.on_nonfinite == "raise":
+            value = _loss_value(loss, "fit")
+            if not math.isfinite(value):
+                self._nonfinite(value, i, before_step=True)
+        loss.backward()
+        opt.step()
+        return loss, output
+
     # -- evaluation with the trainer's loss and metrics -----------------------------------------
     def evaluate(self, data: DataLike, batch_size: int = 256,
                  metrics: Sequence[Any] | None = None) -> dict[str, Any]:
@@ -474,7 +527,7 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
         metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
         scheduler: Any = None, seed: int | None = None, progress: Any = True,
         resume: Any = None, shuffle: bool = True, scheduler_interval: str = "epoch",
-        val_every: int = 1, device: Any = None) -> History:
+        val_every: int = 1, device: Any = None, on_nonfinite: str = "raise") -> History:
     """Train ``model`` and return its ``History`` (``history.history["val_accuracy"]``, ...).
 
     Args:
@@ -497,9 +550,12 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
         resume: a checkpoint path (from ``ModelCheckpoint`` / ``Trainer.save_checkpoint``):
             restore everything and continue after its epoch.
         device: ignored (accepted for PyTorch-style code).
+        on_nonfinite: "raise" (default): a NaN/inf batch loss stops training with
+            ``NonFiniteLossError`` naming the epoch and step; "warn": warn once and go on.
     """
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
-                      scheduler=scheduler, scheduler_interval=scheduler_interval, device=device)
+                      scheduler=scheduler, scheduler_interval=scheduler_interval, device=device,
+                      on_nonfinite=on_nonfinite)
     return trainer.fit(train_data, epochs=epochs, batch_size=batch_size, val_data=val_data,
                        val_split=val_split, shuffle=shuffle, seed=seed, progress=progress,
                        resume=resume, val_every=val_every)
