@@ -180,3 +180,26 @@ def test_r2_with_a_nan_target_is_nan_not_zero() -> None:
     m = R2()
     m.update(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [np.nan], [3.0]]))
     assert np.isnan(m.compute())
+
+
+# --- 4. binary cross-entropy targets --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [2.0, -1.0])
+def test_bce_refuses_targets_outside_0_1_like_torch(bad: float) -> None:
+    import chainrule as cr
+
+    with pytest.raises(RuntimeError, match="all elements of target should be between 0 and 1"):
+        cr.nn.functional.binary_cross_entropy(cr.tensor([0.5, 0.5]), cr.tensor([1.0, bad]))
+    cr.nn.functional.binary_cross_entropy_with_logits(cr.tensor([0.5]), cr.tensor([bad]))
+
+
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_bce_refuses_integer_targets(name: str) -> None:
+    import chainrule as cr
+    from chainrule.errors import DTypeError
+
+    fn = getattr(cr.nn.functional, name)
+    with pytest.raises(DTypeError, match="Found dtype int64 but expected float32"):
+        fn(cr.tensor([0.5, 0.25]), cr.tensor([1, 0]))
+    assert fn(cr.tensor([0.5, 0.25]), cr.tensor([1.0, 0.0])).dtype == cr.float32

@@ -45,6 +45,19 @@ def _need_float(name: str, x: np.ndarray) -> None:
                        "convert it first, e.g. x.float()", kind=DTypeError)
 
 
+def _binary_target(name: str, x: np.ndarray, target: Any, xp: Any, in_unit: bool) -> None:
+    """PyTorch's checks on a binary target: floating point, and in [0, 1] for probabilities."""
+    t = xp.asarray(target)
+    if t.dtype.kind not in "fc":
+        raise op_error(name, f"Found dtype {t.dtype} but expected {x.dtype} (the target)",
+                       "a floating-point target, like PyTorch", "convert it, e.g. target.float()",
+                       kind=DTypeError)
+    if in_unit and t.size and not (t.min() >= 0.0 and t.max() <= 1.0):
+        bad = t[(t < 0) | (t > 1) | (t != t)].ravel()[0]
+        raise op_error(name, f"all elements of target should be between 0 and 1 (found {bad})",
+                       "targets in [0, 1] (PyTorch raises too)", kind=RuntimeError)
+
+
 def _keep_shape(shape: tuple[int, ...], dim: int) -> tuple[int, ...]:
     """``shape`` with dimension ``dim`` set to 1 (a keepdim reduction's shape)."""
     if not shape:
@@ -639,6 +652,7 @@ def _binary_cross_entropy(xp, x, target, reduction="mean", weight=None):
     if reduction not in _REDUCTIONS:
         _check_reduction("binary_cross_entropy", reduction)
     _need_float("binary_cross_entropy", x)
+    _binary_target("binary_cross_entropy", x, target, xp, True)
     if xp.shape(target) != x.shape:
         raise op_error("binary_cross_entropy", f"input {fmt_shape(x.shape)} and target "
                        f"{fmt_shape(xp.shape(target))} differ in shape",
@@ -707,6 +721,7 @@ def _bce_with_logits(xp, x, target, reduction="mean", weight=None, pos_weight=No
     if reduction not in _REDUCTIONS:
         _check_reduction("binary_cross_entropy_with_logits", reduction)
     _need_float("binary_cross_entropy_with_logits", x)
+    _binary_target("binary_cross_entropy_with_logits", x, target, xp, False)
     if xp.shape(target) != x.shape:
         raise op_error("binary_cross_entropy_with_logits", f"input {fmt_shape(x.shape)} and "
                        f"target {fmt_shape(xp.shape(target))} differ in shape",
