@@ -3,6 +3,7 @@ the old behaviour."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +204,75 @@ def test_bce_refuses_integer_targets(name: str) -> None:
     with pytest.raises(DTypeError, match="Found dtype int64 but expected float32"):
         fn(cr.tensor([0.5, 0.25]), cr.tensor([1, 0]))
     assert fn(cr.tensor([0.5, 0.25]), cr.tensor([1.0, 0.0])).dtype == cr.float32
+
+
+# --- 7. .grad assignment and constructor arguments ------------------------------------------------
+
+
+def test_grad_assignment_checks_type_shape_and_dtype_like_torch() -> None:
+    import chainrule as cr
+
+    x = cr.zeros(2, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"attempting to assign a gradient of size '\[3\]' to "
+                                           r"a tensor of size '\[2, 3\]'"):
+        x.grad = cr.zeros(3)
+    with pytest.raises(RuntimeError, match="attempting to assign a gradient with dtype 'float64'"):
+        x.grad = cr.zeros(2, 3, dtype=cr.float64)
+    with pytest.raises(TypeError, match="assigned grad expected to be a Tensor or None but got "
+                                        "grad of type int"):
+        x.grad = 5
+    x.grad = cr.ones(2, 3)
+    x.grad = None
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("args, match", [
+    ((2.5, 3), "Linear: argument 'in_features' must be an int, got float 2.5"),
+    ((3, 2.9), "Linear: argument 'out_features' must be an int, got float 2.9"),
+    ((True, 3), "Linear: argument 'in_features' must be an int, got bool True"),
+])
+def test_linear_checks_argument_types(args: tuple, match: str) -> None:
+    from chainrule import nn
+
+    with pytest.raises(TypeError, match=match):
+        nn.Linear(*args)
+
+
+def test_other_constructors_check_sizes() -> None:
+    from chainrule import nn
+
+    with pytest.raises(RuntimeError, match="'out_features' is -1; Trying to create tensor with "
+                                           "negative dimension"):
+        nn.Linear(3, -1)
+    with pytest.raises(TypeError, match="Embedding: argument 'embedding_dim' must be an int"):
+        nn.Embedding(10, 2.0)
+    with pytest.raises(TypeError, match="BatchNorm1d: argument 'num_features' must be an int"):
+        nn.BatchNorm1d("4")
+    assert nn.Linear(np.int64(3), 2).weight.shape == (2, 3)  # NumPy integers are ints
+
+
+# --- 8. dtype rules -------------------------------------------------------------------------------
+
+
+def test_linear_refuses_float64_input_and_lists_like_torch() -> None:
+    import chainrule as cr
+    from chainrule import nn
+
+    layer = nn.Linear(2, 3)
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype, but got "
+                                           "float64 and float32"):
+        layer(cr.tensor([[1.0, 2.0]], dtype=cr.float64))
+    with pytest.raises(TypeError, match=r"linear\(\): argument 'input' \(position 1\) must be "
+                                        "Tensor, not list"):
+        layer([[1.0, 2.0]])
+    assert layer.double()(cr.tensor([[1.0, 2.0]], dtype=cr.float64)).dtype == cr.float64
+
+
+def test_integer_mean_refuses_like_torch() -> None:
+    import chainrule as cr
+
+    msg = ("mean(): could not infer output dtype. Input dtype must be either a floating point "
+           "or complex dtype. Got: int64")
+    with pytest.raises(RuntimeError, match=re.escape(msg)):
+        cr.tensor([1, 2]).mean()
+    assert cr.tensor([1, 2]).float().mean().item() == 1.5

@@ -631,7 +631,9 @@ def _bce_samples(rng: np.random.Generator):
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("mean", w), label="(N, C) mean, weight")
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("none",), label="none")
     yield S.Sample([prob(()), prob(())], ("sum",), label="0-d")
-    yield S.Sample([prob((4,)), np.array([0.0, 1.0, 1.0, 0.0])], ("mean",), label="hard labels")
+    # near-hard labels: finite differences on the target need room inside [0, 1]
+    yield S.Sample([prob((4,)), np.array([1e-3, 0.999, 0.999, 1e-3])], ("mean",),
+                   label="near-hard labels")
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("sum", w[:1]), label="sum, scalar weight")
 
 
