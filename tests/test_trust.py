@@ -276,3 +276,50 @@ def test_integer_mean_refuses_like_torch() -> None:
     with pytest.raises(RuntimeError, match=re.escape(msg)):
         cr.tensor([1, 2]).mean()
     assert cr.tensor([1, 2]).float().mean().item() == 1.5
+
+
+# --- 5. logs agree with the checkpoint a run resumes from ---------------------------------------
+
+
+def test_resume_drops_log_rows_after_the_checkpoint(tmp_path: Path) -> None:
+    import json
+
+    import chainrule as cr
+    from chainrule import nn, optim
+    from chainrule.train import CSVLogger, JSONLinesLogger, ModelCheckpoint, fit
+
+    x = cr.tensor(np.random.default_rng(0).normal(size=(16, 2)), dtype=cr.float32)
+    y = cr.tensor((np.arange(16) % 2).astype(np.int64))
+
+    def run(epochs: int, resume: Path | None) -> None:
+        cr.manual_seed(0)
+        model = nn.Linear(2, 2)
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x, y),
+            epochs=epochs, batch_size=8, progress=False, resume=resume,
+            callbacks=[CSVLogger(tmp_path / "m.csv"), JSONLinesLogger(tmp_path / "m.jsonl"),
+                       ModelCheckpoint(tmp_path / "model.ckpt")])
+
+    run(2, None)
+    # a killed run logged epochs 3 and 4 (the last one torn) after its last checkpoint
+    with open(tmp_path / "m.csv", "a") as f:
+        f.write("3,0.5,0.5,0.1,0.01\n4,0.4")
+    with open(tmp_path / "m.jsonl", "a") as f:
+        f.write('{"epoch": 3, "loss": 0.5}\n{"epoch": 4, "lo')
+    run(4, tmp_path / "model.ckpt")
+    rows = (tmp_path / "m.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["epoch", "1", "2", "3", "4"]
+    epochs = [json.loads(line)["epoch"] for line in
+              (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4]
+
+
+# --- 6. cosine schedule on resume -----------------------------------------------------------------
+
+
+def test_resume_with_more_epochs_under_cosine_refuses(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "xor", "--epochs", "3", "--schedule", "cosine",
+                     "--out", str(out), "--progress", "none"]) == 0
+    line = fails(capsys, "train", "--out", str(out), "--epochs", "6", "--resume")
+    assert "anneals the learning rate to 0 at epoch 3" in line
+    assert "Resume with --epochs 3" in line

@@ -64,9 +64,19 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
         ckpt = read_checkpoint(ckpt_path)
         stored = C.normalise({k: v for k, v in (ckpt["meta"].get("config") or {}).items()
                               if k in C.OPTIONS}, f"checkpoint {ckpt_path}")
+        stored["_resumed_epoch"] = ckpt.get("epoch")
     dataset = given.get("dataset") or from_file.get("dataset") or stored.get("dataset") or \
         "digits"
+    resumed_epoch = stored.pop("_resumed_epoch", None)
     cfg = {**C.defaults_for(dataset), **stored, **from_file, **given}
+    old_epochs = stored.get("epochs")
+    if (cfg["schedule"] == "cosine" and stored.get("schedule") == "cosine" and old_epochs
+            and cfg["epochs"] != old_epochs):
+        raise CLIError(f"--resume with --schedule cosine: the checkpoint's run anneals the "
+                       f"learning rate to 0 at epoch {old_epochs} (it is at epoch "
+                       f"{resumed_epoch}); --epochs {cfg['epochs']} would bend the curve back "
+                       f"up after epoch {old_epochs}. Resume with --epochs {old_epochs}, or "
+                       "start a fresh run (or another --out) for a longer cosine schedule")
     if cfg["out"] is None and not cfg["no_save"]:
         cfg["out"] = str(Path("runs") / _slug(cfg["dataset"]))
     return cfg, ckpt_path
