@@ -323,3 +323,32 @@ def test_resume_with_more_epochs_under_cosine_refuses(tmp_path: Path, capsys) ->
     line = fails(capsys, "train", "--out", str(out), "--epochs", "6", "--resume")
     assert "anneals the learning rate to 0 at epoch 3" in line
     assert "Resume with --epochs 3" in line
+
+
+# --- 11. hostile checkpoint metadata ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("mean", "abc", "metadata data.mean is 'abc'; expected 2 finite numbers"),
+    ("mean", [0.0], "metadata data.mean is [0.0]; expected 2 finite numbers"),
+    ("scale", [1.0, 0.0], "expected 2 finite numbers (one per input feature), all > 0"),
+    ("classes", 7, "metadata data.classes is 7; expected a list of class names"),
+    ("task", "banana", "metadata data.task is 'banana'; expected 'classification' or"),
+])
+def test_hostile_metadata_is_refused_on_load(tmp_path: Path, capsys, key: str, value,
+                                             message: str) -> None:
+    from chainrule.io import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "xor", "--epochs", "1", "--out", str(out),
+                     "--progress", "none"]) == 0
+    capsys.readouterr()
+    info = load_checkpoint(out / "model.ckpt", restore_rng=False)
+    info["extra"]["meta"]["data"][key] = value
+    from types import SimpleNamespace
+
+    weights = SimpleNamespace(state_dict=lambda: info["model"])
+    save_checkpoint(tmp_path / "bad.ckpt", model=weights, extra=info["extra"])
+    np.savez(tmp_path / "x.npz", x=np.array([[0.0, 1.0]]))
+    line = fails(capsys, "predict", str(tmp_path / "bad.ckpt"), str(tmp_path / "x.npz"))
+    assert message in line
