@@ -79,10 +79,11 @@ def _mlp_nn(name: str, seed: int) -> Runner:
 
     def reset() -> None:
         for q, a in zip(params, inits):
-            np.copyto(q.numpy(), a)
+            np.copyto(q.detach().numpy(), a)
 
     def fingerprint(loss: Any) -> list[float]:
-        return [float(loss.item())] + [float(q.numpy().sum(dtype=np.float64)) for q in params]
+        return [float(loss.item())] + [float(q.detach().numpy().sum(dtype=np.float64))
+                                       for q in params]
 
     reset()
     return Runner(step, reset, fingerprint)
@@ -145,10 +146,11 @@ def _mlp(name: str, seed: int, sgd: str) -> Runner:
 
     def reset() -> None:
         for q, a in zip(params, inits):
-            np.copyto(q.numpy(), a)
+            np.copyto(q.detach().numpy(), a)
 
     def fingerprint(loss: Any) -> list[float]:
-        return [float(loss.item())] + [float(q.numpy().sum(dtype=np.float64)) for q in params]
+        return [float(loss.item())] + [float(q.detach().numpy().sum(dtype=np.float64))
+                                       for q in params]
 
     steps = {"isub": step_isub, "sub_": step_sub_, "scale_grad": step_scale_grad}
     if sgd not in steps:
@@ -177,7 +179,7 @@ def _chain(seed: int) -> Runner:
         return out
 
     def fingerprint(out: Any) -> list[float]:
-        return [float(out.item()), float(x.grad.numpy().sum(dtype=np.float64))]
+        return [float(out.item()), float(x.grad.detach().numpy().sum(dtype=np.float64))]
 
     return Runner(step, lambda: None, fingerprint)
 

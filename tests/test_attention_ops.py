@@ -22,11 +22,11 @@ needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 def test_tril_triu_as_a_student_writes_them() -> None:
     T = 4
     m = cr.ones(T, T).tril()
-    np.testing.assert_array_equal(m.numpy(), np.tril(np.ones((T, T), np.float32)))
+    np.testing.assert_array_equal(m.detach().numpy(), np.tril(np.ones((T, T), np.float32)))
     assert m.dtype == np.float32
-    np.testing.assert_array_equal(cr.tril(cr.ones(3, 4), diagonal=1).numpy(),
+    np.testing.assert_array_equal(cr.tril(cr.ones(3, 4), diagonal=1).detach().numpy(),
                                   np.tril(np.ones((3, 4)), 1))
-    np.testing.assert_array_equal(cr.ones(2, 3, 3).triu(1).numpy(),
+    np.testing.assert_array_equal(cr.ones(2, 3, 3).triu(1).detach().numpy(),
                                   np.triu(np.ones((2, 3, 3)), 1))
     with pytest.raises(ValueError, match=r"tril: input has shape \(3,\).*at least 2"):
         cr.tril(cr.ones(3))
@@ -39,20 +39,20 @@ def test_masked_fill_then_softmax_gives_exact_zeros_and_right_gradients() -> Non
     x = cr.tensor(a, requires_grad=True)
     tril = cr.tril(cr.ones(4, 4))
     w = x.masked_fill(tril == 0, float("-inf")).softmax(-1)  # (4, 4) mask broadcasts to (2, 4, 4)
-    assert (w.numpy()[:, np.triu_indices(4, 1)[0], np.triu_indices(4, 1)[1]] == 0).all()
+    assert (w.detach().numpy()[:, np.triu_indices(4, 1)[0], np.triu_indices(4, 1)[1]] == 0).all()
     (w * cr.tensor(u)).sum().backward()
-    assert (x.grad.numpy()[:, 0, 1:] == 0).all()
+    assert (x.grad.detach().numpy()[:, 0, 1:] == 0).all()
     if torch is not None:
         xt = torch.tensor(a, requires_grad=True)
         wt = xt.masked_fill(torch.ones(4, 4).tril() == 0, float("-inf")).softmax(-1)
         (wt * torch.tensor(u)).sum().backward()
-        np.testing.assert_allclose(w.numpy(), wt.detach().numpy(), rtol=1e-12)
-        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(w.detach().numpy(), wt.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.detach().numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
 def test_cumsum_method_dtype_and_ints() -> None:
     x = cr.tensor([[1, 2, 3], [4, 5, 6]])
-    np.testing.assert_array_equal(x.cumsum(1).numpy(), [[1, 3, 6], [4, 9, 15]])
+    np.testing.assert_array_equal(x.cumsum(1).detach().numpy(), [[1, 3, 6], [4, 9, 15]])
     assert x.cumsum(dim=0).dtype == np.int64
     assert cr.cumsum(x, 1, dtype=cr.float32).dtype == np.float32
     with pytest.raises(IndexError, match="cumsum"):
@@ -65,17 +65,17 @@ def test_multinomial_seeded_with_and_without_replacement() -> None:
     a = cr.multinomial(p, 5, replacement=True)
     cr.manual_seed(3)
     b = p.multinomial(5, True)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     assert a.dtype == np.int64 and a.shape == (5,) and not a.requires_grad
     g = cr.Generator().manual_seed(1)
-    draws = cr.multinomial(p.expand(2000, 4), 1, True, generator=g).numpy().ravel()
+    draws = cr.multinomial(p.expand(2000, 4), 1, True, generator=g).detach().numpy().ravel()
     freq = np.bincount(draws, minlength=4) / draws.size
     np.testing.assert_allclose(freq, [0.1, 0.0, 0.6, 0.3], atol=0.04)
     assert freq[1] == 0
     rows = cr.multinomial(cr.tensor([[1.0, 1.0, 1.0], [0.0, 2.0, 1.0]]), 2)
     assert rows.shape == (2, 2)
-    assert all(len(set(r)) == 2 for r in rows.numpy().tolist())
-    assert 0 not in rows.numpy()[1]
+    assert all(len(set(r)) == 2 for r in rows.detach().numpy().tolist())
+    assert 0 not in rows.detach().numpy()[1]
     # without replacement: the first draw follows the weights
     first = [cr.multinomial(cr.tensor([1.0, 3.0]), 2)[0].item() for _ in range(800)]
     assert abs(np.mean(first) - 0.75) < 0.06
@@ -97,24 +97,24 @@ def test_baddbmm_matches_torch() -> None:
         rng.standard_normal((2, 4, 5))
     ours = cr.tensor(i).baddbmm(cr.tensor(b1), cr.tensor(b2), beta=0.5, alpha=2.0)
     theirs = torch.tensor(i).baddbmm(torch.tensor(b1), torch.tensor(b2), beta=0.5, alpha=2.0)
-    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12)
     nan = cr.full((2, 3, 5), float("nan"))
-    assert np.isfinite(cr.baddbmm(nan, cr.tensor(b1), cr.tensor(b2), beta=0).numpy()).all()
+    assert np.isfinite(cr.baddbmm(nan, cr.tensor(b1), cr.tensor(b2), beta=0).detach().numpy()).all()
 
 
 def test_existing_helpers_attention_code_uses() -> None:
     x = cr.tensor([[1.0, 5.0, 3.0], [2.0, 0.0, 4.0]])
     v, i = x.topk(2)
-    np.testing.assert_array_equal(v.numpy(), [[5, 3], [4, 2]])
-    np.testing.assert_array_equal(i.numpy(), [[1, 2], [2, 0]])
+    np.testing.assert_array_equal(v.detach().numpy(), [[5, 3], [4, 2]])
+    np.testing.assert_array_equal(i.detach().numpy(), [[1, 2], [2, 0]])
     v, _ = cr.topk(x, 1, dim=0)
-    np.testing.assert_array_equal(v.numpy(), [[2, 5, 4]])
+    np.testing.assert_array_equal(v.detach().numpy(), [[2, 5, 4]])
     np.testing.assert_array_equal(cr.where(x > 2, x, cr.zeros(1)).numpy(), [[0, 5, 3], [0, 0, 4]])
     assert cr.bmm(cr.ones(2, 3, 4), cr.ones(2, 4, 5)).shape == (2, 3, 5)
     logits = cr.tensor([[1.0, 2.0, 3.0]])
     v, _ = logits.topk(2)
     kept = logits.masked_fill(logits < v[:, [-1]], float("-inf"))  # top-k sampling, as in nanoGPT
-    assert np.isinf(kept.numpy()[0, 0]) and F.softmax(kept, dim=-1).numpy()[0, 0] == 0
+    assert np.isinf(kept.detach().numpy()[0, 0]) and F.softmax(kept, dim=-1).numpy()[0, 0] == 0
 
 
 # --- scaled_dot_product_attention ---------------------------------------------------------------
@@ -161,11 +161,11 @@ def test_sdpa_matches_torch(case: str) -> None:
     elif case == "scale":
         kw["scale"] = 0.3
     yo, yt, ours, theirs = _both(args, **kw)
-    np.testing.assert_allclose(yo.numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12)
     if case == "bool_row_masked":
-        assert (yo.numpy()[:, :, 1] == 0).all()
+        assert (yo.detach().numpy()[:, :, 1] == 0).all()
 
 
 def test_sdpa_dropout_is_seeded_and_scaled() -> None:
@@ -175,14 +175,14 @@ def test_sdpa_dropout_is_seeded_and_scaled() -> None:
     a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
     cr.manual_seed(0)
     b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     plain = F.scaled_dot_product_attention(q, k, v)
-    assert not np.allclose(a.numpy(), plain.numpy())
+    assert not np.allclose(a.detach().numpy(), plain.detach().numpy())
     ones = cr.ones(1, 1, 2000, 1)
     out = F.scaled_dot_product_attention(cr.zeros(1, 1, 1, 1), cr.zeros(1, 1, 2000, 1), ones,
                                          dropout_p=0.25)
     assert abs(out.item() - 1.0) < 0.05  # inverted dropout keeps the expectation
-    assert (F.scaled_dot_product_attention(q, k, v, dropout_p=1.0).numpy() == 0).all()
+    assert (F.scaled_dot_product_attention(q, k, v, dropout_p=1.0).detach().numpy() == 0).all()
 
 
 def test_sdpa_float32_stays_float32_and_errors_teach() -> None:

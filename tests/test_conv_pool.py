@@ -24,15 +24,15 @@ def _both(fn_ours, fn_torch, *arrays, grad=True, rtol=1e-9):
     y1, y2 = fn_ours(*ours), fn_torch(torch, *theirs)
     if isinstance(y1, tuple):
         for a, b in zip(y1[1:], y2[1:]):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
         y1, y2 = y1[0], y2[0]
-    np.testing.assert_allclose(y1.numpy(), y2.detach().numpy(), rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(y1.detach().numpy(), y2.detach().numpy(), rtol=rtol, atol=1e-12)
     if grad:
         u = np.random.default_rng(0).standard_normal(y1.shape)
         g1 = cr.grad(y1, ours, cr.tensor(u))
         g2 = torch.autograd.grad(y2, theirs, torch.tensor(u))
         for a, b in zip(g1, g2):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=1e-12)
+            np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=rtol, atol=1e-12)
 
 
 R = np.random.default_rng(3)
@@ -91,7 +91,7 @@ def test_max_pool_return_indices_and_unbatched():
 def test_max_pool_gradient_goes_to_the_first_max_on_ties():
     x = cr.ones(1, 1, 2, 2, requires_grad=True)
     F.max_pool2d(x, 2).sum().backward()
-    assert x.grad.numpy().ravel().tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert x.grad.detach().numpy().ravel().tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("size", [(3, 2), 1, (None, 3), (5, 4)])
@@ -131,11 +131,11 @@ def test_group_and_instance_norm_functional():
 
 def test_dropout2d_zeroes_whole_channels():
     cr.manual_seed(0)
-    y = F.dropout2d(cr.ones(8, 16, 3, 3), 0.5).numpy()
+    y = F.dropout2d(cr.ones(8, 16, 3, 3), 0.5).detach().numpy()
     per_channel = y.reshape(8, 16, 9)
     assert set(np.unique(per_channel)) <= {0.0, 2.0}
     assert (per_channel.min(-1) == per_channel.max(-1)).all()
-    assert F.dropout2d(cr.ones(2, 3, 2, 2), 0.5, training=False).numpy().min() == 1.0
+    assert F.dropout2d(cr.ones(2, 3, 2, 2), 0.5, training=False).detach().numpy().min() == 1.0
 
 
 def test_second_order_through_conv_and_pool():
@@ -155,7 +155,7 @@ def test_second_order_through_conv_and_pool():
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     (gxt,) = torch.autograd.grad(f(torch, xt, wt), [xt], create_graph=True)
     (gwt,) = torch.autograd.grad((gxt ** 2).sum(), [wt])
-    np.testing.assert_allclose(gw.numpy(), gwt.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(gw.detach().numpy(), gwt.detach().numpy(), rtol=1e-9)
 
 
 def test_errors_name_the_op_and_shapes():
@@ -177,9 +177,9 @@ def test_conv2d_padding_modes_match_torch():
         cr.manual_seed(0)
         m = cr.nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode).double()
         t = torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode).double()
-        t.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()})
+        t.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in m.state_dict().items()})
         x = R.standard_normal((1, 2, 5, 4))
-        np.testing.assert_allclose(m(cr.tensor(x)).numpy(),
+        np.testing.assert_allclose(m(cr.tensor(x)).detach().numpy(),
                                    t(torch.tensor(x)).detach().numpy(), rtol=1e-10)
 
 

@@ -169,7 +169,7 @@ def test_inplace_on_leaf_requiring_grad_raises() -> None:
         x.zero_()
     with cr.no_grad():
         x.add_(1)
-    np.testing.assert_allclose(x.numpy(), [2.0, 3.0])
+    np.testing.assert_allclose(x.detach().numpy(), [2.0, 3.0])
 
 
 def test_inplace_on_non_leaf_records() -> None:
@@ -178,14 +178,14 @@ def test_inplace_on_non_leaf_records() -> None:
     y.add_(1)
     y.mul_(y)  # y = (2x + 1)^2
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), 4 * (2 * x.numpy() + 1))
+    np.testing.assert_allclose(x.grad.detach().numpy(), 4 * (2 * x.detach().numpy() + 1))
 
 
 def test_inplace_add_on_non_leaf_keeps_values() -> None:
     x = leaf([1.0, 2.0])
     y = x * 2
     y.add_(1)
-    np.testing.assert_allclose(y.numpy(), [3.0, 5.0])
+    np.testing.assert_allclose(y.detach().numpy(), [3.0, 5.0])
     assert y.grad_fn is not None and not y.is_leaf
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
@@ -228,7 +228,7 @@ def test_isub_on_leaf_under_no_grad() -> None:
     with cr.no_grad():
         x -= 0.5 * x.grad
     assert x is before and x.requires_grad and x.is_leaf
-    np.testing.assert_allclose(x.numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(x.detach().numpy(), [0.0, 0.0])
 
 
 def test_isub_on_leaf_requiring_grad_outside_no_grad_raises() -> None:
@@ -251,9 +251,9 @@ def test_data_shares_memory_and_records_nothing() -> None:
     d = x.data
     assert not d.requires_grad and d.is_leaf
     d.add_(1)  # allowed outside no_grad: .data is how optimisers write parameters
-    np.testing.assert_allclose(x.numpy(), [2.0, 3.0])
+    np.testing.assert_allclose(x.detach().numpy(), [2.0, 3.0])
     x.data = cr.tensor([5.0, 6.0], dtype=cr.float64)
-    np.testing.assert_allclose(x.numpy(), [5.0, 6.0])
+    np.testing.assert_allclose(x.detach().numpy(), [5.0, 6.0])
     assert x.requires_grad and x.is_leaf
     y = x.data * 2
     assert y.grad_fn is None
@@ -265,7 +265,7 @@ def test_detach_shares_memory_and_version() -> None:
     d = y.detach()
     assert not d.requires_grad
     d.add_(1)
-    np.testing.assert_allclose(y.numpy(), np.exp([1.0, 2.0]) + 1)
+    np.testing.assert_allclose(y.detach().numpy(), np.exp([1.0, 2.0]) + 1)
     with pytest.raises(RuntimeError, match="'exp'"):
         y.sum().backward()
 
@@ -313,13 +313,13 @@ def test_hook_on_non_leaf() -> None:
     seen = []
     h = y.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 0.5)
     (y * y).sum().backward()
-    np.testing.assert_allclose(seen[0], 2 * y.numpy())
-    np.testing.assert_allclose(x.grad.numpy(), 0.5 * 2 * y.numpy() * 2)
+    np.testing.assert_allclose(seen[0], 2 * y.detach().numpy())
+    np.testing.assert_allclose(x.grad.detach().numpy(), 0.5 * 2 * y.detach().numpy() * 2)
     h.remove()
     x.grad = None
     y = x * 2
     (y * y).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), 2 * y.numpy() * 2)
+    np.testing.assert_allclose(x.grad.detach().numpy(), 2 * y.detach().numpy() * 2)
 
 
 def test_hook_on_tensor_without_grad_raises() -> None:
@@ -334,7 +334,7 @@ def test_retain_grad() -> None:
     y.retain_grad()
     assert y.retains_grad and not z.retains_grad
     z.sum().backward()
-    np.testing.assert_allclose(y.grad.numpy(), 2 * y.numpy())
+    np.testing.assert_allclose(y.grad.detach().numpy(), 2 * y.detach().numpy())
     assert z.grad is None
     x.retain_grad()  # no-op on a leaf
     assert x.grad is not None
@@ -352,7 +352,7 @@ def test_backward_inputs_non_leaf() -> None:
     a = leaf([1.0, 2.0])
     y = a * 2
     (y * y).sum().backward(inputs=[y])
-    np.testing.assert_allclose(y.grad.numpy(), 2 * y.numpy())
+    np.testing.assert_allclose(y.grad.detach().numpy(), 2 * y.detach().numpy())
     assert a.grad is None
 
 
@@ -411,7 +411,7 @@ def test_backward_create_graph_then_backward_of_grad() -> None:
     assert g.requires_grad
     x.grad = None
     g.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), 6 * x.numpy())
+    np.testing.assert_allclose(x.grad.detach().numpy(), 6 * x.detach().numpy())
 
 
 def test_gradient_penalty_style_mixed_partial() -> None:
@@ -419,7 +419,8 @@ def test_gradient_penalty_style_mixed_partial() -> None:
     w = leaf([2.0, 3.0])
     (gx,) = cr.grad((w * x.sin()).sum(), x, create_graph=True)  # gx = w cos x
     (gx * gx).sum().backward()  # d/dw sum (w cos x)^2 = 2 w cos^2 x
-    np.testing.assert_allclose(w.grad.numpy(), 2 * w.numpy() * np.cos(x.numpy()) ** 2)
+    np.testing.assert_allclose(w.grad.numpy(),
+                               2 * w.detach().numpy() * np.cos(x.detach().numpy()) ** 2)
 
 
 # --- grad mode ------------------------------------------------------------------------------------

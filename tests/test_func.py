@@ -34,7 +34,7 @@ def d2f_scalar(x):
 
 
 def close(t, expected, **kw) -> None:
-    np.testing.assert_allclose(np.asarray(t.numpy() if isinstance(t, cr.Tensor) else t),
+    np.testing.assert_allclose(np.asarray(t.detach().numpy() if isinstance(t, cr.Tensor) else t),
                                expected, rtol=kw.get("rtol", 1e-10), atol=kw.get("atol", 1e-12))
 
 

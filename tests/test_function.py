@@ -83,7 +83,7 @@ def test_single_output_forward_and_backward() -> None:
     x = t64(X)
     y = MyExp.apply(x)
     assert repr(y.grad_fn) == "<MyExpBackward>" and y.grad_fn.name == "MyExp"
-    np.testing.assert_allclose(y.numpy(), np.exp(X))
+    np.testing.assert_allclose(y.detach().numpy(), np.exp(X))
     (y * 2).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(X))
 
@@ -233,7 +233,7 @@ def test_multiple_outputs_hooks_and_capture() -> None:
     np.testing.assert_allclose(b.grad.numpy(), [3.0, 3.0])
     a, b = SplitSquare.apply(x, 2)
     (gb,) = cr.grad((a.sum() + (b * b).sum()), b)
-    np.testing.assert_allclose(gb.numpy(), 2 * b.numpy())
+    np.testing.assert_allclose(gb.detach().numpy(), 2 * b.detach().numpy())
 
 
 def test_set_materialize_grads_false_gives_none() -> None:
@@ -268,10 +268,10 @@ def test_mark_non_differentiable() -> None:
     class SortFn(Function):
         @staticmethod
         def forward(ctx, x):
-            idx = np.argsort(x.numpy())
-            values = cr.tensor(x.numpy()[idx])
+            idx = np.argsort(x.detach().numpy())
+            values = cr.tensor(x.detach().numpy()[idx])
             index = cr.tensor(idx)
-            mask = cr.tensor((x.numpy() > 0).astype(np.float64))
+            mask = cr.tensor((x.detach().numpy() > 0).astype(np.float64))
             ctx.mark_non_differentiable(mask)
             ctx.idx = idx
             return values, index, mask
@@ -288,7 +288,7 @@ def test_mark_non_differentiable() -> None:
     assert v.requires_grad
     assert not i.requires_grad and i.dtype == np.int64  # integer outputs: never differentiable
     assert not m.requires_grad and m.grad_fn is None
-    np.testing.assert_allclose(v.numpy(), np.sort(X))
+    np.testing.assert_allclose(v.detach().numpy(), np.sort(X))
     (v * cr.tensor([1.0, 2.0, 3.0, 4.0], dtype=cr.float64)).sum().backward()
     gi, gm = got[0]
     assert gi is not None and gm is not None  # materialised as zeros
@@ -389,7 +389,7 @@ def test_numpy_backward_first_order_and_once_differentiable() -> None:
     class NpTanh(Function):
         @staticmethod
         def forward(ctx, x):
-            y = cr.tensor(np.tanh(x.numpy()))
+            y = cr.tensor(np.tanh(x.detach().numpy()))
             ctx.save_for_backward(y)
             return y
 
@@ -436,7 +436,7 @@ def test_retain_graph_and_freeing() -> None:
 def test_unsaved_inputs_are_not_kept() -> None:
     big = t64(np.ones(1000))
     y = ScaledMul.apply(big, t64(np.ones(1000)), 1.0)
-    assert y.grad_fn.x[0] is big.numpy()  # saved: kept
+    assert y.grad_fn.x[0] is big.detach().numpy()  # saved: kept
 
     class Twice(Function):
         @staticmethod
@@ -451,7 +451,7 @@ def test_unsaved_inputs_are_not_kept() -> None:
     assert z.grad_fn.x[0].strides == (0,)  # not saved: a zero-memory placeholder of its shape
     assert z.grad_fn.x[0].shape == big.shape
     z = MyExp.apply(big)  # a saved output is recomputed from the inputs under create_graph
-    assert z.grad_fn.x[0] is big.numpy()
+    assert z.grad_fn.x[0] is big.detach().numpy()
 
 
 def test_setup_context_style() -> None:
@@ -596,5 +596,5 @@ def test_torch_parity_of_a_custom_function() -> None:
     x = t64(X)
     (g,) = cr.grad((MyExp.apply(x) * x).sum(), x, create_graph=True)
     (h,) = cr.grad((g * g).sum(), x)
-    np.testing.assert_allclose(g.numpy(), gt.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(g.detach().numpy(), gt.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(h.numpy(), ht.numpy(), rtol=1e-12)

@@ -52,7 +52,7 @@ def _same(a: object, b: object) -> None:
     assert type(a) is type(b), (type(a), type(b))
     if isinstance(a, cr.Tensor):
         assert a.requires_grad == b.requires_grad
-        _same(a.numpy(), b.numpy())
+        _same(a.detach().numpy(), b.detach().numpy())
     elif isinstance(a, (np.ndarray, np.generic)):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
@@ -128,7 +128,7 @@ def test_requires_grad_and_parameter(tmp_path: pathlib.Path) -> None:
     p = Parameter(cr.randn(4))
     back = _roundtrip({"p": p}, tmp_path)["p"]
     assert isinstance(back, Parameter) and back.requires_grad
-    assert np.array_equal(back.numpy(), p.numpy())
+    assert np.array_equal(back.detach().numpy(), p.detach().numpy())
 
 
 def test_python_values_and_containers(tmp_path: pathlib.Path) -> None:

@@ -35,7 +35,7 @@ def check(torch: Any, ours: Callable[..., Any], theirs: Callable[..., Any],
     out, ref = ours(*a), theirs(*b)
     assert out.shape == tuple(ref.shape), (out.shape, ref.shape)
     assert out.dtype == np.float64
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=rtol, atol=atol)
     if not diff or not np.all(np.isfinite(ref.detach().numpy())):
         return
     u = RNG.standard_normal(out.shape)
@@ -161,7 +161,8 @@ def test_all_targets_ignored_gives_nan_mean_and_zero_gradient(
                             reduction=reduction, **kw)
     ref = getattr(torch.nn.functional, name)(torch.tensor(x), torch.tensor(t), tw(torch, w),
                                              reduction=reduction, **kw)
-    np.testing.assert_array_equal(ours.numpy(), ref.numpy())  # nan for 'mean', as PyTorch
+    np.testing.assert_array_equal(ours.detach().numpy(),
+                                  ref.detach().numpy())  # nan for 'mean', as PyTorch
     xt = cr.tensor(x, requires_grad=True)
     getattr(F, name)(xt, cr.tensor(t), cw(w), reduction=reduction, **kw).sum().backward()
     np.testing.assert_array_equal(xt.grad.numpy(), np.zeros((3, 4)))
@@ -181,7 +182,8 @@ def test_cross_entropy_plain_path_is_the_fused_primitive() -> None:
     for loss in (F.cross_entropy(x, t), F.cross_entropy(x, t, label_smoothing=0.1),
                  F.cross_entropy(x, t, weight=cr.ones(5)), nn.CrossEntropyLoss()(x, t)):
         assert loss.grad_fn.op.name == "cross_entropy"
-    np.testing.assert_allclose(F.cross_entropy(x, t).numpy(), cr.cross_entropy(x, t).numpy())
+    np.testing.assert_allclose(F.cross_entropy(x, t).detach().numpy(),
+                               cr.cross_entropy(x, t).detach().numpy())
     assert F.nll_loss(F.log_softmax(x, 1), t).grad_fn.op.name == "nll_loss"
 
 
@@ -259,7 +261,8 @@ def test_large_logits_are_finite_and_match_torch(torch: Any) -> None:
             loss = ours(xt, cr.tensor(target.astype(x32.dtype) if target.dtype.kind == "f"
                                       else target))
             loss.sum().backward()
-            assert np.all(np.isfinite(loss.numpy())) and np.all(np.isfinite(xt.grad.numpy()))
+            assert np.all(np.isfinite(loss.detach().numpy()))
+            assert np.all(np.isfinite(xt.grad.numpy()))
     # soft margin: PyTorch's log1p(exp(-y x)) overflows to inf here, ours stays exact
     assert F.soft_margin_loss(cr.tensor([-1000.0]), cr.tensor([1.0])).item() == 1000.0
 

@@ -166,7 +166,7 @@ def check_gradients_match_finite_differences(name: str, s: ModuleSample) -> None
     named = [(k, p) for k, p in m.named_parameters() if p.requires_grad]
     pnames = [k for k, _ in named]
     xs = [x for x in inputs if x.requires_grad]
-    ts = xs + [cr.tensor(p.numpy().copy(), requires_grad=True) for _, p in named]
+    ts = xs + [cr.tensor(p.detach().numpy().copy(), requires_grad=True) for _, p in named]
     if not ts:
         pytest.skip(f"{name}: nothing to differentiate")
     for mode in modes(s):
@@ -205,7 +205,7 @@ def check_state_dict_round_trip(name: str, s: ModuleSample) -> None:
         np.testing.assert_array_equal(sa[k].numpy(), sb[k].numpy(), err_msg=k)
     for m in (a, b):
         m.eval()
-    np.testing.assert_array_equal(run(a, s, x).numpy(), run(b, s, x).numpy())
+    np.testing.assert_array_equal(run(a, s, x).detach().numpy(), run(b, s, x).detach().numpy())
     if torch_class(name) is not None and s.torch:
         theirs = build_torch(name, s).state_dict()
         assert [(k, tuple(v.shape)) for k, v in sa.items()] == \
@@ -260,7 +260,7 @@ def check_train_eval(name: str, s: ModuleSample) -> None:
         m.train(training)
         assert all(sub.training is training for sub in m.modules())
         cr.manual_seed(0)
-        return run(m, s, x).numpy()
+        return run(m, s, x).detach().numpy()
 
     train, evaluated = out(True), out(False)
     assert m.eval() is m and not m.training and m.train() is m and m.training
@@ -298,7 +298,7 @@ def check_torch_parity(name: str, s: ModuleSample) -> None:
         theirs.train(mode)
         xo, xt = inputs_of(s), _torch_inputs(s)
         yo, yt = run(ours, s, xo), run(theirs, s, xt)
-        np.testing.assert_allclose(yo.numpy(), yt.detach().numpy(), rtol=1e-9, atol=1e-10,
+        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-9, atol=1e-10,
                                    err_msg=f"{name} output (training={mode})")
         u = np.random.default_rng(1).standard_normal(yo.shape)
         ours.zero_grad()

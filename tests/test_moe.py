@@ -64,12 +64,12 @@ def test_routing_matches_hand_computation(k: int) -> None:
     x = rng.standard_normal((7, 3))
     y = moe(cr.tensor(x))
     ref, counts, chosen, aux, _ = _reference(x, ws, wr, k)
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(moe.expert_counts.numpy(), counts)
-    np.testing.assert_array_equal(moe.last_routing.experts.numpy(), chosen)
-    assert moe.dropped == 0 and moe.last_routing.kept.numpy().all()
+    np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(moe.expert_counts.detach().numpy(), counts)
+    np.testing.assert_array_equal(moe.last_routing.experts.detach().numpy(), chosen)
+    assert moe.dropped == 0 and moe.last_routing.kept.detach().numpy().all()
     np.testing.assert_allclose(moe.aux_loss.item(), aux, rtol=1e-12)
-    np.testing.assert_allclose(moe.last_routing.gates.numpy().sum(1) <= 1 + 1e-12, True)
+    np.testing.assert_allclose(moe.last_routing.gates.detach().numpy().sum(1) <= 1 + 1e-12, True)
 
 
 def test_switch_gate_is_the_probability_over_all_experts() -> None:
@@ -78,7 +78,7 @@ def test_switch_gate_is_the_probability_over_all_experts() -> None:
     x = rng.standard_normal((5, 3))
     moe(cr.tensor(x))
     p = _softmax(x @ wr.T)
-    np.testing.assert_allclose(moe.last_routing.gates.numpy()[:, 0], p.max(1), rtol=1e-12)
+    np.testing.assert_allclose(moe.last_routing.gates.detach().numpy()[:, 0], p.max(1), rtol=1e-12)
 
 
 @pytest.mark.parametrize("k,cf", [(1, 1.0), (2, 0.5), (2, 1.25)])
@@ -93,12 +93,12 @@ def test_capacity_drops_first_come_first_served(k: int, cf: float, policy: str) 
     cap = math.ceil(cf * 8 * k / 3)
     assert moe.capacity(8) == cap
     ref, counts, _, aux, _ = _reference(x, ws, wr, k, cap=cap, identity=policy == "identity")
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(moe.expert_counts.numpy(), counts)  # before drops
+    np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(moe.expert_counts.detach().numpy(), counts)  # before drops
     assert moe.dropped == int(np.maximum(counts - cap, 0).sum()) > 0
     np.testing.assert_allclose(moe.aux_loss.item(), aux, rtol=1e-12)  # counted before drops
-    kept = moe.last_routing.kept.numpy()
-    e0 = moe.last_routing.experts.numpy() == 0
+    kept = moe.last_routing.kept.detach().numpy()
+    e0 = moe.last_routing.experts.detach().numpy() == 0
     # the first `cap` assignments to expert 0, in token order, are the kept ones
     order = np.nonzero(e0.reshape(-1))[0]
     assert kept.reshape(-1)[order[:cap]].all() and not kept.reshape(-1)[order[cap:]].any()
@@ -154,7 +154,7 @@ def test_gradients_by_finite_differences(kw: dict) -> None:
     assert cr.autograd.gradcheck(objective, (x,))
     objective(x).backward()
     for p in params:  # each parameter against central differences of the same objective
-        base = p.data.numpy().copy()
+        base = p.data.detach().numpy().copy()
         num = np.zeros_like(base)
         for i in np.ndindex(base.shape):
             for s in (1, -1):
@@ -164,7 +164,7 @@ def test_gradients_by_finite_differences(kw: dict) -> None:
                 with cr.no_grad():
                     num[i] += s * objective(x).item() / 2e-6
             p.data = cr.tensor(base)
-        grad = np.zeros_like(base) if p.grad is None else p.grad.numpy()
+        grad = np.zeros_like(base) if p.grad is None else p.grad.detach().numpy()
         np.testing.assert_allclose(grad, num, atol=1e-6, rtol=1e-5)
 
 
@@ -175,7 +175,7 @@ def test_gradient_reaches_only_the_chosen_experts_and_the_router() -> None:
     for p in moe.parameters():
         p.requires_grad_(True)
     moe(cr.tensor(x)).sum().backward()
-    chosen = int(moe.last_routing.experts.numpy()[0, 0])
+    chosen = int(moe.last_routing.experts.detach().numpy()[0, 0])
     for e, expert in enumerate(moe.experts):
         assert (expert.weight.grad is not None) == (e == chosen)
     assert moe.router.weight.grad is not None and np.abs(moe.router.weight.grad.numpy()).sum() > 0
@@ -186,16 +186,16 @@ def test_noisy_gating_only_in_training_and_utilisation() -> None:
     moe = nn.MixtureOfExperts(4, 3, k=1, hidden=4, noisy_gating=True)
     x = cr.randn(50, 3)
     moe.eval()
-    a = moe(x).numpy()
-    np.testing.assert_array_equal(a, moe(x).numpy())
+    a = moe(x).detach().numpy()
+    np.testing.assert_array_equal(a, moe(x).detach().numpy())
     assert moe.expert_load.sum() == 0  # eval forwards do not count
     moe.train()
     moe(x)
-    e1 = moe.last_routing.experts.numpy().copy()
+    e1 = moe.last_routing.experts.detach().numpy().copy()
     moe(x)
-    assert (e1 != moe.last_routing.experts.numpy()).any()  # noise changes some choices
+    assert (e1 != moe.last_routing.experts.detach().numpy()).any()  # noise changes some choices
     assert moe.expert_load.sum() == 100
-    np.testing.assert_allclose(moe.utilisation.numpy().sum(), 1.0)
+    np.testing.assert_allclose(moe.utilisation.detach().numpy().sum(), 1.0)
     moe.reset_utilisation()
     assert moe.expert_load.sum() == 0
     assert "noise.weight" in moe.state_dict()

@@ -104,7 +104,7 @@ def test_reproducible_under_manual_seed_and_generator() -> None:
         return [init.kaiming_uniform_(cr.empty(4, 3)).numpy().copy(),
                 init.xavier_normal_(cr.empty(4, 3)).numpy().copy(),
                 init.orthogonal_(cr.empty(4, 3)).numpy().copy(),
-                nn.Linear(3, 2).weight.numpy().copy()]
+                nn.Linear(3, 2).weight.detach().numpy().copy()]
 
     cr.manual_seed(7)
     a = draw()
@@ -124,5 +124,5 @@ def test_init_in_place_on_parameters_outside_no_grad() -> None:
     w = m.weight
     v = w._version
     init.zeros_(m.weight)  # no `with no_grad()` needed, as in PyTorch
-    assert m.weight is w and not w.numpy().any() and w._version > v
+    assert m.weight is w and not w.detach().numpy().any() and w._version > v
     assert w.requires_grad and w.is_leaf

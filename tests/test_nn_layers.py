@@ -30,7 +30,7 @@ def check(ours: nn.Module, theirs, x: np.ndarray, *, grad_input: bool = True,
     xo = cr.tensor(x, requires_grad=diff)
     xt = torch.tensor(x, requires_grad=diff)
     yo, yt = ours(xo), theirs(xt)
-    np.testing.assert_allclose(yo.numpy(), yt.detach().numpy(), atol=atol, rtol=1e-9)
+    np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), atol=atol, rtol=1e-9)
     u = np.random.default_rng(1).standard_normal(yo.shape)
     yo.backward(cr.tensor(u))
     yt.backward(torch.tensor(u))
@@ -65,10 +65,10 @@ def test_linear_init_and_layout() -> None:
     assert m.weight.shape == (50, 100) and m.bias.shape == (50,)
     assert m.weight.dtype == np.float32
     bound = 1 / np.sqrt(100)  # kaiming_uniform_(a=sqrt(5)) gives U(-1/sqrt(in), 1/sqrt(in))
-    w = m.weight.numpy()
+    w = m.weight.detach().numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert abs(w.std() - bound / np.sqrt(3)) < 0.01
-    assert np.abs(m.bias.numpy()).max() <= bound
+    assert np.abs(m.bias.detach().numpy()).max() <= bound
     assert nn.Linear(3, 2, dtype=cr.float64).weight.dtype == np.float64
     with pytest.raises(ValueError, match=r"weight\.T|in_features"):
         m(cr.randn(2, 50))
@@ -150,13 +150,13 @@ def test_embedding_repeated_indices_and_padding() -> None:
         theirs.double()
         copy_params(ours, theirs)
         yo, yt = ours(cr.tensor(idx)), theirs(torch.tensor(idx))
-        np.testing.assert_allclose(yo.numpy(), yt.detach().numpy())
+        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy())
         u = randn(*yo.shape)
         yo.backward(cr.tensor(u))
         yt.backward(torch.tensor(u))
         np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(),
                                    rtol=1e-12)
-    assert nn.Embedding(5, 3, padding_idx=2).weight.numpy()[2].tolist() == [0.0, 0.0, 0.0]
+    assert nn.Embedding(5, 3, padding_idx=2).weight.detach().numpy()[2].tolist() == [0.0, 0.0, 0.0]
     e = nn.Embedding(5, 3)
     with pytest.raises(IndexError, match="index 5 is out of range for 5 embeddings"):
         e(cr.tensor([1, 5]))
@@ -172,9 +172,10 @@ def test_embedding_max_norm_matches_pytorch() -> None:
     theirs.double()
     copy_params(ours, theirs)
     idx = np.array([0, 2, 2, 5])
-    np.testing.assert_allclose(ours(cr.tensor(idx)).numpy(),
+    np.testing.assert_allclose(ours(cr.tensor(idx)).detach().numpy(),
                                theirs(torch.tensor(idx)).detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(),
+                               rtol=1e-6)
 
 
 # Each activation's default form is in the module sweep; these are the other options.
@@ -276,12 +277,12 @@ def test_dropout_train_eval_statistics_and_gradient() -> None:
     d = nn.Dropout(0.25)
     x = cr.ones(200, 500, requires_grad=True)
     y = d(x)
-    kept = y.numpy() != 0
+    kept = y.detach().numpy() != 0
     assert abs(kept.mean() - 0.75) < 0.01
-    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.75, rtol=1e-6)
-    assert abs(y.numpy().mean() - 1.0) < 0.01  # inverted dropout keeps the expectation
+    np.testing.assert_allclose(y.detach().numpy()[kept], 1 / 0.75, rtol=1e-6)
+    assert abs(y.detach().numpy().mean() - 1.0) < 0.01  # inverted dropout keeps the expectation
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())  # the same mask and scale
+    np.testing.assert_array_equal(x.grad.numpy(), y.detach().numpy())  # the same mask and scale
     d.eval()
     z = cr.randn(3, 4)
     assert d(z) is z

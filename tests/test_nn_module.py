@@ -155,14 +155,14 @@ def test_state_dict_round_trip_and_detached() -> None:
     sd = a.state_dict()
     assert isinstance(sd, OrderedDict)
     assert all(not v.requires_grad for v in sd.values())
-    assert sd["fc.weight"].numpy() is a.fc.weight.numpy()  # shares memory, like PyTorch
+    assert sd["fc.weight"].numpy() is a.fc.weight.detach().numpy()  # shares memory, like PyTorch
     assert "bn.num_batches_tracked" in sd and sd["bn.num_batches_tracked"].dtype == np.int64
     w_before = b.fc.weight
     assert b.load_state_dict(sd).missing_keys == []
     assert b.fc.weight is w_before  # copied in place
     for (k, v), (k2, v2) in zip(a.state_dict().items(), b.state_dict().items()):
         assert k == k2 and np.array_equal(v.numpy(), v2.numpy())
-    assert b.fc.weight.numpy() is not a.fc.weight.numpy()
+    assert b.fc.weight.detach().numpy() is not a.fc.weight.detach().numpy()
     kv = a.state_dict(keep_vars=True)
     assert kv["fc.weight"] is a.fc.weight
 
@@ -170,7 +170,7 @@ def test_state_dict_round_trip_and_detached() -> None:
 def test_load_state_dict_keeps_dtype_and_accepts_arrays() -> None:
     m = nn.Linear(2, 3)
     m.load_state_dict({"weight": np.ones((3, 2)), "bias": cr.zeros(3, dtype=cr.float64)})
-    assert m.weight.dtype == np.float32 and m.weight.numpy().sum() == 6
+    assert m.weight.dtype == np.float32 and m.weight.detach().numpy().sum() == 6
 
 
 def test_load_state_dict_reports_every_mismatch_at_once() -> None:
@@ -205,7 +205,7 @@ def test_load_state_dict_strict_false_returns_keys() -> None:
     assert result.missing_keys == ["bias"] and result.unexpected_keys == ["other"]
     missing, unexpected = result
     assert (missing, unexpected) == (["bias"], ["other"])
-    assert m.weight.numpy().sum() == 6  # what matched was loaded
+    assert m.weight.detach().numpy().sum() == 6  # what matched was loaded
     assert repr(m.load_state_dict(m.state_dict(), strict=False)) == \
         "<All keys matched successfully>"
     with pytest.raises(RuntimeError, match="size mismatch"):  # shapes are checked regardless
@@ -216,7 +216,7 @@ def test_load_state_dict_assign() -> None:
     m = nn.Linear(2, 3)
     w = cr.ones(3, 2)
     m.load_state_dict({"weight": w, "bias": cr.zeros(3)}, assign=True)
-    assert isinstance(m.weight, nn.Parameter) and m.weight.numpy() is w.numpy()
+    assert isinstance(m.weight, nn.Parameter) and m.weight.detach().numpy() is w.detach().numpy()
     assert m.weight.requires_grad
 
 
@@ -245,12 +245,13 @@ def test_forward_hooks_modify_and_remove() -> None:
     h2 = m.register_forward_hook(lambda mod, args, out: calls.append(out.shape) or out + 1)
     x = cr.ones(1, 2)
     y = m(x)
-    np.testing.assert_allclose(y.numpy(), m.bias.numpy()[None] + 1, rtol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy(), m.bias.detach().numpy()[None] + 1, rtol=1e-6)
     assert calls == [(1, 2)]
     h1.remove()
     h2.remove()
     h2.remove()  # removing twice is harmless
-    np.testing.assert_allclose(m(x).numpy(), cr.linear(x, m.weight, m.bias).numpy())
+    np.testing.assert_allclose(m(x).detach().numpy(),
+                               cr.linear(x, m.weight, m.bias).detach().numpy())
     assert calls == [(1, 2)]
 
 
@@ -367,7 +368,7 @@ def test_apply_visits_children_first() -> None:
             nn.init.zeros_(mod.weight)
 
     m.apply(init_weights)
-    assert not m[0].weight.numpy().any()
+    assert not m[0].weight.detach().numpy().any()
 
 
 def test_deepcopy_and_pickle() -> None:
@@ -377,17 +378,17 @@ def test_deepcopy_and_pickle() -> None:
     assert not c.training
     for (n1, p1), (n2, p2) in zip(m.named_parameters(), c.named_parameters()):
         assert n1 == n2 and p1 is not p2 and isinstance(p2, nn.Parameter)
-        assert np.array_equal(p1.numpy(), p2.numpy()) and p2.requires_grad
+        assert np.array_equal(p1.detach().numpy(), p2.detach().numpy()) and p2.requires_grad
     x = cr.randn(5, 3)
-    np.testing.assert_allclose(c(x).numpy(), m(x).numpy())
+    np.testing.assert_allclose(c(x).detach().numpy(), m(x).detach().numpy())
     with cr.no_grad():
         c.fc.weight.add_(1.0)
-    assert not np.array_equal(c.fc.weight.numpy(), m.fc.weight.numpy())
+    assert not np.array_equal(c.fc.weight.detach().numpy(), m.fc.weight.detach().numpy())
     shared = nn.Sequential(m.fc, m.fc)
     shared_copy = copy.deepcopy(shared)
     assert shared_copy[0] is shared_copy[1]
     p = pickle.loads(pickle.dumps(m))
-    np.testing.assert_allclose(p(x).numpy(), m(x).numpy())
+    np.testing.assert_allclose(p(x).detach().numpy(), m(x).detach().numpy())
     assert isinstance(p.fc.weight, nn.Parameter)
 
 
@@ -499,7 +500,7 @@ def test_parameter_list_and_dict() -> None:
 def test_parameter_shares_memory() -> None:
     t = cr.zeros(3)
     p = nn.Parameter(t)
-    assert p.numpy() is t.numpy() and p.requires_grad and p.is_leaf
+    assert p.detach().numpy() is t.detach().numpy() and p.requires_grad and p.is_leaf
     assert isinstance(p, cr.Tensor)
     q = nn.Parameter(cr.zeros(2), requires_grad=False)
     assert not q.requires_grad

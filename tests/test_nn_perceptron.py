@@ -72,5 +72,5 @@ def test_mlp_learns_xor_with_sgd() -> None:
         with cr.no_grad():
             for p in model.parameters():
                 p -= 0.2 * p.grad
-    pred = (model(x).numpy()[:, 0] > 0.5).astype(int)
+    pred = (model(x).detach().numpy()[:, 0] > 0.5).astype(int)
     assert pred.tolist() == XOR.tolist() and loss.item() < 0.05

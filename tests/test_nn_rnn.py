@@ -26,10 +26,10 @@ def _pair(name: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
     cr.manual_seed(0)
     ours = getattr(nn, name)(*args, **kwargs).double()
     rng = np.random.default_rng(3)
-    ours.load_state_dict({k: cr.tensor(v.numpy() + 0.1 * rng.standard_normal(v.shape))
+    ours.load_state_dict({k: cr.tensor(v.detach().numpy() + 0.1 * rng.standard_normal(v.shape))
                           for k, v in ours.state_dict().items()})
     theirs = getattr(torch.nn, name)(*args, **kwargs).double()
-    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+    theirs.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy())
                             for k, v in ours.state_dict().items()})
     return ours, theirs
 
@@ -51,16 +51,16 @@ def _compare(ours: Any, theirs: Any, inputs: list[np.ndarray], call: Any = None)
     lo, lt = 0, 0
     for a, b in zip(yo, yt):
         if isinstance(b, torch.Tensor) and b.dtype == torch.int64:
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
             continue
-        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-12)
         u = rng.standard_normal(a.shape)
         lo = lo + (a * cr.tensor(u)).sum()
         lt = lt + (b * torch.tensor(u)).sum()
     lo.backward()
     lt.backward()
     for i, (a, b) in enumerate(zip(xo, xt)):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12,
+        np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12,
                                    err_msg=f"input {i}")
     tp = dict(theirs.named_parameters())
     for k, p in ours.named_parameters():
@@ -146,10 +146,12 @@ def test_packed_equals_each_sequence_run_alone(name: str) -> None:
     hs = _flat(hn)
     for b, n in enumerate(lengths):
         alone_out, alone_h = m(x[:n, b:b + 1])
-        np.testing.assert_allclose(padded.numpy()[:n, b], alone_out.numpy()[:, 0], rtol=1e-12)
-        assert not padded.numpy()[n:, b].any()
+        np.testing.assert_allclose(padded.detach().numpy()[:n, b],
+                                   alone_out.detach().numpy()[:, 0], rtol=1e-12)
+        assert not padded.detach().numpy()[n:, b].any()
         for h, ha in zip(hs, _flat(alone_h)):
-            np.testing.assert_allclose(h.numpy()[:, b], ha.numpy()[:, 0], rtol=1e-12)
+            np.testing.assert_allclose(h.detach().numpy()[:, b], ha.detach().numpy()[:, 0],
+                                       rtol=1e-12)
 
 
 @needs_torch
@@ -179,14 +181,14 @@ def test_pad_and_pack_utilities_match_torch(batch_first: bool, side: str) -> Non
     ours = rnn_utils.pad_sequence([cr.tensor(s) for s in seqs], batch_first, -1.0, side)
     theirs = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in seqs], batch_first,
                                              -1.0, side)
-    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
     po = rnn_utils.pack_sequence([cr.tensor(s) for s in seqs], enforce_sorted=False)
     pt = torch.nn.utils.rnn.pack_sequence([torch.tensor(s) for s in seqs],
                                           enforce_sorted=False)
     for a, b in zip(po, pt):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     for a, b in zip(rnn_utils.unpack_sequence(po), torch.nn.utils.rnn.unpack_sequence(pt)):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_gradient_flows_through_pack_and_unpack() -> None:
@@ -202,7 +204,7 @@ def test_gradient_flows_through_pack_and_unpack() -> None:
     mask = np.zeros((4, 3, 1))
     for b, n in enumerate([2, 4, 3]):
         mask[:n, b] = 1
-    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() * mask)
+    np.testing.assert_allclose(x.grad.detach().numpy(), 2 * x.detach().numpy() * mask)
 
 
 def test_enforce_sorted_and_length_errors() -> None:
@@ -233,7 +235,7 @@ def test_gradcheck_through_20_time_steps(name: str) -> None:
     x = cr.tensor(R((20, 2, 2)), requires_grad=True)
     states = [cr.tensor(R((1, 2, 3)), requires_grad=True)
               for _ in range(2 if name == "LSTM" else 1)]
-    w = cr.tensor(m.weight_hh_l0.numpy().copy(), requires_grad=True)
+    w = cr.tensor(m.weight_hh_l0.detach().numpy().copy(), requires_grad=True)
 
     def f(x: Any, w: Any, *states: Any) -> Any:
         m._parameters["weight_hh_l0"] = w
@@ -252,8 +254,8 @@ def test_initial_state_gradients_match_torch() -> None:
     x = R((6, 3, 3))
     ours(cr.tensor(x), (ho, co))[0][-1].sum().backward()
     theirs(torch.tensor(x), (ht, ct))[0][-1].sum().backward()
-    np.testing.assert_allclose(ho.grad.numpy(), ht.grad.numpy(), rtol=1e-9)
-    np.testing.assert_allclose(co.grad.numpy(), ct.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(ho.grad.detach().numpy(), ht.grad.detach().numpy(), rtol=1e-9)
+    np.testing.assert_allclose(co.grad.detach().numpy(), ct.grad.detach().numpy(), rtol=1e-9)
 
 
 def test_dropout_between_layers_only_in_training() -> None:
@@ -261,12 +263,12 @@ def test_dropout_between_layers_only_in_training() -> None:
     m = nn.GRU(3, 4, num_layers=2, dropout=0.5)
     x = cr.randn(5, 2, 3)
     cr.manual_seed(1)
-    a = m(x)[0].numpy()
+    a = m(x)[0].detach().numpy()
     cr.manual_seed(2)
-    b = m(x)[0].numpy()
+    b = m(x)[0].detach().numpy()
     assert not np.allclose(a, b)
     m.eval()
-    np.testing.assert_array_equal(m(x)[0].numpy(), m(x)[0].numpy())
+    np.testing.assert_array_equal(m(x)[0].detach().numpy(), m(x)[0].detach().numpy())
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         nn.RNN(3, 4, dropout=0.2)
 
@@ -278,7 +280,7 @@ def test_parameters_names_shapes_and_init() -> None:
                                 "weight_ih_l0_reverse"]
     assert shapes["weight_ih_l1_reverse"] == (32, 16) and shapes["weight_hh_l1"] == (32, 8)
     bound = 1 / np.sqrt(8)
-    assert all(np.abs(p.numpy()).max() <= bound for p in m.parameters())
+    assert all(np.abs(p.detach().numpy()).max() <= bound for p in m.parameters())
     assert len(m.all_weights) == 4 and len(m.all_weights[0]) == 4
     m.flatten_parameters()
     out, (h, c) = m(cr.randn(7, 3, 5))

@@ -28,7 +28,7 @@ def test_max_dim_returns_values_and_indices() -> None:
     out = cr.max(x, 1)
     values, indices = out
     assert out.values is values and out.indices is indices
-    np.testing.assert_array_equal(values.numpy(), [3.0, 5.0])
+    np.testing.assert_array_equal(values.detach().numpy(), [3.0, 5.0])
     np.testing.assert_array_equal(indices.numpy(), [1, 0])
     assert indices.dtype == np.int64 and not indices.requires_grad
     kept = x.max(dim=0, keepdim=True)
@@ -115,7 +115,7 @@ def test_repeated_indices_accumulate_their_gradients() -> None:
 def test_bool_mask_indexing() -> None:
     x = cr.tensor([[1.0, -2.0], [-3.0, 4.0]], requires_grad=True)
     picked = x[x > 0]
-    np.testing.assert_array_equal(picked.numpy(), [1.0, 4.0])
+    np.testing.assert_array_equal(picked.detach().numpy(), [1.0, 4.0])
     (picked * cr.tensor([10.0, 20.0])).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[10.0, 0.0], [0.0, 20.0]])
     rows = x[cr.tensor([True, False])]
@@ -157,7 +157,7 @@ def test_setitem_on_a_non_leaf_records_index_put() -> None:
     y = x * 2
     y[1] = v
     assert y.grad_fn is not None and y.grad_fn.name == "index_put"
-    np.testing.assert_array_equal(y.numpy()[1], [5.0, 6.0])
+    np.testing.assert_array_equal(y.detach().numpy()[1], [5.0, 6.0])
     y.backward(cr.tensor(np.arange(6.0).reshape(3, 2)))
     np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 2.0], [0.0, 0.0], [8.0, 10.0]])
     np.testing.assert_array_equal(v.grad.numpy(), [2.0, 3.0])
@@ -169,7 +169,7 @@ def test_setitem_broadcast_value_and_mask() -> None:
     y = x + 0
     y[y > 0] = s
     y.sum().backward()
-    pos = x.numpy() > 0
+    pos = x.detach().numpy() > 0
     np.testing.assert_array_equal(x.grad.numpy(), (~pos).astype(float))
     assert s.grad.item() == pos.sum()
     f = lambda a, b: cr.index_put(a, b, (slice(None), [0, 2]))  # noqa: E731
@@ -184,7 +184,8 @@ def test_setitem_under_no_grad_mutates_in_place() -> None:
     with cr.no_grad():
         y[0] = 0.0
         x[cr.tensor([1, 2])] = cr.tensor([7.0, 8.0])
-    assert y.numpy()[0] == 0.0 and x.numpy()[1] == 7.0 and x.numpy()[2] == 8.0
+    assert y.detach().numpy()[0] == 0.0
+    assert x.detach().numpy()[1] == 7.0 and x.detach().numpy()[2] == 8.0
     with pytest.raises(RuntimeError, match="modified in place"):
         z.sum().backward()
 
@@ -202,7 +203,8 @@ def test_gather_and_scatter_add() -> None:
     x = cr.tensor(randn(3, 4), requires_grad=True)
     idx = cr.tensor(np.array([[0, 0], [3, 1], [2, 2]]))
     out = x.gather(1, idx)
-    np.testing.assert_array_equal(out.numpy(), np.take_along_axis(x.numpy(), idx.numpy(), 1))
+    np.testing.assert_array_equal(out.detach().numpy(),
+                                  np.take_along_axis(x.detach().numpy(), idx.numpy(), 1))
     out.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[2, 0, 0, 0], [0, 1, 0, 1], [0, 0, 2, 0]])
     src = cr.tensor(randn(3, 3), requires_grad=True)  # larger than the index: the rest is unused
@@ -215,7 +217,7 @@ def test_index_select_and_masked_fill() -> None:
     assert cr.gradcheck(lambda t: t.index_select(1, cr.tensor([3, 0, 3])), [x])
     mask = cr.tensor(np.array([[True, False, False, True]] * 3))
     y = x.masked_fill(mask, -1.0)
-    assert (y.numpy()[:, 0] == -1.0).all() and y.dtype == x.dtype
+    assert (y.detach().numpy()[:, 0] == -1.0).all() and y.dtype == x.dtype
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.where(mask.numpy(), 0.0, 1.0))
 
@@ -326,7 +328,7 @@ def assert_parity(torch: Any, fn: Callable[..., Any], *arrays: np.ndarray) -> No
     rng = np.random.default_rng(1)
     for o, t in zip(ours, theirs):
         assert o.shape == tuple(t.shape), (o.shape, t.shape)
-        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
         if o.requires_grad:
             u = rng.standard_normal(o.shape)
             loss_ours.append((o * cr.tensor(u)).sum())

@@ -49,7 +49,7 @@ def test_parity_100_steps(name: str, kwargs: dict) -> None:
     finally:
         torch.set_num_threads(n)
     assert_same(pc, pt)
-    moved = max(float(np.max(np.abs(p.numpy() - a))) for p, a in zip(pc, INIT))
+    moved = max(float(np.max(np.abs(p.detach().numpy() - a))) for p, a in zip(pc, INIT))
     assert moved > 1e-3
     for p_c, p_t in zip(pc, pt):
         assert set(oc.state[p_c]) == set(ot.state[p_t])
@@ -70,7 +70,7 @@ def test_state_dict_round_trip_and_float32(name: str) -> None:
     opt2.load_state_dict(saved)
     train_cr(opt2, ps, 10)
     for a, b in zip(ps, straight):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     p32 = params_cr(np.float32)
     train_cr(getattr(cr.optim, name)(p32), p32, 3)
     assert all(p.dtype == cr.float32 for p in p32)

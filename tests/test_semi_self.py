@@ -16,7 +16,7 @@ from chainrule.train import semi as S
 @pytest.fixture(scope="module")
 def two_moons():
     x, y = moons(1200, noise=0.1, seed=0).tensors
-    x, y = x.numpy().astype(np.float32), y.numpy().astype(np.int64).reshape(-1)
+    x, y = x.detach().numpy().astype(np.float32), y.detach().numpy().astype(np.int64).reshape(-1)
     x = (x - x.mean(0)) / x.std(0)
     lab, unl = labelled_indices(y[:1000], 10, seed=0)
     return x[:1000][lab], y[:1000][lab], x[:1000][unl], x[1000:], y[1000:]
@@ -84,10 +84,10 @@ def test_contrastive_pretraining_then_linear_probe(two_moons, supervised) -> Non
     h = S.pretrain_contrastive(enc, 32, xu, GaussianNoise(0.1), epochs=15, batch_size=64,
                                temperature=0.5)
     assert h.history["loss"][-1] < h.history["loss"][0]
-    before = [p.numpy().copy() for p in enc.parameters()]
+    before = [p.detach().numpy().copy() for p in enc.parameters()]
     probe = S.linear_probe(enc, xl, yl, 2, epochs=100, batch_size=10)
     for a, p in zip(before, enc.parameters()):  # the encoder stayed frozen
-        np.testing.assert_array_equal(a, p.numpy())
+        np.testing.assert_array_equal(a, p.detach().numpy())
     assert _acc(probe, xte, yte) > 0.75
 
 

@@ -20,7 +20,7 @@ def to_torch(x: Any) -> Any:
     if isinstance(x, list):
         return [to_torch(v) for v in x]
     if isinstance(x, cr.Tensor):
-        return torch.tensor(x.numpy(), requires_grad=x.requires_grad)
+        return torch.tensor(x.detach().numpy(), requires_grad=x.requires_grad)
     if isinstance(x, float):  # some torch functions take no Python number: a 0-d constant
         return torch.tensor(x, dtype=torch.float64)
     return x
@@ -55,7 +55,8 @@ def test_forward_and_gradient_match_torch(name: str) -> None:
         theirs_in = to_torch(ours_in)
         ours = call_op(op, ours_in, sample)
         theirs = torch_call(op, theirs_in, sample.params)
-        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10,
+                                   atol=1e-12,
                                    err_msg=f"{name} forward, {sample}")
         diff = flat_diff_inputs(ours_in)
         if not diff:

@@ -138,8 +138,10 @@ def test_terminate_on_nan_stops() -> None:
         loss = nn.functional.cross_entropy(out, target)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    t = TerminateOnNaN(verbose=False)
-    h = fit(model, loss_fn, opt, DATA, epochs=5, batch_size=8, callbacks=[t], progress=False)
+    t = TerminateOnNaN(verbose=False)  # fit raises by default: this is for on_nonfinite="warn"
+    with pytest.warns(RuntimeWarning, match="the loss is nan at epoch 1, step 3"):
+        h = fit(model, loss_fn, opt, DATA, epochs=5, batch_size=8, callbacks=[t], progress=False,
+                on_nonfinite="warn")
     assert t.stopped_batch == (1, 2)
     assert len(calls) == 3 and h.epoch == [1] and math.isnan(h.history["loss"][0])
 

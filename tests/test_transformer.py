@@ -22,7 +22,7 @@ needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 
 def _copy_weights(ours: nn.Module, theirs: Any) -> None:
-    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+    theirs.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy())
                             for k, v in ours.state_dict().items()})
 
 
@@ -37,8 +37,7 @@ def _pair(cls: str, *args: Any, **kwargs: Any) -> tuple:
 
 
 def _close(a: Any, b: Any, rtol: float = 1e-9) -> None:
-    np.testing.assert_allclose(a.detach().numpy() if hasattr(a, "detach") else a.numpy(),
-                               b.detach().numpy(), rtol=rtol, atol=1e-10)
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=1e-10)
 
 
 @needs_torch
@@ -90,11 +89,11 @@ def test_multihead_self_attention_unbatched_and_causal_hint() -> None:
     xo, xt = cr.tensor(x), torch.tensor(x)
     mask = nn.Transformer.generate_square_subsequent_mask(3, dtype=cr.float64)
     o, w = ours(xo, xo, xo, attn_mask=mask, is_causal=True)
-    ot, wt = theirs(xt, xt, xt, attn_mask=torch.tensor(mask.numpy()), is_causal=True)
+    ot, wt = theirs(xt, xt, xt, attn_mask=torch.tensor(mask.detach().numpy()), is_causal=True)
     assert o.shape == (3, 4) and w.shape == (3, 3)
     _close(o, ot)
     _close(w, wt)
-    assert (w.numpy()[np.triu_indices(3, 1)] == 0).all()
+    assert (w.detach().numpy()[np.triu_indices(3, 1)] == 0).all()
 
 
 def test_multihead_attention_errors_teach() -> None:
@@ -130,7 +129,7 @@ def test_encoder_layer_options_match_torch(norm_first: bool, activation: str) ->
     kpm = np.where(kpm, -np.inf, 0.0)  # float, like src_mask (torch warns on mixed types)
     mask = nn.Transformer.generate_square_subsequent_mask(5, dtype=cr.float64)
     o = ours(cr.tensor(x), src_mask=mask, src_key_padding_mask=cr.tensor(kpm), is_causal=True)
-    t = theirs(torch.tensor(x), src_mask=torch.tensor(mask.numpy()),
+    t = theirs(torch.tensor(x), src_mask=torch.tensor(mask.detach().numpy()),
                src_key_padding_mask=torch.tensor(kpm), is_causal=True)
     _close(o, t)
 
@@ -159,7 +158,8 @@ def test_transformer_default_layout_matches_torch_and_eval_fast_path() -> None:
     x = rng.standard_normal((2, 6, 8)).astype(np.float32)
     with torch.no_grad():
         ref = enc_t(torch.tensor(x))
-    np.testing.assert_allclose(enc_o(cr.tensor(x)).numpy(), ref.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(enc_o(cr.tensor(x)).detach().numpy(), ref.numpy(), rtol=1e-4,
+                               atol=1e-5)
 
 
 def test_square_subsequent_mask_and_training_step() -> None:

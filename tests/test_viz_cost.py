@@ -41,10 +41,10 @@ def test_pass_counts_are_exact():
 
 def test_parameters_restored_exactly():
     model, loss_fn, x, y = _tiny()
-    before = [p.numpy().copy() for p in model.parameters()]
+    before = [p.detach().numpy().copy() for p in model.parameters()]
     fd_gradient(model, loss_fn, x, y, central=True)
     for b, p in zip(before, model.parameters()):
-        np.testing.assert_array_equal(b, p.numpy())
+        np.testing.assert_array_equal(b, p.detach().numpy())
 
 
 def test_measure_full_and_extrapolated():

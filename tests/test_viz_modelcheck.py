@@ -33,7 +33,7 @@ class WrongTanh(nn.Module):
 def test_sigmoid_mlp_passes_and_model_untouched():
     x, y = _batch()
     model = nn.MLP([4, 5, 3], activation="sigmoid")
-    before = model[0].weight.numpy().copy()
+    before = model[0].weight.detach().numpy().copy()
     res = check_model_gradients(model, nn.CrossEntropyLoss(), x, y)
     assert res.ok and [r.status for r in res] == ["ok"] * 4
     assert [r.name for r in res] == ["0.weight", "0.bias", "2.weight", "2.bias"]
@@ -41,7 +41,7 @@ def test_sigmoid_mlp_passes_and_model_untouched():
     assert max(r.max_abs_err for r in res) < 1e-7
     assert res.passes == 1 + 2 * 43
     assert model[0].weight.dtype == cr.float32 and model[0].weight.grad is None
-    np.testing.assert_array_equal(model[0].weight.numpy(), before)
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), before)
     assert "verdict: ok" in res.table() and res.table(markdown=True).startswith("| parameter")
 
 
@@ -58,7 +58,7 @@ def test_relu_kink_flagged_not_failed():
     x, y = _batch()
     x = x.double()
     model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)).double()
-    z = x.numpy() @ model[0].weight.numpy().T + model[0].bias.numpy()
+    z = x.detach().numpy() @ model[0].weight.detach().numpy().T + model[0].bias.detach().numpy()
     with cr.no_grad():
         model[0].bias[0] -= float(z[0, 0])  # sample 0's pre-activation of unit 0 is exactly 0
     res = check_model_gradients(model, nn.CrossEntropyLoss(), x, y)

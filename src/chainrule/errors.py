@@ -34,3 +34,20 @@ def broadcast_error(op: str, *shapes: Any) -> ShapeError:
     return op_error(  # type: ignore[return-value]
         op, f"shapes {listed} do not broadcast",
         "each trailing dimension pair to be equal or 1 (NumPy/PyTorch broadcasting)")
+
+
+def size_arg(who: str, name: str, value: Any) -> int:
+    """A layer's size argument checked as PyTorch does: an int (not a float, not a bool), >= 0.
+
+    ``size_arg("Linear", "in_features", 2.5)`` raises ``TypeError: Linear: argument
+    'in_features' must be an int, got float 2.5``."""
+    import operator
+
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{who}: argument {name!r} must be an int, got "
+                        f"{type(value).__name__} {value!r}")
+    n = operator.index(value)
+    if n < 0:
+        raise RuntimeError(f"{who}: argument {name!r} is {n}; Trying to create tensor with "
+                           "negative dimension (expected a size >= 0)")
+    return n

@@ -59,7 +59,7 @@ class Tensor(InplaceMixin):
     an uninitialised-size one filled with zeros. Prefer ``cr.tensor(data)``, which infers dtype.
     """
 
-    __slots__ = ("__weakref__", "_data", "_meta", "_node", "_vc", "grad", "requires_grad")
+    __slots__ = ("__weakref__", "_data", "_grad", "_meta", "_node", "_vc", "requires_grad")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
     __array_priority__ = 1000
 
@@ -145,6 +145,29 @@ class Tensor(InplaceMixin):
     def _version(self) -> int:
         return self._vc[0]
 
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (None until a backward reaches this tensor)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:  # PyTorch's checks and words
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"attempting to assign a gradient of size "
+                                   f"'{list(value._data.shape)}' to a tensor of size "
+                                   f"'{list(self._data.shape)}'. Please ensure that the gradient "
+                                   "and the tensor are the same size")
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(f"attempting to assign a gradient with dtype "
+                                   f"'{value._data.dtype}' to a tensor with dtype "
+                                   f"'{self._data.dtype}'. Please ensure that the gradient and "
+                                   "the tensor have the same dtype")
+        self._grad = value
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError(
@@ -205,7 +228,12 @@ class Tensor(InplaceMixin):
 
     # -- conversions ---------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The underlying NumPy array (shares memory)."""
+        """The underlying NumPy array (shares memory). As in PyTorch, a tensor that requires
+        grad refuses (writing into its buffer would corrupt saved tensors and gradients):
+        use ``t.detach().numpy()``, or ``numpy(force=True)``."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         if STATE.recorder is not None:
             STATE.recorder.data_read("numpy()")
         return self._data
@@ -229,7 +257,12 @@ class Tensor(InplaceMixin):
             STATE.recorder.data_read("__array__")
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
-        return a.copy() if copy else a
+        if copy:
+            return a.copy()
+        if self.requires_grad:  # read-only: writing would corrupt saved tensors and gradients
+            a = a.view()
+            a.flags.writeable = False
+        return a
 
     def __len__(self) -> int:
         if self._data.ndim == 0:

@@ -63,6 +63,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                        f"{python_recipe(str(path), info.get('model'), 'load_checkpoint')}")
     if info.get("model") is None:
         raise CLIError(f"checkpoint {str(path)!r} holds no model weights")
+    _check_meta(meta, str(path))
     return {"model": info["model"], "epoch": info.get("epoch"), "meta": meta,
             "extra": extra, "path": str(p)}
 
@@ -91,3 +92,49 @@ def python_recipe(path: str, state: Any, how: str) -> str:
     return (f"Evaluate it in Python: build the same model{shapes}, then {load}; "
             "chainrule.train.evaluate(model, test_dataset, loss_fn, ('accuracy',)). "
             "`chainrule train` writes checkpoints this command can read")
+
+
+def _check_meta(meta: dict[str, Any], path: str) -> None:
+    """Refuse metadata that would make evaluate/predict fail deep inside NumPy or print raw
+    scores as if they were answers: the data description must be plain and consistent."""
+    import math
+
+    def bad(what: str, value: Any, expected: str) -> CLIError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return CLIError(f"checkpoint {path!r}: metadata {what} is {shown}; expected {expected} "
+                        "(the file was edited or not written by chainrule)")
+
+    arch = meta.get("arch")
+    sizes = arch.get("sizes") if isinstance(arch, dict) else None
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 < s <= 1 << 24 for s in sizes)):
+        raise bad("arch.sizes", sizes, "a list of at least two layer sizes, each 1..16777216")
+    data = meta.get("data")
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise bad("data", data, "a table")
+    if data.get("task", "classification") not in ("classification", "regression"):
+        raise bad("data.task", data.get("task"), "'classification' or 'regression'")
+    classes = data.get("classes")
+    if classes is not None and not (isinstance(classes, list) and
+                                    all(isinstance(c, str) for c in classes)):
+        raise bad("data.classes", classes, "a list of class names (strings) or null")
+    if classes is not None and len(classes) > sizes[-1]:
+        raise bad("data.classes", f"{len(classes)} names", f"at most {sizes[-1]} (the model's "
+                  "outputs)")
+    scale = data.get("pixel_scale")
+    if scale is not None and not (isinstance(scale, (int, float)) and not isinstance(scale, bool)
+                                  and math.isfinite(scale) and scale > 0):
+        raise bad("data.pixel_scale", scale, "a positive number or null")
+    for key in ("mean", "scale"):
+        v = data.get(key)
+        if v is None:
+            continue
+        ok = isinstance(v, list) and len(v) == sizes[0] and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+            for x in v)
+        if not ok or (key == "scale" and min(v) <= 0):
+            raise bad(f"data.{key}", v, f"{sizes[0]} finite numbers (one per input feature)"
+                      + (", all > 0" if key == "scale" else ""))

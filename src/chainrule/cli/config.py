@@ -128,6 +128,14 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("dataset", _str, "digits", "digits (default, bundled), fashion-mnist, mnist, xor, "
            "parity, encoder, spirals, moons, circles, blobs, sine; or a folder of IDX files, a "
            ".csv or an .npz file", "NAME|PATH"),
+    Option("task", _choice("task", ("auto", "classification", "regression")), "auto",
+           "for a .csv/.npz dataset: auto (whole-number labels 0..9999 are classes; other "
+           "labels are real-valued targets, regression, unless they take at most 20 distinct "
+           "values: then the run stops and asks for --task), classification, regression",
+           "TASK"),
+    Option("allow_nonfinite", _bool("allow-nonfinite"), False,
+           "keep nan/inf cells of a .csv/.npz dataset (refused by default, naming the row and "
+           "column)", flag=True),
     Option("layers", _layers, [256, 128], "hidden layer sizes, e.g. 256,128 ('none': no hidden "
            "layer)", "SIZES"),
     Option("activation", _choice("activation", ACTIVATIONS), "relu",

@@ -6,6 +6,18 @@ synthetic problems ``xor``, ``parity``, ``encoder``, ``spirals``, ``moons``, ``c
 ``blobs``, ``sine`` (regression). Paths: a folder of MNIST-style IDX files, a ``.csv`` (label in
 the last column) or an ``.npz`` (``x``/``y``, or ``x_train``/``y_train``/``x_test``/``y_test``).
 
+The task of a .csv or .npz file (``--task auto``) is decided from its label values, by one rule:
+
+- every label a whole number from 0 to 9999 -> classification, with max(label) + 1 classes;
+- otherwise, at most 20 distinct values -> refused as ambiguous (class labels with a stray
+  value, such as 2.5 or 1e9, are far likelier than a real-valued target with so few values):
+  the message names the first label that is not a class index; pass ``--task`` to decide;
+- otherwise -> regression: targets become float32 of shape (N, 1) (or (N, k) for k columns),
+  the shape of the model's output.
+
+Targets with more than one column are always regression. ``--task classification`` or
+``--task regression`` overrides the rule (classification still needs whole labels >= 0).
+
 Datasets without a test split are split 80/20 with a fixed seed (the same test set whatever
 ``--seed`` is); the tiny truth tables (xor, parity, encoder) are their own test set.
 """
@@ -32,6 +44,11 @@ FASHION_HINT = ("Fashion-MNIST is not installed: run `sudo apt-get update && sud
 MNIST_HINT = ("MNIST's IDX files were not found: pass --download (fetches and checks them), "
               "or --dataset FOLDER with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
               "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz")
+MAX_CLASSES = 10000  # --task auto: whole labels 0..MAX_CLASSES-1 are class indices
+AMBIGUOUS_DISTINCT = 20  # fewer distinct non-class values than this: ask for --task
+TASK_RULE = ("--task auto: whole-number labels 0..9999 are classes; other labels are "
+             "real-valued targets (regression), unless they take at most 20 distinct values "
+             "(then the run stops and asks for --task)")
 DATA_SEED = 0  # the train/test split of datasets that have none: fixed, whatever --seed is
 
 
@@ -91,7 +108,7 @@ def materialize(ds: Any) -> tuple[np.ndarray, np.ndarray]:
     get = getattr(ds, "get_batch", None)
     batch = get(idx) if get is not None else [np.stack([np.asarray(s[j]) for s in
                                                         (ds[i] for i in idx)]) for j in (0, 1)]
-    x, y = (b.numpy() if hasattr(b, "numpy") else np.asarray(b) for b in batch[:2])
+    x, y = (b.detach().numpy() if hasattr(b, "numpy") else np.asarray(b) for b in batch[:2])
     return x.reshape(len(x), -1).astype(np.float32), y
 
 
@@ -183,20 +200,74 @@ def _idx(cls_name: str, root: str | None, download: bool) -> tuple[Any, Any, lis
     return train, test, list(cls.classes)
 
 
-def _table(path: Path) -> tuple[Any, Any, str]:
+def _where(ds: Any, i: int, what: str) -> str:
+    lines = getattr(ds, "source_lines", None)
+    return f"line {lines[i]}" if lines is not None else f"{what} sample {i}"
+
+
+def decide_task(datasets: list[tuple[Any, str]], task: str, name: str) -> tuple[Any, str]:
+    """Apply the task rule (module docstring) to the labels of a file's datasets
+    ``[(dataset, what), ...]``: returns the datasets with their targets converted (int64 class
+    indices, or float32 (N, k) regression targets) and the task."""
+    from chainrule.data.dataset import TensorDataset
+
+    ys = [np.asarray(ds.arrays[-1]) for ds, _ in datasets]
+    if any(y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) for y in ys):
+        if task == "classification":
+            raise CLIError(f"{name}: --task classification needs one label per sample; the "
+                           f"targets have shape {ys[0].shape}")
+        task = "regression"
+    flat = [y.reshape(len(y), -1)[:, 0].astype(np.float64) for y in ys]
+    if task != "regression":
+        bad = [(ds, what, i, y[i]) for (ds, what), y in zip(datasets, flat)
+               for i in np.flatnonzero(~((y == np.round(y)) & (y >= 0) & (y < MAX_CLASSES)))[:1]]
+        if bad:
+            ds, what, i, v = bad[0]
+            distinct = len(np.unique(np.concatenate(flat)))
+            if task == "classification" or distinct <= AMBIGUOUS_DISTINCT:
+                why = ("--task classification" if task == "classification" else
+                       f"--task auto: the labels take only {distinct} distinct values, like "
+                       "class labels, but")
+                raise CLIError(f"{name}: {why} the label at {_where(ds, i, what)} is {v:g}, "
+                               f"which is not a class index 0..{MAX_CLASSES - 1}; fix that "
+                               "label, or pass --task regression for real-valued targets")
+            task = "regression"
+        else:
+            task = "classification"
+    out = []
+    for (ds, _), y in zip(datasets, ys):
+        y = (y.reshape(len(y)).astype(np.int64) if task == "classification" else
+             y.reshape(len(y), -1).astype(np.float32))
+        new = TensorDataset(*ds.arrays[:-1], y)
+        if hasattr(ds, "source_lines"):
+            new.source_lines = ds.source_lines  # type: ignore[attr-defined]
+        out.append(new)
+    return out, task
+
+
+def _table(path: Path, task: str = "auto", allow_nonfinite: bool = False
+           ) -> tuple[Any, Any, str, str]:
     from chainrule.data import datasets as D
 
     try:
         if path.suffix.lower() == ".csv":
-            train, test = _split(D.load_csv(path))
-            return train, test, "CSV, last column the label, 20% held out for test"
+            (ds,), task = decide_task([(D.load_csv(path, allow_nonfinite=allow_nonfinite),
+                                        "")], task, str(path))
+            train, test = _split(ds)
+            return train, test, "CSV, last column the label, 20% held out for test", task
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
         if {"x_train", "y_train", "x_test", "y_test"} <= keys:
-            return (D.load_npz(path, "x_train", "y_train"), D.load_npz(path, "x_test", "y_test"),
-                    "NPZ with its own train/test arrays")
-        train, test = _split(D.load_npz(path))
-        return train, test, "NPZ x/y, 20% held out for test"
+            (train, test), task = decide_task(
+                [(D.load_npz(path, "x_train", "y_train", allow_nonfinite=allow_nonfinite),
+                  "y_train"),
+                 (D.load_npz(path, "x_test", "y_test", allow_nonfinite=allow_nonfinite),
+                  "y_test")], task, str(path))
+            return train, test, "NPZ with its own train/test arrays", task
+        (ds,), task = decide_task([(D.load_npz(path, allow_nonfinite=allow_nonfinite), "y")],
+                                  task, str(path))
+        train, test = _split(ds)
+        return train, test, "NPZ x/y, 20% held out for test", task
     except CLIError:
         raise
     except (OSError, ValueError, TypeError, KeyError, EOFError) as e:
@@ -204,9 +275,13 @@ def _table(path: Path) -> tuple[Any, Any, str]:
         raise CLIError(msg if str(path) in msg else f"cannot read {path}: {msg}") from None
 
 
-def load(spec: str, limit: int | None = None, download: bool = False) -> Data:
-    """Resolve ``--dataset``; ``limit`` caps the train and the test split at that many samples."""
+def load(spec: str, limit: int | None = None, download: bool = False, task: str = "auto",
+         allow_nonfinite: bool = False) -> Data:
+    """Resolve ``--dataset``; ``limit`` caps the train and the test split at that many samples;
+    ``task`` (auto, classification, regression) applies to .csv/.npz files (the rule in the
+    module docstring); named datasets know their task."""
     key = ALIASES.get(spec.lower(), spec.lower())
+    file_task = None
     classes: list[str] | None = None
     pixel_scale: float | None = None
     if key == "digits":
@@ -227,8 +302,10 @@ def load(spec: str, limit: int | None = None, download: bool = False) -> Data:
             train, test, classes = _idx("MNIST", str(path), False)
             name, note, pixel_scale = str(path), "IDX files, their own train/test split", 255.0
         elif path.is_file() and path.suffix.lower() in (".csv", ".npz"):
-            train, test, note = _table(path)
+            train, test, note, file_task = _table(path, task, allow_nonfinite)
             name = str(path)
+            note += (f"; {file_task} (--task {task})" if task != "auto" else
+                     f"; {file_task}, by the --task auto rule")
         elif path.suffix.lower() in (".csv", ".npz") or "/" in spec or path.suffix:
             if not path.exists():
                 raise CLIError(f"dataset file {spec!r} does not exist")
@@ -245,6 +322,11 @@ def load(spec: str, limit: int | None = None, download: bool = False) -> Data:
         note += f"; --limit {limit}: the first {limit} samples of each split"
     train, test = _limit(train, limit), _limit(test, limit)
     y = targets_of(train)
+    if file_task is None and task != "auto":
+        known = "classification" if y.dtype.kind in "iub" else "regression"
+        if task != known:
+            raise CLIError(f"--task {task}: the dataset {name!r} is a {known} dataset; "
+                           "--task applies to .csv and .npz files")
     if y.dtype.kind in "iub":
         task = "classification"
         n_out = int(max(int(y.max(initial=0)), int(targets_of(test).max(initial=0)))) + 1

@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     if not spec:
         raise CLIError("the checkpoint does not say which dataset it was trained on; pass "
                        "--dataset")
-    data = D.load(spec, args.limit, args.download)
+    cfg = meta.get("config") or {}
+    data = D.load(spec, args.limit, args.download, info.get("task") or "auto",
+                  bool(cfg.get("allow_nonfinite", False)))
     if info.get("mean") is not None:  # the training split's statistics, not this data's
         data.standardize(np.asarray(info["mean"]), np.asarray(info["scale"]))
     sizes = meta["arch"]["sizes"]

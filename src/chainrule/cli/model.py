@@ -111,7 +111,7 @@ class OneHotLoss:
     def __call__(self, output: Any, target: Any) -> Any:
         from chainrule.autograd.factories import from_numpy
 
-        labels = target.numpy() if hasattr(target, "numpy") else np.asarray(target)
+        labels = target.detach().numpy() if hasattr(target, "numpy") else np.asarray(target)
         if labels.dtype.kind in "iub":
             target = from_numpy(self.eye[labels.astype(np.int64)])
         return self.loss(output, target)

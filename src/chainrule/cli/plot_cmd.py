@@ -95,7 +95,9 @@ def make_plots(d: Path) -> tuple[dict[str, Path], list[dict[str, Any]], dict[str
         model, meta, _ = load_model(str(d / "model.ckpt"))
         info, cfg = meta.get("data") or {}, meta.get("config") or {}
         sizes = meta["arch"]["sizes"]
-        data = D.load(info.get("name") or cfg.get("dataset", ""), cfg.get("limit"))
+        data = D.load(info.get("name") or cfg.get("dataset", ""), cfg.get("limit"),
+                      task=info.get("task") or "auto",
+                      allow_nonfinite=bool(cfg.get("allow_nonfinite", False)))
         if info.get("mean") is not None:
             data.standardize(np.asarray(info["mean"]), np.asarray(info["scale"]))
         if data.n_features != sizes[0]:

@@ -152,6 +152,11 @@ def prepare(x: np.ndarray, n_features: int, pixel_scale: float | None, path: str
     if per != n_features:
         raise CLIError(f"{path}: samples of shape {tuple(x.shape[1:])} ({per} values each) but "
                        f"the model takes {n_features} inputs")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x.reshape(x.shape[0], n_features)))[0]
+        value = x.reshape(x.shape[0], n_features)[bad[0], bad[1]]
+        raise CLIError(f"{path}: sample {bad[0]}, feature {bad[1]} is {value}; expected finite "
+                       "numbers (a prediction from nan/inf input is meaningless)")
     scale = pixel_scale if (x.dtype.kind in "biu" and pixel_scale) else None
     x = x.reshape(x.shape[0], n_features).astype(np.float32)
     if scale:
@@ -174,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
         x = x[:args.limit]
     if info.get("mean") is not None:
         x = (x - np.asarray(info["mean"], np.float32)) / np.asarray(info["scale"], np.float32)
-    out = predict(model, x).numpy().astype(np.float64)
+    out = predict(model, x).detach().numpy().astype(np.float64)
+    if not np.isfinite(out).all():
+        i = int(np.argwhere(~np.isfinite(out))[0][0])
+        raise CLIError(f"the model's output for sample {i} is not finite ({out[i].tolist()}); "
+                       "the checkpoint's weights or this input overflow")
     if info.get("task", "classification") != "classification":
         for i, row in enumerate(out):
             say(f"{i}: " + " ".join(f"{v:.6g}" for v in np.atleast_1d(row)))

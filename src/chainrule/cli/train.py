@@ -71,9 +71,19 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
         ckpt = read_checkpoint(ckpt_path)
         stored = C.normalise({k: v for k, v in (ckpt["meta"].get("config") or {}).items()
                               if k in C.OPTIONS}, f"checkpoint {ckpt_path}")
+        stored["_resumed_epoch"] = ckpt.get("epoch")
     dataset = given.get("dataset") or from_file.get("dataset") or stored.get("dataset") or \
         "digits"
+    resumed_epoch = stored.pop("_resumed_epoch", None)
     cfg = {**C.defaults_for(dataset), **stored, **from_file, **given}
+    old_epochs = stored.get("epochs")
+    if (cfg["schedule"] == "cosine" and stored.get("schedule") == "cosine" and old_epochs
+            and cfg["epochs"] != old_epochs):
+        raise CLIError(f"--resume with --schedule cosine: the checkpoint's run anneals the "
+                       f"learning rate to 0 at epoch {old_epochs} (it is at epoch "
+                       f"{resumed_epoch}); --epochs {cfg['epochs']} would bend the curve back "
+                       f"up after epoch {old_epochs}. Resume with --epochs {old_epochs}, or "
+                       "start a fresh run (or another --out) for a longer cosine schedule")
     if cfg["out"] is None and not cfg["no_save"]:
         cfg["out"] = str(Path("runs") / _slug(cfg["dataset"]))
     return cfg, ckpt_path
@@ -99,7 +109,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         EarlyStopping,
         JSONLinesLogger,
         ModelCheckpoint,
-        TerminateOnNaN,
+        NonFiniteLossError,
         Trainer,
         evaluate,
     )
@@ -107,7 +117,8 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     if dist.launched_by_mpi() and not dist.is_initialized():  # mpirun -n N chainrule train
         dist.init_process_group("mpi")
     cfg, ckpt_path = resolve(args)
-    data = D.load(cfg["dataset"], cfg["limit"], cfg["download"])
+    data = D.load(cfg["dataset"], cfg["limit"], cfg["download"], cfg["task"],
+                  cfg["allow_nonfinite"])
     if cfg["standardize"]:
         data.standardize()
     if cfg["labels"] or cfg["semi"] != "none" or cfg["pretrain"] != "none" or cfg["probe"]:
@@ -151,7 +162,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         scheduler = ReduceLROnPlateau(optimizer, patience=3)
 
     out = None if cfg["no_save"] else Path(cfg["out"])
-    callbacks: list[Any] = [TerminateOnNaN(verbose=False)]
+    callbacks: list[Any] = []
     if cfg["early_stopping"]:
         callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"],
                                        restore_best_weights=True))
@@ -198,9 +209,15 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     progress = {"none": False}.get(cfg["progress"], cfg["progress"])
     stack.enter_context(limit_threads(threads))
     t0 = time.perf_counter()
-    history = trainer.fit(data.train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-                          val_split=cfg["val_split"] or None, val_data={"test": data.test},
-                          seed=cfg["seed"], progress=progress, resume=ckpt_path)
+    try:
+        history = trainer.fit(data.train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                              val_split=cfg["val_split"] or None, val_data={"test": data.test},
+                              seed=cfg["seed"], progress=progress, resume=ckpt_path)
+    except NonFiniteLossError as e:
+        saved = (f"; {out / 'model.ckpt'} holds the last finite epoch" if out is not None and
+                 (out / "model.ckpt").exists() else "")
+        raise CLIError(f"{str(e).replace('fit: ', 'training stopped: ', 1)} (this run: "
+                       f"{cfg['optimizer']} lr {lr:g}){saved}") from None
     elapsed = time.perf_counter() - t0
     ran = len(history) - (trainer.initial_epoch if ckpt_path else 0)
     if ckpt_path and ran == 0:

@@ -33,7 +33,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     """Collate a list of samples into a batch (see the module docstring for the rules)."""
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return _stack([t.numpy() for t in batch])
+        return _stack([t.detach().numpy() for t in batch])
     if isinstance(elem, (np.ndarray, np.generic)) and elem.dtype.kind not in "OSUV":
         return _stack([np.asarray(a) for a in batch])
     if isinstance(elem, bool):

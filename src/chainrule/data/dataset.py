@@ -28,10 +28,10 @@ from chainrule.random import Generator, generator_of
 def as_array(x: Any) -> np.ndarray:
     """``x`` (a Tensor, array or nested list of numbers) as an array, sharing memory when it can."""
     if isinstance(x, Tensor):
-        return x.numpy()
+        return x.detach().numpy()
     if isinstance(x, np.ndarray):
         return x
-    return tensor(x).numpy()  # Python floats become the default dtype, as in cr.tensor
+    return tensor(x).detach().numpy()  # Python floats become the default dtype, as in cr.tensor
 
 
 def wrap(x: Any) -> Any:
@@ -232,7 +232,7 @@ def _concat_batches(parts: list, inverse: np.ndarray) -> Any:
     """Join batches of the same structure along dim 0, then put rows back in request order."""
     first = parts[0]
     if isinstance(first, Tensor):
-        return from_numpy(np.concatenate([p.numpy() for p in parts])[inverse])
+        return from_numpy(np.concatenate([p.detach().numpy() for p in parts])[inverse])
     if isinstance(first, np.ndarray):
         return np.concatenate(parts)[inverse]
     if isinstance(first, dict):

@@ -27,7 +27,7 @@ class Transform:
 
     def _run(self, x: Any, batched: bool) -> Any:
         if isinstance(x, Tensor):
-            return from_numpy(np.asarray(self.forward(x.numpy(), batched)))
+            return from_numpy(np.asarray(self.forward(x.detach().numpy(), batched)))
         return self.forward(np.asarray(x), batched)
 
     def __call__(self, x: Any) -> Any:

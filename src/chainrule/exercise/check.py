@@ -155,11 +155,11 @@ def check(student_fn: Callable[..., Any], reference: Callable[..., Any], inputs:
         g = np.random.default_rng(seed).standard_normal(out.shape)
     else:
         g = np.broadcast_to(np.asarray(grad_output, dtype=np.float64), out.shape).copy()
-    expected = [np.asarray(e.numpy()) if e is not None else np.zeros(a.shape)
+    expected = [np.asarray(e.detach().numpy()) if e is not None else np.zeros(a.shape)
                 for e, a in zip(grad(out, leaves, _tensor(g, False), allow_unused=True), arrays)]
     fd = finite_difference(lambda *ts: reference(*rebuild(*ts)), [_tensor(a, True) for a in arrays],
                            grad_outputs=g)
-    fd_arrays = [np.asarray(t.numpy()) for t in fd]
+    fd_arrays = [np.asarray(t.detach().numpy()) for t in fd]
 
     answers, problems = _student_answers(student_fn, inputs, names, network, g)
     summary: list[str] = []
@@ -173,7 +173,8 @@ def check(student_fn: Callable[..., Any], reference: Callable[..., Any], inputs:
             continue
         got = answers[n]
         try:
-            got = np.asarray(got.numpy() if hasattr(got, "numpy") else got, dtype=np.float64)
+            got = np.asarray(got.detach().numpy() if hasattr(got, "numpy") else got,
+                             dtype=np.float64)
         except (TypeError, ValueError):
             problems.append(f"{n}: not an array ({type(answers[n]).__name__})")
             continue

@@ -8,6 +8,7 @@ from typing import Any
 
 from chainrule import creation, ops
 from chainrule.autograd.tensor import Tensor
+from chainrule.errors import size_arg
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -28,6 +29,18 @@ class Identity(Module):
         return input
 
 
+def _linear_input_error(input: Any, w: Tensor) -> None:
+    """PyTorch's refusals for a Linear input: not a tensor, or a dtype other than the weight's
+    (NumPy would quietly compute in the wider dtype)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"linear(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}; wrap it, e.g. cr.tensor(x)")
+    raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {input._data.dtype} and "
+                       f"{w._data.dtype} (Linear: the input is {input._data.dtype}, the weight "
+                       f"{w._data.dtype}); convert one, e.g. x.to(layer.weight.dtype) or "
+                       "layer.to(x.dtype)")
+
+
 class Linear(Module):
     """y = x @ W.T + b, with ``weight`` of shape (out_features, in_features) and ``bias`` of
     shape (out_features,), as ``torch.nn.Linear``.
@@ -43,6 +56,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        in_features = size_arg("Linear", "in_features", in_features)
+        out_features = size_arg("Linear", "out_features", out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(creation.empty(out_features, in_features, dtype=dtype,
@@ -62,7 +77,10 @@ class Linear(Module):
 
     def forward(self, input: Any) -> Tensor:
         p = self._parameters  # one dict read instead of two __getattr__ calls (hot path)
-        return ops.linear(input, p["weight"], p["bias"])
+        w = p["weight"]
+        if not isinstance(input, Tensor) or input._data.dtype != w._data.dtype:
+            _linear_input_error(input, w)
+        return ops.linear(input, w, p["bias"])
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

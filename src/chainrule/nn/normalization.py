@@ -8,6 +8,7 @@ from typing import Any
 from chainrule import backend, creation
 from chainrule.autograd.factories import tensor
 from chainrule.autograd.tensor import Tensor
+from chainrule.errors import size_arg
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
@@ -22,6 +23,7 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
                  dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
+        num_features = size_arg(type(self).__name__, "num_features", num_features)
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum

@@ -22,6 +22,7 @@ from typing import Any
 from chainrule import backend, creation
 from chainrule.autograd.dtypes import get_default_dtype, to_dtype
 from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.errors import size_arg
 from chainrule.nn import activation as A
 from chainrule.nn.containers import Sequential
 from chainrule.nn.dropout import Dropout
@@ -49,6 +50,7 @@ class Perceptron(Module):
 
     def __init__(self, in_features: int, dtype: Any = None) -> None:
         super().__init__()
+        in_features = size_arg("Perceptron", "in_features", in_features)
         self.in_features = in_features
         dt = get_default_dtype() if dtype is None else to_dtype(dtype)
         self.weight = Parameter(creation.zeros(in_features, dtype=dt), requires_grad=False)

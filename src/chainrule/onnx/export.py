@@ -11,7 +11,7 @@ Step, Perceptron) are exported whole: a forward hook replaces their output with 
 that stands for "this layer's output", and a per-class converter emits their nodes.
 
 What a trace cannot see is whatever the forward computed outside the recorded ops: a
-comparison, ``.detach()``, ``.numpy()``, ``.item()``, a Python ``if`` on values, a tensor
+comparison, ``.detach()``, ``.detach().numpy()``, ``.item()``, a Python ``if`` on values, a tensor
 created from ``x.shape``. Such a value would be frozen into the file. So the forward is traced
 a second time, on other values and (for dynamic axes) other sizes, and both traces must give
 the same ONNX graph and constants; where they differ, the error names the op.
@@ -83,7 +83,7 @@ class _Tracer:
         for n, t in (*model.named_parameters(), *model.named_buffers()):
             if t is not None:
                 self.param_names[id(t)] = n
-                self.g.array_names[id(t.numpy())] = n
+                self.g.array_names[id(t.detach().numpy())] = n
 
     # --- running the forward ---------------------------------------------------------------
     def _hook(self, module: Any, args: tuple, kwargs: dict, output: Any) -> Any:
@@ -91,7 +91,7 @@ class _Tracer:
         leaves = []
         for i, t in enumerate(_flatten(output)):
             leaf = t.detach()
-            if leaf.numpy().dtype.kind == "f":
+            if leaf.detach().numpy().dtype.kind == "f":
                 leaf.requires_grad_(True)
             self.boundary[id(leaf)] = (call, i)
             leaves.append(leaf)
@@ -105,7 +105,7 @@ class _Tracer:
             if a.dtype.kind == "f":
                 t = t.detach().requires_grad_(True)
             self.inputs[id(t)] = n
-            self.input_arrays[id(t.numpy())] = n
+            self.input_arrays[id(t.detach().numpy())] = n
             inputs.append(t)
         self.keep += inputs
         handles, whole = [], []
@@ -126,7 +126,7 @@ class _Tracer:
 
     def param(self, module: Any, name: str) -> str:
         t = getattr(module, name)
-        return self.g.param(self.prefix(module) + name, t.numpy())
+        return self.g.param(self.prefix(module) + name, t.detach().numpy())
 
     def name(self, t: Any) -> str:
         """The ONNX name of a tensor the forward used (emitting what produces it)."""
@@ -142,8 +142,8 @@ class _Tracer:
         if t.grad_fn is not None:
             return self.node(t.grad_fn)
         if id(t) in self.param_names:
-            return self.g.param(self.param_names[id(t)], t.numpy())
-        return self.array(t.numpy())
+            return self.g.param(self.param_names[id(t)], t.detach().numpy())
+        return self.array(t.detach().numpy())
 
     def array(self, x: Any) -> str:
         if x is None:
@@ -321,7 +321,7 @@ def export(model: Any, args: Any = (), f: Any = None, *, kwargs: dict | None = N
         args = (args,)
     if args and isinstance(args[-1], dict):
         args, kwargs = args[:-1], {**args[-1], **(kwargs or {})}
-    arrays = [np.asarray(a.numpy() if isinstance(a, Tensor) else a) for a in args]
+    arrays = [np.asarray(a.detach().numpy() if isinstance(a, Tensor) else a) for a in args]
     if input_names is not None and len(input_names) > len(arrays):
         raise ValueError(f"export: {len(input_names)} input_names for {len(arrays)} inputs")
     names = list(input_names or []) + [f"input_{i}" if len(arrays) > 1 else "input"
@@ -357,7 +357,7 @@ def export(model: Any, args: Any = (), f: Any = None, *, kwargs: dict | None = N
                 shape[i] = spec[i]
             elif a != b:
                 shape[i] = f"{oname}_dim{i}"
-        graph_outputs.append((oname, np.dtype(t.numpy().dtype), shape))
+        graph_outputs.append((oname, np.dtype(t.detach().numpy().dtype), shape))
     graph_inputs = []
     for a, n in zip(arrays, names):
         spec = dyn.get(n, {})

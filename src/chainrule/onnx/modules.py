@@ -66,7 +66,7 @@ def _prelu(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
 @module(nn.Step)
 def _step(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     x = _arg(args, kwargs, 0, "input")
-    dt = np.dtype(x.numpy().dtype)
+    dt = np.dtype(x.detach().numpy().dtype)
     gt = ctx.g.add("Greater", [ctx.name(x), ctx.g.const(m.threshold, dt)])
     return [ctx.g.add("Cast", [gt], to=ONNX_DTYPES[dt])]
 
@@ -74,9 +74,9 @@ def _step(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
 @module(nn.Perceptron)
 def _perceptron(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     x = _arg(args, kwargs, 0, "x")
-    dt = np.dtype(m.weight.numpy().dtype)
+    dt = np.dtype(m.weight.detach().numpy().dtype)
     xn = ctx.name(x)
-    if np.dtype(x.numpy().dtype) != dt:
+    if np.dtype(x.detach().numpy().dtype) != dt:
         xn = ctx.g.add("Cast", [xn], to=ONNX_DTYPES[dt])
     z = ctx.g.add("Add", [ctx.g.add("MatMul", [xn, ctx.param(m, "weight")]),
                           ctx.param(m, "bias")])
@@ -122,16 +122,16 @@ def _rnn(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
         sn = ctx.name(s)
         state_names.append(sn if batched else g.add("Unsqueeze", [sn, g.ints([1])]))
     p = m._parameters
-    dt = np.dtype(p["weight_ih_l0"].numpy().dtype)
+    dt = np.dtype(p["weight_ih_l0"].detach().numpy().dtype)
     hs, cs = [], []
     for layer in range(m.num_layers):
         sfx = [f"_l{layer}", f"_l{layer}_reverse"][:D]
-        W = np.stack([_gates(p["weight_ih" + s].numpy(), mode, H) for s in sfx])
-        R = np.stack([_gates(p["weight_hh" + s].numpy(), mode, H) for s in sfx])
+        W = np.stack([_gates(p["weight_ih" + s].detach().numpy(), mode, H) for s in sfx])
+        R = np.stack([_gates(p["weight_hh" + s].detach().numpy(), mode, H) for s in sfx])
         G = W.shape[1]
         if m.bias:
-            B = np.stack([np.concatenate([_gates(p["bias_ih" + s].numpy(), mode, H),
-                                          _gates(p["bias_hh" + s].numpy(), mode, H)])
+            B = np.stack([np.concatenate([_gates(p["bias_ih" + s].detach().numpy(), mode, H),
+                                          _gates(p["bias_hh" + s].detach().numpy(), mode, H)])
                           for s in sfx])
         else:
             B = np.zeros((D, 2 * G), dt)

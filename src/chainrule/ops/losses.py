@@ -419,6 +419,19 @@ def _elementwise_total(*shapes: tuple[int, ...]) -> int:
     return math.prod(backend.broadcast_shapes(*shapes))
 
 
+def _binary_target(name: str, x: Any, target: Any, xp: Any, in_unit: bool) -> None:
+    """PyTorch's checks on a binary target: floating point, and in [0, 1] for probabilities."""
+    t = xp.asarray(target)
+    if t.dtype.kind not in "fc":
+        raise op_error(name, f"Found dtype {t.dtype} but expected {x.dtype} (the target)",
+                       "a floating-point target, like PyTorch", "convert it, e.g. target.float()",
+                       kind=DTypeError)
+    if in_unit and t.size and not (t.min() >= 0.0 and t.max() <= 1.0):
+        bad = t[(t < 0) | (t > 1) | (t != t)].ravel()[0]
+        raise op_error(name, f"all elements of target should be between 0 and 1 (found {bad})",
+                       "targets in [0, 1] (PyTorch raises too)", kind=RuntimeError)
+
+
 def _bce_samples(rng: S.Rng):
     def prob(shape):
         return rng.uniform(0.1, 0.9, shape)
@@ -426,7 +439,9 @@ def _bce_samples(rng: S.Rng):
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("mean", w), label="(N, C) mean, weight")
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("none",), label="none")
     yield S.Sample([prob(()), prob(())], ("sum",), label="0-d")
-    yield S.Sample([prob((4,)), S.array([0.0, 1.0, 1.0, 0.0])], ("mean",), label="hard labels")
+    # near-hard labels: finite differences on the target need room inside [0, 1]
+    yield S.Sample([prob((4,)), S.array([1e-3, 0.999, 0.999, 1e-3])], ("mean",),
+                   label="near-hard labels")
     yield S.Sample([prob((2, 3)), prob((2, 3))], ("sum", w[:1]), label="sum, scalar weight")
 
 
@@ -447,6 +462,7 @@ def _binary_cross_entropy(xp, x, target, reduction="mean", weight=None):
     if reduction not in _REDUCTIONS:
         _check_reduction("binary_cross_entropy", reduction)
     _need_float("binary_cross_entropy", x)
+    _binary_target("binary_cross_entropy", x, target, xp, True)
     if xp.shape(target) != x.shape:
         raise op_error("binary_cross_entropy", f"input {fmt_shape(x.shape)} and target "
                        f"{fmt_shape(xp.shape(target))} differ in shape",
@@ -515,6 +531,7 @@ def _bce_with_logits(xp, x, target, reduction="mean", weight=None, pos_weight=No
     if reduction not in _REDUCTIONS:
         _check_reduction("binary_cross_entropy_with_logits", reduction)
     _need_float("binary_cross_entropy_with_logits", x)
+    _binary_target("binary_cross_entropy_with_logits", x, target, xp, False)
     if xp.shape(target) != x.shape:
         raise op_error("binary_cross_entropy_with_logits", f"input {fmt_shape(x.shape)} and "
                        f"target {fmt_shape(xp.shape(target))} differ in shape",

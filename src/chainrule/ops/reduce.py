@@ -90,6 +90,10 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
                                                                  keepdim)),
            formula="d mean(x)/dx_i = 1/n", samples=_reduce_samples())
 def _mean(xp, x, dim, keepdim):
+    if x.dtype.kind not in "fc":  # PyTorch refuses too (NumPy would quietly return float64)
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
+                           f"floating point or complex dtype. Got: {x.dtype}; convert first, "
+                           "e.g. x.float().mean()")
     return xp.mean(x, axis=dim, keepdims=keepdim)
 
 

@@ -18,7 +18,7 @@ from chainrule.train.callbacks import (
     TerminateOnNaN,
 )
 from chainrule.train.history import History
-from chainrule.train.loop import Trainer, evaluate, fit, predict
+from chainrule.train.loop import NonFiniteLossError, Trainer, evaluate, fit, predict
 from chainrule.train.metrics import (
     MAE,
     MSE,

@@ -369,7 +369,10 @@ class ReduceLROnPlateau(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch's loss is NaN or infinite."""
+    """Stop training as soon as a batch's loss is NaN or infinite, keeping what was logged.
+
+    ``fit`` raises ``NonFiniteLossError`` at a non-finite loss by default; this callback is
+    for ``fit(..., on_nonfinite="warn")``, to end the run quietly instead."""
 
     def __init__(self, verbose: bool = True) -> None:
         self.verbose = verbose
@@ -407,9 +410,32 @@ class _FileLogger(Callback):
             return bool(self.append)
         return bool(getattr(self.trainer, "initial_epoch", 0)) and os.path.exists(self.path)
 
+    def _epoch_of(self, line: str) -> int | None:
+        """The epoch a line of the file records (None for a header)."""
+        raise NotImplementedError
+
+    def _drop_after(self, epoch: int) -> None:
+        """Remove the records of epochs after ``epoch`` (logged after the checkpoint a run
+        resumes from, which would otherwise appear twice)."""
+        with open(self.path, newline="") as f:
+            lines = f.readlines()
+        keep = []
+        for line in lines:
+            try:
+                e = self._epoch_of(line)
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue  # a torn line (a kill mid-write) goes too
+            if e is None or e <= epoch:
+                keep.append(line)
+        if len(keep) != len(lines):
+            with open(self.path, "w", newline="") as f:
+                f.writelines(keep)
+
     def _open(self) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
+        if self.append is None and self._appending():
+            self._drop_after(int(self.trainer.initial_epoch))
         self._file = open(self.path, "a" if self._appending() else "w", newline="")  # noqa: SIM115
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -433,6 +459,10 @@ class CSVLogger(_FileLogger):
         self.separator = separator
         self.keys: list[str] | None = None
         self._writer: Any = None
+
+    def _epoch_of(self, line: str) -> int | None:
+        first = line.split(self.separator, 1)[0].strip()
+        return None if first == "epoch" else int(first)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.keys = None
@@ -463,6 +493,9 @@ def _cell(v: Any) -> Any:
 class JSONLinesLogger(_FileLogger):
     """One JSON object per epoch and line: ``{"epoch": 3, "loss": ..., ...}`` (every value,
     arrays such as a confusion matrix as nested lists; NaN and infinities as null)."""
+
+    def _epoch_of(self, line: str) -> int | None:
+        return int(json.loads(line)["epoch"])
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._open()

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.anomaly import is_anomaly_enabled
 from chainrule.autograd.factories import from_numpy
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
@@ -119,6 +120,19 @@ def _fresh(metrics: list[Metric]) -> list[Metric]:
     return metrics
 
 
+class NonFiniteLossError(FloatingPointError):
+    """``fit`` stopped because a batch's loss was NaN or infinite (``on_nonfinite="raise"``)."""
+
+
+def _nonfinite_message(value: float, epoch: int, step: int, steps: int | None,
+                       global_step: int) -> str:
+    of = f" of {steps}" if steps else ""
+    return (f"fit: the loss is {value} at epoch {epoch}, step {step + 1}{of} (global step "
+            f"{global_step}): training diverged or the data holds nan/inf; lower the learning "
+            "rate, check the inputs, or run under chainrule.autograd.detect_anomaly() to name "
+            "the op that made it (on_nonfinite='warn' trains on regardless)")
+
+
 def _loss_value(loss: Any, where: str) -> float:
     try:
         return float(loss.item() if hasattr(loss, "item") else loss)
@@ -188,7 +202,7 @@ def predict(model: Any, data: DataLike, batch_size: int = 256) -> Tensor:
             for batch in loader:
                 inputs, _ = split_batch(batch)
                 out = model(*inputs)
-                outs.append(out.numpy() if isinstance(out, Tensor) else np.asarray(out))
+                outs.append(out.detach().numpy() if isinstance(out, Tensor) else np.asarray(out))
     finally:
         _set_mode(model, was_training)
     if not outs:
@@ -220,13 +234,20 @@ class Trainer:
             module when there are several). 0 turns the hook off.
         compile: run each training step through ``cr.compile`` (recorded once per batch shape,
             then replayed; bit for bit the eager step; see docs/compile.md).
+        on_nonfinite: "raise" (default): a NaN or infinite batch loss stops training with
+            ``NonFiniteLossError`` naming the epoch and step, before the optimiser step (inside
+            ``detect_anomaly()`` the error names the op); "warn": one ``RuntimeWarning`` per
+            run, and training goes on.
     """
 
     def __init__(self, model: Any, loss_fn: Any, optimizer: Any,
                  metrics: Sequence[Any] = ("accuracy",), callbacks: Iterable[Callback] = (),
                  scheduler: Any = None, scheduler_interval: str = "epoch",
                  device: Any = None, aux_loss_weight: float = 1.0,
-                 compile: bool = False) -> None:
+                 compile: bool = False, on_nonfinite: str = "raise") -> None:
+        if on_nonfinite not in ("raise", "warn"):
+            raise ValueError(f"Trainer: on_nonfinite must be 'raise' or 'warn', got "
+                             f"{on_nonfinite!r}")
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got "
                              f"{scheduler_interval!r}")
@@ -235,7 +256,7 @@ class Trainer:
                             f"got {loss_fn!r}")
         self.model = model
         self.loss_fn = loss_fn
-        self._step = _compiled_step(self) if compile else None
+        self._compiled = _compiled_step(self) if compile else None
         self.optimizer = optimizer
         self.metric_specs = tuple(metrics or ())
         self.callbacks = list(callbacks)
@@ -243,6 +264,7 @@ class Trainer:
         self.scheduler_interval = scheduler_interval
         self.device = device
         self.aux_loss_weight = float(aux_loss_weight)
+        self.on_nonfinite = on_nonfinite
         self.history = History()
         self.extra: dict[str, Any] = {}  # saved in every checkpoint (e.g. the architecture)
         self.epoch = 0
@@ -251,6 +273,7 @@ class Trainer:
         self.global_step = 0
         self.steps_per_epoch: int | None = None
         self.stop_training = False
+        self._warned_nonfinite = False
         self.logs: dict[str, Any] = {}
         self._loader: Any = None
         self._split_seed: int | None = None
@@ -363,6 +386,7 @@ class Trainer:
         metrics = _metrics(self.metric_specs)
         val_metrics = {name: _metrics(self.metric_specs) for name in val_loaders}
         self.stop_training = False
+        self._warned_nonfinite = False
         self._cbs.call("on_train_begin", {})
         try:
             for epoch in range(self.initial_epoch + 1, self.epochs + 1):
@@ -437,14 +461,14 @@ class Trainer:
         return float(groups[0]["lr"])
 
     def _train_epoch(self, loader: Any, metrics: list[Metric]) -> dict[str, Any]:
-        model, loss_fn, opt = getattr(self, "_net", self.model), self.loss_fn, self.optimizer
+        model, opt = getattr(self, "_net", self.model), self.optimizer
         cbs = self._cbs
         batch_begin, batch_end = cbs.has("on_batch_begin"), cbs.has("on_batch_end")
         step_sched = self.scheduler is not None and self.scheduler_interval == "batch"
         closure_opt = _needs_closure(opt)
         scalar_metrics = [m for m in metrics if m.scalar]
         aux_hook = AuxLossHook(model, self.aux_loss_weight)
-        step = self._step
+        step = self._compiled
         if step is not None and (aux_hook.modules or model is not self.model):
             step = None  # the aux-loss logs read values and DDP syncs per step: eager is exact
             if not getattr(self, "_compile_warned", False):
@@ -464,34 +488,19 @@ class Trainer:
                 raise ValueError("fit: the training batches carry no targets; give (inputs, "
                                  "targets) data, e.g. TensorDataset(x, y)")
             n = _count(target, inputs)
-            if closure_opt:
-                output_box: list[Any] = []
-
-                def closure(inputs: Any = inputs, target: Any = target,
-                            box: list[Any] = output_box, n: int = n) -> Any:
-                    opt.zero_grad()
-                    aux_hook.clear()
-                    out = model(*inputs)
-                    box[:] = [out]
-                    loss = loss_fn(out, target)
-                    aux_hook.add(loss, n).backward()
-                    return loss
-
-                loss = opt.step(closure)
-                output = output_box[0]
-            elif step is not None:
-                loss, output = step(*inputs, target)
-            else:
-                opt.zero_grad()
-                aux_hook.clear()
-                output = model(*inputs)
-                loss = loss_fn(output, target)
-                aux_hook.add(loss, n).backward()
-                opt.step()
+            try:
+                loss, output = self._one_step(model, inputs, target, closure_opt, i, aux_hook, n,
+                                              step)
+            except RuntimeError as e:
+                if not is_anomaly_enabled():
+                    raise
+                raise NonFiniteLossError(f"fit: epoch {self.epoch}, step {i + 1}: {e}") from e
             if step_sched:
                 self.scheduler.step()
             self.global_step += 1
             value = _loss_value(loss, "fit")
+            if not math.isfinite(value):
+                self._nonfinite(value, i)
             total += value * n
             count += n
             for m in metrics:
@@ -510,6 +519,52 @@ class Trainer:
         for m in metrics:
             out[m.name] = m.compute()
         return out
+
+    def _nonfinite(self, value: float, i: int, before_step: bool = False) -> None:
+        """A NaN/inf batch loss: raise, or warn once per run (``on_nonfinite``)."""
+        msg = _nonfinite_message(value, self.epoch, i, self.steps_per_epoch,
+                                 self.global_step + (1 if before_step else 0))
+        if self.on_nonfinite == "raise":
+            raise NonFiniteLossError(msg)
+        if not self._warned_nonfinite:
+            self._warned_nonfinite = True
+            warnings.warn(msg.replace("fit: ", "fit (on_nonfinite='warn'): ", 1),
+                          RuntimeWarning, stacklevel=4)
+
+    def _one_step(self, model: Any, inputs: Any, target: Any, closure_opt: bool, i: int,
+                  aux_hook: AuxLossHook, n: int, compiled: Any) -> tuple[Any, Any]:
+        """One optimisation step; returns (loss, output). A non-finite loss is caught before
+        ``backward`` and the optimiser step (so the weights stay as they were) when raising;
+        a compiled step checks after its replay."""
+        loss_fn, opt = self.loss_fn, self.optimizer
+        if closure_opt:
+            output_box: list[Any] = []
+
+            def closure(inputs: Any = inputs, target: Any = target,
+                        box: list[Any] = output_box) -> Any:
+                opt.zero_grad()
+                aux_hook.clear()
+                out = model(*inputs)
+                box[:] = [out]
+                loss = loss_fn(out, target)
+                aux_hook.add(loss, n).backward()
+                return loss
+
+            loss = opt.step(closure)
+            return loss, output_box[0]
+        if compiled is not None:
+            return compiled(*inputs, target)
+        opt.zero_grad()
+        aux_hook.clear()
+        output = model(*inputs)
+        loss = loss_fn(output, target)
+        if self.on_nonfinite == "raise":
+            value = _loss_value(loss, "fit")
+            if not math.isfinite(value):
+                self._nonfinite(value, i, before_step=True)
+        aux_hook.add(loss, n).backward()
+        opt.step()
+        return loss, output
 
     # -- evaluation with the trainer's loss and metrics -----------------------------------------
     def evaluate(self, data: DataLike, batch_size: int = 256,
@@ -542,7 +597,7 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
         scheduler: Any = None, seed: int | None = None, progress: Any = True,
         resume: Any = None, shuffle: bool = True, scheduler_interval: str = "epoch",
         val_every: int = 1, device: Any = None, aux_loss_weight: float = 1.0,
-        compile: bool = False) -> History:
+        compile: bool = False, on_nonfinite: str = "raise") -> History:
     """Train ``model`` and return its ``History`` (``history.history["val_accuracy"]``, ...).
 
     Args:
@@ -567,10 +622,13 @@ def fit(model: Any, loss_fn: Any, optimizer: Any, train_data: DataLike, epochs: 
         device: ignored (accepted for PyTorch-style code).
         aux_loss_weight: weight of the modules' ``aux_loss`` added to the loss (see ``Trainer``).
         compile: run each training step through ``cr.compile`` (docs/compile.md).
+        on_nonfinite: "raise" (default): a NaN/inf batch loss stops training with
+            ``NonFiniteLossError`` naming the epoch and step; "warn": warn once and go on.
     """
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, callbacks=callbacks,
                       scheduler=scheduler, scheduler_interval=scheduler_interval, device=device,
-                      aux_loss_weight=aux_loss_weight, compile=compile)
+                      aux_loss_weight=aux_loss_weight, compile=compile,
+                      on_nonfinite=on_nonfinite)
     return trainer.fit(train_data, epochs=epochs, batch_size=batch_size, val_data=val_data,
                        val_split=val_split, shuffle=shuffle, seed=seed, progress=progress,
                        resume=resume, val_every=val_every)

@@ -291,6 +291,8 @@ class R2(Metric):
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0),
                           np.where(sse == 0, 1.0, 0.0))
+        # a NaN/inf target or output makes R2 unknown (nan), never a quiet 0.0
+        r2 = np.where(np.isfinite(sse) & np.isfinite(sst), r2, np.nan)
         return float(r2.mean())
 
 

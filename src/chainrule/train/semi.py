@@ -42,7 +42,7 @@ __all__ = ["FixMatch", "PseudoLabel", "SemiBatches", "SimCLR", "ThresholdSchedul
 
 
 def _np(x: Any) -> np.ndarray:
-    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    return np.asarray(x.detach().numpy() if hasattr(x, "numpy") else x)
 
 
 def _batch(fn: Callable[[Any], Any] | None, x: np.ndarray) -> np.ndarray:
@@ -117,7 +117,7 @@ class PseudoLabel(nn.Module):
         self.mask_rate = 0.0
 
     def _unlabelled_loss(self, logits_target: Any, logits_train: Any) -> Any:
-        probs = F.softmax(logits_target.detach(), dim=1).numpy()
+        probs = F.softmax(logits_target.detach(), dim=1).detach().numpy()
         conf, label = probs.max(1), probs.argmax(1)
         mask = (conf >= self.threshold).astype(probs.dtype)
         self.mask_rate = float(mask.mean()) if mask.size else 0.0
@@ -240,7 +240,7 @@ def features(encoder: nn.Module, x: Any, batch_size: int = 512) -> np.ndarray:
     encoder.eval()
     xa = _np(x).astype(np.float32)
     with no_grad():
-        out = [encoder(from_numpy(xa[i:i + batch_size])).numpy()
+        out = [encoder(from_numpy(xa[i:i + batch_size])).detach().numpy()
                for i in range(0, len(xa), batch_size)]
     encoder.train(was)
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

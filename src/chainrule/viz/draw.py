@@ -109,7 +109,7 @@ def _collect(root: Tensor) -> tuple[list[_Item], dict[int, Any]]:
     start = root.grad_fn if root.grad_fn is not None else root
     first = _Item(id(start), "op" if isinstance(start, Node) else "leaf", start)
     items[id(start)] = first
-    outputs[id(start)] = root.numpy()
+    outputs[id(start)] = root.detach().numpy()
     stack = [first]
     while stack:
         it = stack.pop()
@@ -138,7 +138,7 @@ def _collect(root: Tensor) -> tuple[list[_Item], dict[int, Any]]:
             it.edges.append(child)
     for it in items.values():
         if it.kind == "leaf":
-            outputs[it.uid] = it.obj.numpy()
+            outputs[it.uid] = it.obj.detach().numpy()
         elif it.kind == "op" and it.uid not in outputs and it.obj.saved_output is not None:
             outputs[it.uid] = it.obj.saved_output
     return list(items.values()), outputs
@@ -160,7 +160,7 @@ def _gradients(root: Tensor, items: list[_Item]) -> dict[int, Any] | None:
     with observe(events.append):
         got = grad(root, leaves, grad_outputs=seed, retain_graph=True, allow_unused=True)
     out: dict[int, Any] = {id(ev.node): ev.grad_output for ev in events}
-    out.update({id(t): None if g is None else g.numpy() for t, g in zip(leaves, got)})
+    out.update({id(t): None if g is None else g.detach().numpy() for t, g in zip(leaves, got)})
     return out
 
 
@@ -192,7 +192,7 @@ def _label(items: list[_Item], outputs: dict[int, Any], grads: dict[int, Any] | 
             if grads is not None:
                 g = grads.get(it.uid)
             elif it.kind == "leaf" and it.obj.grad is not None:
-                g = it.obj.grad.numpy()
+                g = it.obj.grad.detach().numpy()
             else:
                 g = None
             it.lines.append(_summary(g, "grad") if g is not None or grads is not None

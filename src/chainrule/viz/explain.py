@@ -257,8 +257,8 @@ def _layers(model: Any) -> list[_Layer]:
     layers: list[_Layer] = []
     for name, m in model.named_children() if hasattr(model, "named_children") else []:
         if isinstance(m, nn.Linear):
-            layers.append(_Layer(name, m.weight.numpy().astype(np.float64),
-                                 None if m.bias is None else m.bias.numpy().astype(np.float64),
+            bias = None if m.bias is None else m.bias.detach().numpy().astype(np.float64)
+            layers.append(_Layer(name, m.weight.detach().numpy().astype(np.float64), bias,
                                  None, "identity"))
         elif isinstance(m, (nn.Dropout, nn.Identity)):
             continue
@@ -410,15 +410,15 @@ def run_network(model: Any, inputs: Any, targets: Any, loss: str = "mse",
             b2.append(None if b is None else next(it))
         return fn(_forward(layers, w2, b2, xt), ytt)
 
-    fd = list(finite_difference(loss_of, [tensor(p.numpy()) for p in flat], eps=eps))
+    fd = list(finite_difference(loss_of, [tensor(p.detach().numpy()) for p in flat], eps=eps))
     fw, fb = [], []
     for b in bs:
-        fw.append(fd.pop(0).numpy())
-        fb.append(None if b is None else fd.pop(0).numpy())
+        fw.append(fd.pop(0).detach().numpy())
+        fb.append(None if b is None else fd.pop(0).detach().numpy())
     return NetworkRun(
         sizes=sizes, names=_neuron_names(sizes), layers=layers, x=x, y=y, loss_name=loss,
-        loss=float(e.item()), lr=float(lr), z=[z.numpy()[0] for z, _ in keep],
-        a=[x[0]] + [a.numpy()[0] for _, a in keep],
+        loss=float(e.item()), lr=float(lr), z=[z.detach().numpy()[0] for z, _ in keep],
+        a=[x[0]] + [a.detach().numpy()[0] for _, a in keep],
         da=[a.grad.numpy()[0] for _, a in keep], dz=[z.grad.numpy()[0] for z, _ in keep],
         gw=[w.grad.numpy() for w in ws], gb=[None if b is None else b.grad.numpy() for b in bs],
         fw=fw, fb=fb, trace=tr, params=params)

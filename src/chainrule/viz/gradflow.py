@@ -136,7 +136,7 @@ class GradientFlow(Callback):
         hit = self._outputs.get(id(ev.node))
         if hit is not None and hit[0] is ev.node:
             g = ev.grad_output
-            hit[1]["act_grad"] = _stats(g.numpy() if isinstance(g, Tensor) else g)
+            hit[1]["act_grad"] = _stats(g.detach().numpy() if isinstance(g, Tensor) else g)
 
     def _hook(self, name: str) -> Callable[..., None]:
         def hook(module: Any, args: Any, out: Any) -> None:
@@ -146,8 +146,8 @@ class GradientFlow(Callback):
             if name not in self.layers:
                 self.layers.append(name)
             rec = cur.setdefault(name, {})
-            rec["act"] = _stats(out.numpy())
-            self.samples.setdefault(name, {})["act"] = _sample(out.numpy(), self._rng)
+            rec["act"] = _stats(out.detach().numpy())
+            self.samples.setdefault(name, {})["act"] = _sample(out.detach().numpy(), self._rng)
             if out.grad_fn is not None:
                 self._outputs[id(out.grad_fn)] = (out.grad_fn, rec)
         return hook
@@ -167,7 +167,7 @@ class GradientFlow(Callback):
         self._current = None
         self._stop_observing()
         for name, mod in self._watched:
-            gs = [p.grad.numpy().ravel() for _, p in mod.named_parameters(recurse=False)
+            gs = [p.grad.detach().numpy().ravel() for _, p in mod.named_parameters(recurse=False)
                   if p.grad is not None]
             if gs:
                 g = np.concatenate(gs)

@@ -93,7 +93,7 @@ class ModelCheck(list):
 
 def _cast(x: Any, dt: np.dtype) -> Any:
     if isinstance(x, Tensor):
-        return from_numpy(x.numpy().astype(dt)) if x.dtype.kind == "f" else x
+        return from_numpy(x.detach().numpy().astype(dt)) if x.dtype.kind == "f" else x
     if isinstance(x, np.ndarray):
         return from_numpy(x.astype(dt) if x.dtype.kind == "f" else x)
     return x

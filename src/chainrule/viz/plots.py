@@ -125,7 +125,7 @@ def predict_scores(model: Any, x: np.ndarray, batch_size: int = 4096) -> np.ndar
     out = []
     with no_grad():
         for i in range(0, len(x), batch_size):
-            out.append(np.asarray(model(from_numpy(x[i:i + batch_size])).numpy()))
+            out.append(np.asarray(model(from_numpy(x[i:i + batch_size])).detach().numpy()))
     scores = np.concatenate(out) if out else np.zeros((0, 1), np.float32)
     return scores.reshape(len(x), -1)
 
@@ -231,7 +231,7 @@ def gradients_on_batch(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray
     yt = np.asarray(y)
     loss = loss_fn(model(from_numpy(np.ascontiguousarray(x, dtype=np.float32))), from_numpy(yt))
     gs = grad(loss, [p for _, p in named], allow_unused=True)
-    return {n: (np.zeros(p.shape, np.float32) if g is None else np.asarray(g.numpy()))
+    return {n: (np.zeros(p.shape, np.float32) if g is None else np.asarray(g.detach().numpy()))
             for (n, p), g in zip(named, gs)}
 
 

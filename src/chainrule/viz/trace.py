@@ -109,7 +109,7 @@ def _names(params: Any) -> dict[int, str]:
     for name, t in items:
         out[id(t)] = name
         if isinstance(t, Tensor):
-            out[id(t.numpy())] = name
+            out[id(t.detach().numpy())] = name
     return out
 
 
@@ -141,7 +141,7 @@ def _local(n: Node, i: int, out: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray
         args = [*xs[:i], t, *xs[i + 1:]]
         return op.call(args, *params) if op.nin == -1 else op.call(*args, *params)
 
-    jac = np.asarray(jacobian(step, as_tensor(xi)).numpy()).reshape(out.size, xi.size)
+    jac = np.asarray(jacobian(step, as_tensor(xi)).detach().numpy()).reshape(out.size, xi.size)
     if out.size == 1:
         return jac.reshape(xi.shape), "gradient"
     if out.shape == xi.shape and np.count_nonzero(jac - np.diag(np.diag(jac))) == 0:
@@ -175,7 +175,7 @@ def trace(tensor: Tensor, params: Any = None, backward: bool = False) -> Trace:
     leaf_tensors: dict[int, Tensor] = {}
     step_of: dict[int, Step] = {}
     steps: list[Step] = []
-    values: dict[int, np.ndarray] = {id(root): np.asarray(tensor.numpy())}
+    values: dict[int, np.ndarray] = {id(root): np.asarray(tensor.detach().numpy())}
     for n in nodes:  # a node's output is what its consumers saved as their input
         for e, x in zip(_edges(n), n.saved_inputs or ()):
             if isinstance(e, Node):
@@ -185,7 +185,7 @@ def trace(tensor: Tensor, params: Any = None, backward: bool = False) -> Trace:
         key = id(edge) if edge is not None else id(x)
         lf = leaves.get(key)
         if lf is None:
-            arr = np.asarray(edge.numpy() if edge is not None else x)
+            arr = np.asarray(edge.detach().numpy() if edge is not None else x)
             name = names.get(id(edge)) if edge is not None else names.get(id(x))
             if not name:
                 k = sum(1 for v in leaves.values() if v.requires_grad == (edge is not None))
@@ -210,7 +210,7 @@ def trace(tensor: Tensor, params: Any = None, backward: bool = False) -> Trace:
         steps.append(s)
         step_of[id(n)] = s
 
-    scalar = tensor.numpy().size == 1
+    scalar = tensor.detach().numpy().size == 1
     if scalar or backward:
         events: list[NodeEvent] = []
         with observe(events.append):

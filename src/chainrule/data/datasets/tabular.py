@@ -3,8 +3,10 @@
     ds = load_csv("iris.csv", label_column="species")   # features float32, labels int64
     ds = load_npz("data.npz")                           # arrays "x" (or "X") and "y"
 
-Only numbers are read: a cell that is not a number stops the load with an error naming its line
-and column. ``.npz`` archives are opened with ``allow_pickle=False``: nothing is ever unpickled.
+Only finite numbers are read: a cell that is not a number, or is ``nan``, ``inf`` or too large
+for float64 (``1e999``), stops the load with an error naming its line and column
+(``allow_nonfinite=True`` lets non-finite cells through).
+``.npz`` archives are opened with ``allow_pickle=False``: nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -44,14 +46,16 @@ def _labels(values: np.ndarray, label_dtype: Any, where: str, lines: list[int],
 
 def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
              header: bool | str = "infer", delimiter: str = ",", label_dtype: Any = "auto",
-             dtype: Any = None, encoding: str = "utf-8") -> TensorDataset:
+             dtype: Any = None, encoding: str = "utf-8",
+             allow_nonfinite: bool = False) -> TensorDataset:
     """Read a CSV of numbers into ``TensorDataset(features, labels)``.
 
     ``label_column``: index (negative counts from the end) or header name of the label column,
     or None for features only. ``header``: True, False or "infer" (the first row is a header
     when any of its cells is not a number). ``label_dtype``: "auto" (int64 when every label is a
     whole number, else float32) or a dtype. Features get ``dtype`` (default float32). Blank
-    lines are skipped.
+    lines are skipped. Non-finite cells (nan, inf, 1e999) are refused unless
+    ``allow_nonfinite=True``. The dataset's ``source_lines`` lists each row's line in the file.
     """
     path = Path(path)
     where = f"load_csv: {path}"
@@ -92,8 +96,13 @@ def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
                                      "expected numbers only (encode categories as numbers "
                                      "first)") from None
         raise
+    if not allow_nonfinite and not np.isfinite(table).all():
+        i, j = (int(k[0]) for k in np.nonzero(~np.isfinite(table)))
+        raise ValueError(f"{where} line {lines[i]}, column {column_name(j)}: "
+                         f"{rows[i][j].strip()!r} is not a finite number; expected finite numbers "
+                         "(pass allow_nonfinite=True, or --allow-nonfinite, to keep nan/inf)")
     if label_column is None:
-        return TensorDataset(table.astype(_float(dtype)))
+        return _with_lines(TensorDataset(table.astype(_float(dtype))), lines)
     if isinstance(label_column, str):
         if names is None or label_column not in names:
             raise ValueError(f"{where}: no column named {label_column!r}; the columns are "
@@ -107,8 +116,13 @@ def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
     if width < 2:
         raise ValueError(f"{where}: only one column, the label; expected feature columns too")
     features = np.delete(table, j, axis=1).astype(_float(dtype))
-    return TensorDataset(features, _labels(table[:, j], label_dtype, where, lines,
-                                           column_name(j)))
+    return _with_lines(TensorDataset(features, _labels(table[:, j], label_dtype, where, lines,
+                                                       column_name(j))), lines)
+
+
+def _with_lines(ds: TensorDataset, lines: list[int]) -> TensorDataset:
+    ds.source_lines = list(lines)  # type: ignore[attr-defined]
+    return ds
 
 
 def _float(dtype: Any) -> np.dtype:
@@ -119,12 +133,14 @@ def _float(dtype: Any) -> np.dtype:
 
 
 def load_npz(path: str | os.PathLike, x_key: str | None = None, y_key: str | None = None,
-             labels: bool = True, dtype: Any = None) -> TensorDataset:
+             labels: bool = True, dtype: Any = None,
+             allow_nonfinite: bool = False) -> TensorDataset:
     """Read arrays from an ``.npz`` archive into ``TensorDataset(x, y)``.
 
     ``x_key`` defaults to "x" or else "X", ``y_key`` to "y" or else "Y"; ``labels=False`` reads
     features only. Features become ``dtype`` (default float32); integer or bool labels int64,
     float labels float32. Opened with ``allow_pickle=False``: object arrays are refused.
+    Non-finite values (nan, inf) are refused, naming the sample, unless ``allow_nonfinite``.
     """
     path = Path(path)
     where = f"load_npz: {path}"
@@ -158,6 +174,11 @@ def load_npz(path: str | os.PathLike, x_key: str | None = None, y_key: str | Non
             if arr.dtype.kind not in "biuf":
                 raise TypeError(f"{where}: array {key!r} has dtype {arr.dtype}; expected "
                                 "numbers")
+            if arr.dtype.kind == "f" and not allow_nonfinite and not np.isfinite(arr).all():
+                at = tuple(int(k[0]) for k in np.nonzero(~np.isfinite(arr)))
+                raise ValueError(f"{where}: array {key!r} holds {arr[at]} at index {at} (sample "
+                                 f"{at[0] if at else 0}); expected finite numbers (pass "
+                                 "allow_nonfinite=True, or --allow-nonfinite, to keep nan/inf)")
             return arr
 
         x = pick(x_key, ("x", "X"), "x (features)").astype(_float(dtype))
