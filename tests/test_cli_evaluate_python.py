@@ -1,6 +1,8 @@
 """``chainrule evaluate`` on weights written by fit()/save_checkpoint or cr.save (issue 13 item
-14): they hold no architecture (weights, never code), so the command says exactly how to evaluate
-them from Python, and that recipe, run as printed, works."""
+14). A model built from ``chainrule.nn`` layers is saved with its architecture (plain data) and
+evaluated directly; one that cannot be described (your own subclass with its own forward) or
+weights saved alone make the command say exactly how to evaluate them from Python, and that
+recipe, run as printed, works."""
 
 from __future__ import annotations
 
@@ -16,8 +18,15 @@ from chainrule.data import TensorDataset
 from chainrule.train import ModelCheckpoint, fit
 
 
+class MyNet(nn.Sequential):
+    """A user's own subclass with its own forward: not describable as chainrule.nn layers."""
+
+    def forward(self, x):  # type: ignore[override]
+        return super().forward(x) * 2.0
+
+
 def _model() -> nn.Module:
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    return MyNet(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
 
 
 @pytest.mark.parametrize("how", ["fit", "cr.save"])

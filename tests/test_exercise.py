@@ -82,3 +82,18 @@ def test_check_any_op_and_template(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "Exercise 3" in out and "..." in out
     assert "return ..." in cr.exercise.template("sigmoid_backward")
+
+
+def test_an_exception_in_the_solution_is_a_clear_failure(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """Issue 13 item 18: a student's code that raises gives a FAIL naming the exercise and the
+    exception (with the line), not a traceback."""
+    def sigmoid_backward(x, grad_output):
+        return grad_output * x.undefined_name  # an AttributeError on a NumPy array
+
+    rep = cr.exercise.sigmoid_backward(sigmoid_backward)
+    out = capsys.readouterr().out
+    assert not rep.passed
+    assert "FAIL: sigmoid_backward" in out
+    assert "sigmoid_backward raised AttributeError" in out and "undefined_name" in out, out
+    assert "line " in out and "Traceback" not in out

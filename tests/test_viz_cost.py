@@ -79,3 +79,25 @@ def test_cli_cost(tmp_path):
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("chainrule: error: --sizes '784,abc'")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_one_slow_sample_makes_no_spike(monkeypatch):
+    """Issue 13 item 18: full finite differences are timed as the best of repeats, so one run
+    slowed by another process does not show up in the ladder."""
+    import time as _time
+
+    from chainrule.viz import cost
+
+    real = cost.fd_gradient
+    calls = {"n": 0}
+
+    def slow_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            _time.sleep(0.5)  # one disturbed sample
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cost, "fd_gradient", slow_once)
+    row = cost.measure_cost([3, 4, 2], budget=5.0)
+    assert calls["n"] >= 6  # at least three repeats of forward and central
+    assert row.t_fwd_fd < 0.25, row.t_fwd_fd

@@ -207,4 +207,59 @@ def test_cli_checkpoint(tmp_path: Path, capsys) -> None:
     ckpt = str(tmp_path / "model.ckpt")
     assert cli.main(["explain", "--checkpoint", ckpt, "--inputs", "0,1", "--targets", "1"]) == 0
     out = capsys.readouterr().out
-    assert "finite difference" in out and "checkpoint" in out
+    assert "finite-difference" in out and "checkpoint" in out
+
+
+# -- issue 13 item 16: the Mazur note, terminal width, a figure whose texts do not collide ----
+
+def _cli_explain(args: list[str], capsys, monkeypatch, columns: int = 80) -> str:
+    from chainrule.cli import main as cli
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert cli.main(["explain", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_explain_says_when_mazurs_weights_are_swapped(capsys, monkeypatch) -> None:
+    out = _cli_explain(["--loss", "cross-entropy", "--targets", "1"], capsys, monkeypatch)
+    assert "Mazur's weights" in out and "random weights (seed 0)" in out, out[:600]
+    assert "Note:" in out.split("Weights and biases")[0]
+    plain = _cli_explain([], capsys, monkeypatch)
+    assert "Note:" not in plain  # his own network: nothing to say
+
+
+@pytest.mark.parametrize("args", [[], ["--loss", "cross-entropy", "--targets", "1"],
+                                  ["--sizes", "3,4,2", "--activation", "tanh"]])
+def test_explain_text_fits_80_columns(args: list[str], capsys, monkeypatch) -> None:
+    out = _cli_explain(args, capsys, monkeypatch, columns=80)
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for number in ("0.298371109", "0.149780716"):  # Mazur's loss and updated w1, never split
+        if not args:
+            assert number in out
+    narrow = _cli_explain(args, capsys, monkeypatch, columns=20)  # a sane minimum: 60
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+
+
+@pytest.mark.parametrize("sizes", [[2, 2, 2], [3, 4, 2], [4, 6, 6, 3], [2, 8, 1]])
+@pytest.mark.parametrize("backward", [False, True])
+def test_figure_labels_do_not_overlap_and_values_fit(sizes: list[int], backward: bool) -> None:
+    from chainrule.viz.explain import RADIUS, _overlap, panel_layout
+
+    cr.manual_seed(1)
+    m = cr.nn.MLP(sizes, activation="sigmoid", output_activation="sigmoid", dtype="float64")
+    r = run_network(m, [0.123456] * sizes[0], [0.5] * sizes[-1])
+    ws = r.weights()
+    lay = panel_layout(r, ws, 0.0, 1000.0, 140 + max(sizes) * 92.0, backward)
+    boxes = [t.box for t in lay.edge_labels] + [t.box for t in lay.texts]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not _overlap(a, b, pad=0.0), (a, b)
+    for t in lay.edge_labels:
+        for _, x, y in lay.circles:
+            assert not _overlap(t.box, (x - RADIUS, y - RADIUS, x + RADIUS, y + RADIUS), 0.0)
+    for v, (_, x, y) in zip(lay.values, lay.circles):
+        x0, y0, x1, y1 = v.box
+        for cx, cy in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):  # every corner inside
+            assert (cx - x) ** 2 + (cy - y) ** 2 <= RADIUS ** 2, (v.text, v.size)
+    if sum(sizes) <= 8:
+        assert lay.left_out == 0  # small networks: every edge labelled

@@ -103,3 +103,25 @@ def test_read_metrics_csv_and_jsonl_agree(run_dir: Path) -> None:
     b = read_metrics(run_dir / "metrics.jsonl")
     assert [r["epoch"] for r in a] == [1, 2, 3]
     assert [r["test_accuracy"] for r in a] == pytest.approx([r["test_accuracy"] for r in b])
+
+
+def test_histogram_uses_a_log_axis_where_one_bin_dominates(tmp_path: Path) -> None:
+    """Issue 13 item 18: a panel whose biggest bin is > 20x the median nonzero bin (e.g.
+    ReLU's zero gradients) gets a log count axis; an even one keeps a linear axis."""
+    import chainrule as cr
+    from chainrule import nn
+    from chainrule.viz.plots import dominated, plot_histograms
+
+    assert dominated([500, 3, 4, 2, 5]) and not dominated([10, 12, 9, 11])
+    assert not dominated([0, 0, 7, 0])  # one nonzero bin: nothing to compare
+    cr.manual_seed(0)
+    model = nn.Linear(50, 40)
+    with cr.no_grad():
+        model.weight.zero_()
+        model.weight[0, :5] = cr.randn(5)  # 1995 zeros and a few values
+    fig = plot_histograms(model, None)
+    scales = {ax.get_title(): ax.get_yscale() for ax in fig.axes}
+    assert any(s == "log" and "one bin dominates" in t for t, s in scales.items()), scales
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -46,6 +46,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         info = load_checkpoint(p, restore_rng=False)
     except CheckpointError as e:
         state = _plain_state_dict(p)
+        arch = (getattr(state, "_metadata", None) or {}).get("architecture") \
+            if state is not None else None
+        if arch is not None:  # ModelCheckpoint(save_weights_only=True): weights + structure
+            return {"model": state, "epoch": None, "meta": {"arch": module_arch(arch)},
+                    "extra": {}, "path": str(p)}
         if state is not None:  # cr.save(model.state_dict(), path): weights alone
             raise CLIError(f"{str(path)!r} is not a checkpoint: it holds weights alone (cr.save "
                            f"of a state dict), no architecture, so the command cannot rebuild "
@@ -56,6 +61,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CLIError(f"cannot read checkpoint {str(path)!r}: {one_line(e)}") from None
     extra = info.get("extra") or {}
     meta = extra.get("meta") if isinstance(extra, dict) else None
+    if (not isinstance(meta, dict) or "arch" not in meta) and info.get("architecture"):
+        # written by fit()/save_checkpoint: the model's structure, no training description
+        meta = {**(meta if isinstance(meta, dict) else {}),
+                "arch": module_arch(info["architecture"])}
     if not isinstance(meta, dict) or "arch" not in meta:
         raise CLIError(f"checkpoint {str(path)!r} holds no model architecture (it was written "
                        "by fit()/save_checkpoint, which store weights, not code), so the "
@@ -66,6 +75,35 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     _check_meta(meta, str(path))
     return {"model": info["model"], "epoch": info.get("epoch"), "meta": meta,
             "extra": extra, "path": str(p)}
+
+
+def module_arch(desc: Any) -> dict[str, Any]:
+    """The CLI's architecture record for a ``chainrule.nn.architecture.describe`` record:
+    ``sizes`` is [inputs, outputs] when the first and last layers with weights say them
+    (Linear: in_features / out_features), else None."""
+    if not isinstance(desc, dict):
+        raise CLIError(f"the checkpoint's architecture record is a {type(desc).__name__}, not a "
+                       "dict; the file is damaged or was not written by chainrule")
+    layers: list[dict[str, Any]] = []
+
+    def walk(node: Any, depth: int) -> None:
+        if not isinstance(node, dict) or depth > 64:
+            return
+        if node.get("class") == "Linear" and isinstance(node.get("args"), dict):
+            layers.append(node["args"])
+        for item in node.get("children") or []:
+            if isinstance(item, (list, tuple)) and len(item) == 2:
+                walk(item[1], depth + 1)
+
+    walk(desc.get("module"), 0)
+    sizes = None
+    if layers:
+        n_in, n_out = layers[0].get("in_features"), layers[-1].get("out_features")
+        if all(type(n) is int and n > 0 for n in (n_in, n_out)):
+            sizes = [n_in, n_out]
+    top = desc.get("module") if isinstance(desc.get("module"), dict) else {}
+    return {"kind": "module", "module": desc, "sizes": sizes,
+            "name": str(top.get("class", "Module"))[:40]}
 
 
 def _plain_state_dict(path: Path) -> dict[str, Any] | None:

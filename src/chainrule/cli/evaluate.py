@@ -21,7 +21,9 @@ HELP = "score a checkpoint's model on a dataset (accuracy, loss)"
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help=HELP, description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", metavar="CKPT", help="a model.ckpt written by chainrule train")
+    p.add_argument("checkpoint", metavar="CKPT",
+                   help="a checkpoint written by chainrule train, fit() or save_checkpoint "
+                   "(a model built from chainrule.nn layers)")
     p.add_argument("--dataset", metavar="NAME|PATH", default=None,
                    help="the data to score on (default: the checkpoint's own dataset)")
     p.add_argument("--split", choices=("test", "train"), default="test",
@@ -51,7 +53,7 @@ def load_model(path: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         from chainrule.cli.common import one_line
 
         raise CLIError(f"checkpoint {path!r} does not fit its own architecture "
-                       f"{meta['arch']['sizes']}: {one_line(e)}") from None
+                       f"{_arch_name(meta['arch'])}: {one_line(e)}") from None
     model.eval()
     return model, meta, ckpt
 
@@ -67,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
     info = meta.get("data") or {}
     spec = args.dataset or info.get("name")
     if not spec:
-        raise CLIError("the checkpoint does not say which dataset it was trained on; pass "
-                       "--dataset")
+        raise CLIError("the checkpoint does not say which dataset it was trained on (fit() and "
+                       "save_checkpoint store the model, not the data); pass --dataset NAME|PATH")
     cfg = meta.get("config") or {}
     data = D.load(spec, args.limit, args.download, info.get("task") or "auto",
                   bool(cfg.get("allow_nonfinite", False)))
     if info.get("mean") is not None:  # the training split's statistics, not this data's
         data.standardize(np.asarray(info["mean"]), np.asarray(info["scale"]))
-    sizes = meta["arch"]["sizes"]
+    sizes = meta["arch"].get("sizes") or [data.n_features, data.n_outputs]  # None: not known
     if data.n_features != sizes[0]:
         raise CLIError(f"the model takes {sizes[0]} inputs but dataset {data.name!r} has "
                        f"{data.n_features} features per sample")
@@ -91,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
         else ("mae", "r2")
     ds = data.test if args.split == "test" else data.train
     res = evaluate(model, ds, loss_fn, metrics, batch_size=args.batch_size)
-    say(f"checkpoint {ckpt['path']} (epoch {ckpt['epoch']}): MLP {'-'.join(map(str, sizes))} "
-        f"{meta['arch']['activation']}, loss {loss_name}")
+    say(f"checkpoint {ckpt['path']} (epoch {ckpt['epoch']}): {_arch_name(meta['arch'])}, "
+        f"loss {loss_name}")
     if task == "classification":
         say(f"{data.name} {args.split}: {len(ds)} samples, accuracy {res['accuracy']:.4f}, "
             f"loss {res['loss']:.4f}")
@@ -102,6 +104,15 @@ def run(args: argparse.Namespace) -> int:
         say(f"{data.name} {args.split}: {len(ds)} samples, mae {res['mae']:.4f}, "
             f"r2 {res['r2']:.4f}, loss {res['loss']:.4f}")
     return 0
+
+
+def _arch_name(arch: dict[str, Any]) -> str:
+    """``MLP 784-128-10 relu`` for the train command's records, the class otherwise."""
+    if arch.get("kind") == "module":
+        sizes = arch.get("sizes")
+        shape = f" ({sizes[0]} inputs, {sizes[-1]} outputs)" if sizes else ""
+        return f"{arch.get('name', 'Module')}{shape} rebuilt from its chainrule.nn layers"
+    return f"MLP {'-'.join(map(str, arch.get('sizes') or []))} {arch.get('activation')}"
 
 
 def _print_confusion(m: np.ndarray, classes: list[str] | None) -> None:

@@ -8,12 +8,15 @@
 Forward pass neuron by neuron (z = w.x + b, a = act(z)), the loss, the backward pass node by
 node and neuron by neuron, each weight's gradient beside its finite-difference estimate, and
 the gradient-descent update. Without --sizes/--checkpoint the weights are those of Matt
-Mazur's "A Step by Step Backpropagation Example", so the numbers can be checked against it.
+Mazur's "A Step by Step Backpropagation Example", so the numbers can be checked against it
+(with another --loss or --activation the weights are random, and the output says so). Text
+lines fit the terminal's width (at least 60 columns; set COLUMNS to choose).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +74,22 @@ def _sizes(spec: str) -> list[int]:
         raise CLIError(f"--sizes {spec!r}: {sum(sizes)} neurons are too many to explain one by "
                        "one (at most 64)")
     return sizes
+
+
+def _mazur_note(args: argparse.Namespace, loss: str) -> str | None:
+    """Why the default run does not use Mazur's weights, when it does not (None when it does,
+    or when the user chose the network)."""
+    if args.checkpoint or args.sizes is not None:
+        return None
+    why = [f"--loss {loss}"] if loss != "mse" else []
+    if args.activation != "sigmoid":
+        why.append(f"--activation {args.activation}")
+    if not why:
+        return None
+    return (f"Note: Mazur's weights belong to his sigmoid network with the squared-error loss; "
+            f"with {' and '.join(why)} this run uses random weights (seed {args.seed}) instead, "
+            "so its numbers are not those of his article (drop "
+            f"{' and '.join(w.split()[0] for w in why)} to get them).")
 
 
 def _model(args: argparse.Namespace, loss: str) -> tuple[Any, str]:
@@ -146,7 +165,12 @@ def run(args: argparse.Namespace) -> int:
         r = run_network(model, x, t, loss=loss, lr=args.lr)
     except ValueError as e:
         raise CLIError(str(e)) from None
-    text = network_doc(r, title=f"Backprop, step by step ({where})").render(args.format)
+    doc = network_doc(r, title=f"Backprop, step by step ({where})")
+    note = _mazur_note(args, loss)
+    if note:
+        doc.blocks.insert(0, ("p", note))
+    width = shutil.get_terminal_size((100, 24)).columns if args.format == "text" else None
+    text = doc.render(args.format, width)
     if args.out:
         path = Path(args.out)
         try:
@@ -155,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise CLIError(f"--out {args.out!r}: cannot write: {e.strerror or e}") from None
         say(f"wrote {path} ({args.format}, loss {r.loss:.9g})")
+        if note:
+            say(note)
     else:
         say(text.rstrip("\n"))
     return 0

@@ -89,9 +89,16 @@ def build_model(arch: dict[str, Any]) -> Any:
 
     if arch.get("kind") == "moe":
         return build_moe(arch)
+    if arch.get("kind") == "module":  # written by fit()/save_checkpoint: chainrule.nn layers
+        from chainrule.nn.architecture import ArchitectureError, build
+
+        try:
+            return build(arch.get("module"))
+        except ArchitectureError as e:
+            raise CLIError(f"cannot rebuild the checkpoint's model: {e}") from None
     if arch.get("kind") != "mlp":
         raise CLIError(f"unknown model kind {arch.get('kind')!r} in the checkpoint; this "
-                       "version of chainrule builds 'mlp'")
+                       "version of chainrule builds 'mlp', 'moe' and 'module'")
     try:
         return nn.MLP(arch["sizes"], activation=arch["activation"],
                       output_activation=arch.get("output_activation"),

@@ -173,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--limit: must be >= 1, got {args.limit}")
     model, meta, _ = load_model(args.checkpoint)
     sizes = meta["arch"]["sizes"]
+    if not sizes:
+        raise CLIError(f"the checkpoint's model ({meta['arch'].get('name')}) does not start with "
+                       "a Linear layer, so its number of inputs is unknown; predict from Python")
     info = meta.get("data") or {}
     x = prepare(read_inputs(args.input, sizes[0]), sizes[0], info.get("pixel_scale"), args.input)
     if args.limit is not None:

@@ -14,6 +14,8 @@ finite differences check that expectation independently. No answer is stored any
 from __future__ import annotations
 
 import inspect
+import os
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +106,15 @@ def _flatten(inputs: Sequence[Any], network: bool, arg_names: list[str]
     return names, arrays, rebuild
 
 
+def _where(e: BaseException) -> str:
+    """`` (line N of FILE, in FUNC)`` for the innermost frame of ``e``'s traceback."""
+    frames = traceback.extract_tb(e.__traceback__)
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" (line {f.lineno} of {os.path.basename(f.filename)}, in {f.name}: {f.line or ''})"
+
+
 def _student_answers(student: Callable[..., Any], inputs: Sequence[Any], names: list[str],
                      network: bool, grad_output: np.ndarray | None
                      ) -> tuple[dict[str, Any], list[str]]:
@@ -111,7 +122,12 @@ def _student_answers(student: Callable[..., Any], inputs: Sequence[Any], names: 
               else np.array(x) for x in inputs]
     copies = [c.astype(np.float64) if isinstance(c, np.ndarray) and c.dtype.kind == "f" else c
               for c in copies]
-    got = student(*copies) if network else student(*copies, np.array(grad_output))
+    try:
+        got = student(*copies) if network else student(*copies, np.array(grad_output))
+    except Exception as e:  # the student's code failed: a failed check, not a traceback
+        who = getattr(student, "__name__", "the solution")
+        return {}, [f"{who} raised {type(e).__name__}: {e}{_where(e)}; fix it and run the "
+                    "check again"]
     if got is None or got is Ellipsis:
         return {}, ["the solution returned nothing: fill in the `...`"]
     if network:

@@ -8,7 +8,11 @@
     start_epoch = info["epoch"] + 1
 
 A checkpoint is a ``cr.save`` file (safetensors, SHA-256 checked, written atomically) holding
-``{"manifest", "model", "optimizer", "scheduler", "epoch", "step", "extra", "rng"}``. ``rng``
+``{"manifest", "model", "optimizer", "scheduler", "epoch", "step", "extra", "rng",
+"architecture"}``. ``architecture`` is the model's structure as plain data
+(``chainrule.nn.architecture.describe``: class names from ``chainrule.nn`` and their constructor
+arguments, never code), or None for a model it cannot describe (your own ``Module`` subclass);
+``chainrule evaluate`` rebuilds the model from it. ``rng``
 snapshots chainrule's default generator (``cr.get_rng_state()``), NumPy's legacy global state and
 Python's ``random``, so shuffles and dropout masks after resuming are the ones a run that never
 stopped would have drawn. A ``DataLoader`` with its own ``cr.Generator`` can keep it in ``extra``
@@ -37,6 +41,12 @@ def _version() -> str:
     return str(getattr(chainrule, "__version__", "unknown"))
 
 
+def _describe(model: Any) -> dict[str, Any] | None:
+    from chainrule.nn.architecture import describe
+
+    return None if model is None else describe(model)
+
+
 def save_checkpoint(path: PathLike, model: Any = None, optimizer: Any = None,
                     scheduler: Any = None, epoch: int | None = None, step: int | None = None,
                     extra: Any = None) -> None:
@@ -56,6 +66,7 @@ def save_checkpoint(path: PathLike, model: Any = None, optimizer: Any = None,
     }
     for name, obj in objects.items():
         ckpt[name] = None if obj is None else obj.state_dict()
+    ckpt["architecture"] = _describe(model)
     ckpt.update(epoch=epoch, step=step, extra=extra, rng={
         "chainrule": get_rng_state(),
         "numpy": np.random.get_state(),
@@ -71,7 +82,8 @@ def load_checkpoint(path: PathLike, model: Any = None, optimizer: Any = None,
 
     Each given object gets ``load_state_dict`` (the model with ``strict``); with ``restore_rng``
     the random states are restored too. Returns ``{"epoch", "step", "extra", "manifest"}`` plus
-    the state dicts of parts that were saved but not given here (e.g. ``"model"``).
+    the state dicts of parts that were saved but not given here (e.g. ``"model"``), and
+    ``"architecture"`` (None when the model could not be described, or an older file).
     """
     ckpt = load(path)
     manifest = ckpt.get("manifest") if isinstance(ckpt, dict) else None
@@ -96,7 +108,7 @@ def load_checkpoint(path: PathLike, model: Any = None, optimizer: Any = None,
         set_rng_state(rng["chainrule"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
-    out = {k: ckpt.get(k) for k in ("epoch", "step", "extra", "manifest")}
+    out = {k: ckpt.get(k) for k in ("epoch", "step", "extra", "manifest", "architecture")}
     out.update({n: ckpt[n] for n, obj in objects.items()
                 if obj is None and ckpt.get(n) is not None})
     if not restore_rng:

@@ -239,7 +239,9 @@ class ModelCheckpoint(Callback):
     ``path`` may hold format fields filled from the epoch and its logs:
     ``"ckpt/epoch{epoch:02d}-{val_loss:.3f}.ckpt"``. With ``save_best_only=True`` a file is
     written only when ``monitor`` improves on the best so far. ``save_weights_only=True``
-    writes the model's ``state_dict`` alone (``cr.save``; read it back with ``cr.load``).
+    writes the model's ``state_dict`` alone (``cr.save``; read it back with ``cr.load``), with
+    the model's architecture (plain data, never code) in its ``_metadata`` when
+    ``chainrule.nn.architecture.describe`` can describe it, so ``chainrule evaluate`` reads it.
     ``every`` saves every n-th epoch; ``min_interval`` (seconds) skips a save that would come
     sooner than that after the previous one, and then saves the final epoch when training ends
     (a 300-epoch XOR run need not write 300 files; each write is flushed to disk).
@@ -304,8 +306,13 @@ class ModelCheckpoint(Callback):
         os.makedirs(directory, exist_ok=True)
         if self.save_weights_only:
             from chainrule.io import save
+            from chainrule.nn.architecture import describe
 
-            save(self.model.state_dict(), path)
+            state = self.model.state_dict()
+            arch = describe(self.model)
+            if arch is not None:  # kept as PyTorch keeps module versions: state._metadata
+                state._metadata = {"architecture": arch}
+            save(state, path)
         else:
             self.trainer.save_checkpoint(path)
         self.last_path = path

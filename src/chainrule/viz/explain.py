@@ -15,6 +15,7 @@ SVG: the forward pass on the left-to-right panel, the gradients on the right-to-
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,27 +71,99 @@ class Doc:
     def figure(self, svg: str) -> None:
         self.blocks.append(("figure", svg))
 
-    def render(self, fmt: str) -> str:
+    def render(self, fmt: str, width: int | None = None) -> str:
+        """The document as ``fmt``; text lines fit ``width`` columns when given (paragraphs
+        wrap, wide table columns wrap inside their cells)."""
         if fmt not in FORMATS:
             raise ValueError(f"explain: unknown format {fmt!r}; expected one of {FORMATS}")
-        return {"text": _text, "markdown": _markdown, "html": _html}[fmt](self)
+        if fmt == "text":
+            return _text(self, width)
+        return {"markdown": _markdown, "html": _html}[fmt](self)
 
 
-def _text(d: Doc) -> str:
-    out = [d.title, "=" * len(d.title), ""]
+MIN_WIDTH = 60
+
+
+def _wrap(text: str, width: int | None) -> list[str]:
+    if width is None or len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def _column_widths(w: list[int], floor: list[int], width: int) -> list[int]:
+    """Narrow the widest columns (never below ``floor``: a number is never split) until the
+    row fits ``width``."""
+    w = list(w)
+    while sum(w) + 2 * (len(w) - 1) > width:
+        cols = [i for i in range(len(w)) if w[i] > floor[i]]
+        if not cols:
+            break
+        i = max(cols, key=lambda j: w[j])
+        w[i] -= 1
+    return w
+
+
+def _text(d: Doc, width: int | None = None) -> str:
+    width = None if width is None else max(int(width), MIN_WIDTH)
+    title = _wrap(d.title, width)
+    out = [*title, "=" * max(len(t) for t in title), ""]
     for kind, body in d.blocks:
         if kind == "h":
-            out += [body, "-" * len(body), ""]
+            lines = _wrap(body, width)
+            out += [*lines, "-" * max(len(t) for t in lines), ""]
         elif kind == "p":
-            out += [body, ""]
+            out += [*_wrap(body, width), ""]
         elif kind == "table":
             header, rows = body
-            w = [max(len(x) for x in col) for col in zip(header, *rows)]
-            numeric = [bool(rows) and all(_is_num(r[i]) for r in rows)
-                       for i in range(len(header))]
-            out += [_line(header, w, numeric), "  ".join("-" * x for x in w)]
-            out += [_line(r, w, numeric) for r in rows] + [""]
+            out += _table(header, rows, width)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _table(header: list[str], rows: list[list[str]], width: int | None) -> list[str]:
+    """A table's lines. Too wide for ``width``: the widest text columns wrap inside their
+    cells (numbers never split); still too wide: the columns go into several tables, each
+    repeating the first column."""
+    w = [max(len(x) for x in col) for col in zip(header, *rows)]
+    numeric = [bool(rows) and all(_is_num(r[i]) for r in rows) for i in range(len(header))]
+    if width is not None:
+        floor = [max((len(r[i]) for r in rows), default=1) if numeric[i] else min(w[i], 14)
+                 for i in range(len(w))]
+        w = _column_widths(w, floor, width)
+        if sum(w) + 2 * (len(w) - 1) > width and len(w) > 2:
+            groups: list[list[int]] = [[]]
+            used = w[0]
+            for i in range(1, len(w)):
+                if groups[-1] and used + 2 + w[i] > width:
+                    groups.append([])
+                    used = w[0]
+                groups[-1].append(i)
+                used += 2 + w[i]
+            if len(groups) > 1:
+                out: list[str] = []
+                for g in groups:
+                    cols = [0, *g]
+                    out += _table([header[i] for i in cols], [[r[i] for i in cols] for r in rows],
+                                  width)
+                return out
+    wrapped = [_cells(r, w) for r in rows]
+    spaced = any(len(lines) > 1 for lines in wrapped)
+    out = [_line(cells, w, numeric) for cells in _cells(header, w)]
+    out.append("  ".join("-" * x for x in w))
+    for lines in wrapped:
+        out += [_line(cells, w, numeric) for cells in lines]
+        if spaced:  # rows that wrap are told apart by a blank line
+            out.append("")
+    if not spaced:
+        out.append("")
+    return out
+
+
+def _cells(row: list[str], w: list[int]) -> list[list[str]]:
+    """One row as physical lines: each cell wrapped to its column's width."""
+    parts = [textwrap.wrap(c, w[i], break_on_hyphens=False) if len(c) > w[i] else [c]
+             for i, c in enumerate(row)]
+    height = max(len(p) for p in parts)
+    return [[p[k] if k < len(p) else "" for p in parts] for k in range(height)]
 
 
 def _line(cells: list[str], w: list[int], numeric: list[bool]) -> str:
@@ -550,50 +623,80 @@ def network_doc(r: NetworkRun, title: str = "Backprop, step by step") -> Doc:
 
 
 def explain_network(model: Any, inputs: Any, targets: Any, loss: str = "mse", lr: float = 0.5,
-                    format: str = "text", title: str = "Backprop, step by step") -> str:
-    """One training step of a small MLP explained neuron by neuron (see the module docstring)."""
-    return network_doc(run_network(model, inputs, targets, loss, lr), title).render(format)
+                    format: str = "text", title: str = "Backprop, step by step",
+                    width: int | None = None) -> str:
+    """One training step of a small MLP explained neuron by neuron (see the module docstring);
+    ``width``: text lines fit that many columns (at least 60)."""
+    return network_doc(run_network(model, inputs, targets, loss, lr), title).render(format,
+                                                                                   width)
 
 
 # ---------------------------------------------------------------------------------- figure
 
-def _panel(r: NetworkRun, ws: list[dict[str, Any]], y0: float, width: float, height: float,
-           backward: bool) -> list[str]:
-    e = html.escape
-    colour = "#c0392b" if backward else "#1f5fa8"
+CHAR_EM = 0.64  # the advance of a digit in DejaVu Sans / system sans fonts, in em (widest)
+RADIUS = 30.0
+ROW = 92.0  # vertical distance between neurons of one layer
+
+
+@dataclass
+class Label:
+    """A text placed at ``(x, y)`` (baseline, centred), with the box it is estimated to fill."""
+
+    text: str
+    x: float
+    y: float
+    size: float
+    fill: str = "#222"
+    bold: bool = False
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        w = len(self.text) * CHAR_EM * self.size
+        return (self.x - w / 2, self.y - 0.8 * self.size, self.x + w / 2, self.y + 0.25 * self.size)
+
+
+@dataclass
+class PanelLayout:
+    """Where everything of one panel goes: circles ``(name, x, y)``, the value in each circle,
+    the edge labels (and the edges whose label found no free place), the other texts."""
+
+    circles: list[tuple[str, float, float]]
+    values: list[Label]
+    edge_labels: list[Label]
+    texts: list[Label]
+    edges: list[tuple[float, float, float, float]]
+    left_out: int
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...], pad: float = 1.0) -> bool:
+    return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + pad and b[1] < a[3] + pad
+
+
+def _fit_value(text: str, x: float, y: float) -> Label:
+    """The value inside a circle, in the largest font (<= 11 px) whose width fits the chord of
+    the circle at the text's height."""
+    dy = 13.0  # baseline below the centre; the text spans about [dy - 0.8 s, dy + 0.25 s]
+    size = 11.0
+    while size > 7.0:
+        half = (RADIUS ** 2 - (dy + 0.25 * size) ** 2) ** 0.5 - 2
+        if len(text) * CHAR_EM * size <= 2 * half:
+            break
+        size -= 0.5
+    return Label(text, x, y + dy, size)
+
+
+def panel_layout(r: NetworkRun, ws: list[dict[str, Any]], y0: float, width: float,
+                 height: float, backward: bool) -> PanelLayout:
+    """The geometry of one panel (see ``network_svg``), computed so that texts do not overlap:
+    each edge label takes the first free place along its edge, or is left out (the tables
+    below the figure list every value)."""
     gap = width / len(r.sizes)
     pos: dict[str, tuple[float, float]] = {}
     for c, names in enumerate(r.names):
+        top = y0 + 78 + (height - 120 - ROW * len(names)) / 2
         for k, name in enumerate(names):
-            pos[name] = (gap * (c + 0.5), y0 + 78 + (k + 0.5) * (height - 120) / len(names))
-    if backward:
-        title = "Backward pass, right to left: delta = dE/dz in the neurons, dE/dw on the edges"
-    else:
-        title = "Forward pass, left to right: a = act(w.x + b) in the neurons, weights on the edges"
-    out = [f'<rect x="0" y="{y0:.0f}" width="{width:.0f}" height="{height:.0f}" '
-           f'fill="{"#fffafa" if backward else "#fafcff"}" stroke="#d5d9e3"/>',
-           f'<text x="14" y="{y0 + 24:.0f}" font-size="15" font-weight="bold" '
-           f'fill="{colour}">{e(title)}</text>']
-    rad = 28
-    for w in ws:
-        if w["i"] < 0:
-            continue
-        (xa, ya), (xb, yb) = pos[w["src"]], pos[w["dst"]]
-        d = float(np.hypot(xb - xa, yb - ya))
-        ux, uy = (xb - xa) / d, (yb - ya) / d
-        if backward:
-            sx, sy, tx, ty = xb - ux * rad, yb - uy * rad, xa + ux * (rad + 3), ya + uy * (rad + 3)
-        else:
-            sx, sy, tx, ty = xa + ux * rad, ya + uy * rad, xb - ux * (rad + 3), yb - uy * (rad + 3)
-        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{tx:.1f}" y2="{ty:.1f}" '
-                   f'stroke="{colour}" stroke-opacity="0.6" stroke-width="1.6" '
-                   f'marker-end="url(#arrow{"b" if backward else "f"})"/>')
-        f = 0.72 if backward else 0.28  # near the arrow's tail, away from the crossings
-        lx, ly = xa + (xb - xa) * f, ya + (yb - ya) * f
-        label = f"{w['name']} = {num(w['grad'] if backward else w['value'], 4)}"
-        out.append(f'<text x="{lx:.1f}" y="{ly - 5:.1f}" text-anchor="middle" font-size="12" '
-                   f'fill="#222" stroke="#fff" stroke-width="4" paint-order="stroke">'
-                   f'{e(label)}</text>')
+            pos[name] = (gap * (c + 0.5), top + (k + 0.5) * ROW)
+    circles, values, texts = [], [], []
     for c, names in enumerate(r.names):
         for k, name in enumerate(names):
             x, y = pos[name]
@@ -603,24 +706,87 @@ def _panel(r: NetworkRun, ws: list[dict[str, Any]], y0: float, width: float, hei
                 val, sub = num(r.dz[c - 1][k], 4), f"dE/da = {num(r.da[c - 1][k], 4)}"
             else:
                 val, sub = num(r.a[c][k], 4), f"z = {num(r.z[c - 1][k], 4)}"
-            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{rad}" '
-                       f'fill="{"#fbecea" if backward else "#eaf1fb"}" stroke="{colour}" '
-                       'stroke-width="2"/>')
-            out.append(f'<text x="{x:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="13" '
-                       f'font-weight="bold">{e(name)}</text>')
-            out.append(f'<text x="{x:.1f}" y="{y + 12:.1f}" text-anchor="middle" '
-                       f'font-size="11">{e(val)}</text>')
-            out.append(f'<text x="{x:.1f}" y="{y + rad + 15:.1f}" text-anchor="middle" '
-                       f'font-size="11" fill="#555">{e(sub)}</text>')
+            circles.append((name, x, y))
+            values.append(_fit_value(val, x, y))
+            texts.append(Label(name, x, y - 3, 13, bold=True))
+            texts.append(Label(sub, x, y + RADIUS + 14, 11, fill="#555"))
         if c > 0 and r.layers[c - 1].b is not None:
-            bias = ", ".join(f"{w['name']} = {num(w['grad'] if backward else w['value'], 4)}"
-                             for w in ws if w["i"] < 0 and w["layer"] == c - 1)
-            label = ("dE/db: " if backward else "bias: ") + bias
-            out.append(f'<text x="{pos[names[0]][0]:.1f}" y="{y0 + 50:.0f}" '
-                       f'text-anchor="middle" font-size="11" fill="#555">{e(label)}</text>')
-    x = pos[r.names[-1][0]][0]
+            items = [f"{w['name']} = {num(w['grad'] if backward else w['value'], 4)}"
+                     for w in ws if w["i"] < 0 and w["layer"] == c - 1]
+            lines = [("dE/db: " if backward else "bias: ")]
+            for item in items:  # lines no wider than the column: neighbours never touch
+                more = f"{lines[-1]}, {item}" if lines[-1][-2:] != ": " else lines[-1] + item
+                if len(more) * CHAR_EM * 11 > gap - 12 and lines[-1][-2:] != ": ":
+                    lines.append(item)
+                else:
+                    lines[-1] = more
+            for k, line in enumerate(lines[:4]):
+                texts.append(Label(line, pos[names[0]][0], y0 + 46 + 13 * k, 11, fill="#555"))
+    obstacles = [(x - RADIUS - 2, y - RADIUS - 2, x + RADIUS + 2, y + RADIUS + 2)
+                 for _, x, y in circles] + [t.box for t in texts]
+    edges, labels, left_out = [], [], 0
+    tries = (0.3, 0.42, 0.54, 0.66, 0.22, 0.36, 0.48, 0.6, 0.72, 0.16, 0.78)
+    for w in ws:
+        if w["i"] < 0:
+            continue
+        (xa, ya), (xb, yb) = pos[w["src"]], pos[w["dst"]]
+        d = float(np.hypot(xb - xa, yb - ya))
+        ux, uy = (xb - xa) / d, (yb - ya) / d
+        if backward:
+            edges.append((xb - ux * RADIUS, yb - uy * RADIUS,
+                          xa + ux * (RADIUS + 3), ya + uy * (RADIUS + 3)))
+        else:
+            edges.append((xa + ux * RADIUS, ya + uy * RADIUS,
+                          xb - ux * (RADIUS + 3), yb - uy * (RADIUS + 3)))
+        text = f"{w['name']} = {num(w['grad'] if backward else w['value'], 4)}"
+        for f in tries:
+            f = 1 - f if backward else f  # near the arrow's tail, away from the crossings
+            lab = Label(text, xa + (xb - xa) * f, ya + (yb - ya) * f + 4, 11.5)
+            if not any(_overlap(lab.box, o) for o in obstacles):
+                labels.append(lab)
+                obstacles.append(lab.box)
+                break
+        else:
+            left_out += 1
+    return PanelLayout([(n, x, y) for n, x, y in circles], values, labels, texts, edges,
+                       left_out)
+
+
+def _text_svg(t: Label, halo: bool = False) -> str:
+    extra = ' stroke="#fff" stroke-width="4" paint-order="stroke"' if halo else ""
+    bold = ' font-weight="bold"' if t.bold else ""
+    return (f'<text x="{t.x:.1f}" y="{t.y:.1f}" text-anchor="middle" font-size="{t.size:g}" '
+            f'fill="{t.fill}"{bold}{extra}>{html.escape(t.text)}</text>')
+
+
+def _panel(r: NetworkRun, ws: list[dict[str, Any]], y0: float, width: float, height: float,
+           backward: bool) -> list[str]:
+    e = html.escape
+    colour = "#c0392b" if backward else "#1f5fa8"
+    lay = panel_layout(r, ws, y0, width, height, backward)
+    if backward:
+        title = "Backward pass, right to left: delta = dE/dz in the neurons, dE/dw on the edges"
+    else:
+        title = "Forward pass, left to right: a = act(w.x + b) in the neurons, weights on the edges"
+    out = [f'<rect x="0" y="{y0:.0f}" width="{width:.0f}" height="{height:.0f}" '
+           f'fill="{"#fffafa" if backward else "#fafcff"}" stroke="#d5d9e3"/>',
+           f'<text x="14" y="{y0 + 24:.0f}" font-size="15" font-weight="bold" '
+           f'fill="{colour}">{e(title)}</text>']
+    for sx, sy, tx, ty in lay.edges:
+        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{tx:.1f}" y2="{ty:.1f}" '
+                   f'stroke="{colour}" stroke-opacity="0.6" stroke-width="1.6" '
+                   f'marker-end="url(#arrow{"b" if backward else "f"})"/>')
+    out += [_text_svg(t, halo=True) for t in lay.edge_labels]
+    for _name, x, y in lay.circles:
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{RADIUS:g}" '
+                   f'fill="{"#fbecea" if backward else "#eaf1fb"}" stroke="{colour}" '
+                   'stroke-width="2"/>')
+    out += [_text_svg(t) for t in lay.texts] + [_text_svg(t) for t in lay.values]
+    x = width - 14
     msg = f"loss E = {num(r.loss, 6)}" if backward else f"targets {arr(r.y[0], 4)}"
-    out.append(f'<text x="{x:.1f}" y="{y0 + height - 12:.0f}" text-anchor="middle" '
+    if lay.left_out:
+        msg = f"{lay.left_out} edge labels left out (no free place; see the tables); " + msg
+    out.append(f'<text x="{x:.1f}" y="{y0 + height - 12:.0f}" text-anchor="end" '
                f'font-size="12" fill="{colour}">{e(msg)}</text>')
     return out
 
@@ -629,7 +795,7 @@ def network_svg(r: NetworkRun, ws: list[dict[str, Any]] | None = None) -> str:
     """The network as an inline SVG: the forward panel (blue, left to right) above the
     backward panel (red, right to left)."""
     ws = r.weights() if ws is None else ws
-    height = 140 + max(r.sizes) * 75.0
+    height = 140 + max(r.sizes) * ROW
     width = max(900.0, 260.0 * len(r.sizes))
     total = 2 * height + 16
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{total:.0f}" '

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "gradients_on_batch", "plot_confusion_matrix", "plot_curves",
-           "plot_decision_boundary", "plot_histograms", "predict_scores", "read_metrics"]
+__all__ = ["confusion_matrix", "dominated", "gradients_on_batch", "plot_confusion_matrix",
+           "plot_curves", "plot_decision_boundary", "plot_histograms", "predict_scores",
+           "read_metrics"]
 
 Records = list[dict[str, Any]]
 
@@ -235,11 +236,25 @@ def gradients_on_batch(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray
             for (n, p), g in zip(named, gs)}
 
 
+DOMINANCE = 20.0
+
+
+def dominated(counts: Any, ratio: float = DOMINANCE) -> bool:
+    """Whether one bin dominates a histogram (its count is more than ``ratio`` times the median
+    of the nonzero bins), so that a linear axis would flatten every other bin: then the counts
+    go on a log axis."""
+    c = np.asarray(counts, dtype=np.float64)
+    nonzero = c[c > 0]
+    return nonzero.size > 1 and float(c.max()) > ratio * float(np.median(nonzero))
+
+
 def plot_histograms(model: Any, path: str | Path | None = None,
                     gradients: dict[str, np.ndarray] | None = None, bins: int = 40,
                     title: str = "") -> Any:
     """One row per layer: its weights' and biases' values (left) and, when ``gradients`` are
-    given (see ``gradients_on_batch``), their gradients (right)."""
+    given (see ``gradients_on_batch``), their gradients (right). A panel where one bin
+    dominates (``dominated``: max bin > 20x the median nonzero bin, e.g. ReLU's zero gradients)
+    gets a log count axis, said in its title."""
     plt = _plt()
     layers: dict[str, list[tuple[str, np.ndarray]]] = {}
     for name, p in model.named_parameters():
@@ -264,7 +279,12 @@ def plot_histograms(model: Any, path: str | Path | None = None,
                 a = a.ravel().astype(np.float64)
                 ax.hist(a, bins=edges, alpha=0.65, color=f"C{i}",
                         label=f"{kind} {tuple(params[i][1].shape)}  std {a.std():.2g}")
-            ax.set_title(f"layer {layer}: {what}", fontsize=9)
+            counts = np.histogram(allv, bins=edges)[0]
+            log = dominated(counts)
+            if log:
+                ax.set_yscale("log")
+            ax.set_title(f"layer {layer}: {what}" + (" (log count: one bin dominates)"
+                                                     if log else ""), fontsize=9)
             ax.tick_params(labelsize=8)
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
