@@ -199,7 +199,7 @@ def train_chainrule(task: Task, seeds: list[int], max_sweeps: int | None = None)
 
     with Timer() as tm:
         run = _loop(task, seeds, forward, step, lambda a: a.detach().numpy(), snapshot,
-                    max_sweeps or task.max_sweeps)
+                    task.max_sweeps if max_sweeps is None else max_sweeps)
     run.seconds = tm.seconds
     return run
 
@@ -232,7 +232,7 @@ def train_torch(task: Task, seeds: list[int], max_sweeps: int | None = None) -> 
 
     with Timer() as tm:
         run = _loop(task, seeds, forward, step, lambda a: a.detach().numpy(), snapshot,
-                    max_sweeps or task.max_sweeps)
+                    task.max_sweeps if max_sweeps is None else max_sweeps)
     run.seconds = tm.seconds
     return run
 
