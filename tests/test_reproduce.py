@@ -173,3 +173,16 @@ def test_mnist1d_short_run() -> None:
     assert "| logistic regression (linear 40-10) | 32% |" in text
     res = rep.data["MLP 40-100-100-10, ReLU"]["chainrule"][0]
     assert len(res.accuracy) == 3 and res.final > 0.2  # well above chance after 120 steps
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch not installed")
+def test_pending_builders_build_under_torch_nn() -> None:
+    """The CNN and GRU rows are written against PyTorch's API, so they run on chainrule as soon
+    as chainrule.nn has the layers; here they are checked on torch.nn."""
+    import torch
+
+    from chainrule.reproduce import fashion
+
+    assert mnist1d.cnn(torch.nn)(torch.zeros(3, 40)).shape == (3, 10)
+    assert mnist1d.gru(torch.nn)(torch.zeros(3, 40)).shape == (3, 10)
+    assert fashion.cnn(torch.nn)(torch.zeros(2, 784)).shape == (2, 10)

@@ -131,17 +131,39 @@ class Baseline:
     needs: tuple[str, ...] = ()
 
 
+def cnn(nnm: Any) -> Any:
+    """The reference code's ConvBase: three strided Conv1d layers (25 channels), a linear head."""
+    return nnm.Sequential(
+        nnm.Unflatten(1, (1, 40)),
+        nnm.Conv1d(1, 25, 5, stride=2, padding=1), nnm.ReLU(),
+        nnm.Conv1d(25, 25, 3, stride=2, padding=1), nnm.ReLU(),
+        nnm.Conv1d(25, 25, 3, stride=2, padding=1), nnm.ReLU(),
+        nnm.Flatten(), nnm.Linear(125, 10))
+
+
+def gru(nnm: Any) -> Any:
+    """The reference code's GRUBase: a bidirectional GRU (6 units) over the 40 positions, every
+    step's output into one linear layer."""
+
+    class GRUNet(nnm.Module):  # type: ignore[name-defined, misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nnm.GRU(1, 6, batch_first=True, bidirectional=True)
+            self.linear = nnm.Linear(2 * 6 * 40, 10)
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.gru(x.reshape(x.shape[0], 40, 1))
+            return self.linear(out.reshape(out.shape[0], -1))
+
+    return GRUNet()
+
+
 RECIPE = Recipe("ce", "adam", 1e-2, 100, 150)
 BASELINES = [
     Baseline("logistic regression (linear 40-10)", 0.32, mlp([40, 10], "relu")),
     Baseline("MLP 40-100-100-10, ReLU", 0.68, mlp([40, 100, 100, 10], "relu")),
-    # One builder each once the layers exist (the reference code's models):
-    # CNN: Unflatten(1, (1, 40)), Conv1d(1, 25, 5, stride=2, padding=1), ReLU,
-    #      Conv1d(25, 25, 3, stride=2, padding=1), ReLU, Conv1d(25, 25, 3, stride=2, padding=1),
-    #      ReLU, Flatten, Linear(125, 10)
-    # GRU: bidirectional GRU(1, 6, batch_first=True) over the 40 steps, all outputs -> Linear
-    Baseline("CNN, 3 conv layers (25 channels)", 0.94, None, ("Conv1d",)),
-    Baseline("GRU, bidirectional, 6 units", 0.91, None, ("GRU",)),
+    Baseline("CNN, 3 conv layers (25 channels)", 0.94, cnn, ("Conv1d",)),
+    Baseline("GRU, bidirectional, 6 units", 0.91, gru, ("GRU",)),
 ]
 
 

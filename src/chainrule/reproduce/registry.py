@@ -33,6 +33,13 @@ class Experiment:
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
+ORDER = ("xor", "symmetry", "parity", "encoder", "nielsen", "fashion-mnist", "mnist1d")
+
+
+def _ordered() -> list[Experiment]:
+    """The experiments in the order of the history (then any others by name)."""
+    rank = {n: i for i, n in enumerate(ORDER)}
+    return sorted(EXPERIMENTS.values(), key=lambda e: (rank.get(e.name, len(ORDER)), e.name))
 
 
 def register(exp: Experiment) -> Experiment:
@@ -56,13 +63,14 @@ def get(name: str) -> Experiment:
         return EXPERIMENTS[name]
     near = difflib.get_close_matches(name, list(EXPERIMENTS), n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise KeyError(f"unknown experiment {name!r}{hint}; known: {', '.join(EXPERIMENTS)}")
+    known = ", ".join(e.name for e in _ordered())
+    raise KeyError(f"unknown experiment {name!r}{hint}; known: {known}")
 
 
 def listing() -> str:
     """A Markdown table of every experiment and row, pending rows marked with what they need."""
     lines = ["| name | what it reproduces | source | status |", "|---|---|---|---|"]
-    for exp in EXPERIMENTS.values():
+    for exp in _ordered():
         miss = missing_layers(exp.needs)
         status = f"pending: needs nn.{', nn.'.join(miss)}" if miss else "ready"
         lines.append(f"| `{exp.name}` | {exp.title} | {exp.source} | {status} |")
