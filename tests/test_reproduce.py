@@ -186,3 +186,24 @@ def test_pending_builders_build_under_torch_nn() -> None:
     assert mnist1d.cnn(torch.nn)(torch.zeros(3, 40)).shape == (3, 10)
     assert mnist1d.gru(torch.nn)(torch.zeros(3, 40)).shape == (3, 10)
     assert fashion.cnn(torch.nn)(torch.zeros(2, 784)).shape == (2, 10)
+
+
+def test_nielsen_on_any_idx_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--data DIR`` trains the book's four configurations on the IDX files in DIR."""
+    from chainrule.data.datasets.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 200), ("t10k", 50)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte",
+                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte",
+                  rng.integers(0, 10, n, dtype=np.uint8))
+    out = tmp_path / "out"
+    assert cli.main(["reproduce", "nielsen", "--data", str(tmp_path), "--epochs", "1",
+                     "--no-torch", "--quiet", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"IDX files in {tmp_path}" in text
+    assert text.count("| ch. ") == 4 and "95.42% (ch. 1" in text
+    assert cli.main(["reproduce", "nielsen", "--data", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "the IDX files were not found there" in err and err.count("\n") == 1

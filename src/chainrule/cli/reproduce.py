@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                      epochs=args.epochs, limit=args.limit, progress=not args.quiet)
     try:
         report = R.run(args.name, opts)
-    except R.PendingError as e:
+    except (R.PendingError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     say(report.markdown())
     say(f"(written to {out}/results.md)")

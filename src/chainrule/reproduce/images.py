@@ -22,7 +22,11 @@ def load(folder: str | None, limit: int | None = None) -> tuple[tuple[np.ndarray
             train, test = MNIST(root=folder, train=True), MNIST(root=folder, train=False)
             name = f"IDX files in {folder}"
     except DatasetNotFoundError as e:
-        raise FileNotFoundError(INSTALL if folder is None else str(e)) from None
+        if folder is None:
+            raise FileNotFoundError(INSTALL) from None
+        files = ", ".join(f for pair in MNIST.resources.values() for f in pair)
+        raise FileNotFoundError(f"--data {folder}: the IDX files were not found there ({files}; "
+                                "gzipped or not)") from e
 
     def flat(ds: MNIST) -> tuple[np.ndarray, np.ndarray]:
         x = ds.data.reshape(len(ds.data), -1).astype(np.float32) / np.float32(255)
