@@ -21,7 +21,7 @@ LAYERS = {
     "nn": 3,
     "optim": 4, "data": 4, "utils": 4,
     "io": 5, "train": 5, "onnx": 5,
-    "viz": 6, "cli": 6, "exercise": 6,
+    "viz": 6, "cli": 6, "exercise": 6, "reproduce": 6,
 }
 
 

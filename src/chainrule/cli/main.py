@@ -18,6 +18,7 @@ import sys
 from typing import Any, NoReturn
 
 from chainrule.cli import cost, evaluate, explain, export, gradcheck, plot_cmd, predict, train
+from chainrule.cli import reproduce as reproduce_cmd
 from chainrule.cli.common import CLIError, one_line
 
 PROG = "chainrule"
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                "chainrule.", epilog="`chainrule COMMAND --help` lists a command's options.")
     p.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for mod in (train, evaluate, predict, plot_cmd, gradcheck, cost, explain, export):
+    for mod in (train, evaluate, predict, plot_cmd, gradcheck, cost, explain, export,
+                reproduce_cmd):
         mod.add_parser(sub)
     return p
 
