@@ -16,6 +16,27 @@ from chainrule.nn.parameter import Parameter
 from chainrule.nn.samples import Generator, ModuleSample
 
 
+def _affine_parameters(m: Module, shape: tuple, affine: bool, bias: bool, dtype: Any,
+                       device: Any) -> None:
+    """Register a normalisation layer's ``weight`` and ``bias`` of ``shape`` (or None for each
+    left out), as PyTorch's LayerNorm and GroupNorm do."""
+    if affine:
+        m.weight = Parameter(creation.empty(shape, dtype=dtype, device=device))
+        if bias:
+            m.bias = Parameter(creation.empty(shape, dtype=dtype, device=device))
+            return
+    else:
+        m.register_parameter("weight", None)
+    m.register_parameter("bias", None)
+
+
+def _reset_affine(m: Module) -> None:
+    """Weight 1, bias 0 (where they exist)."""
+    if m.weight is not None:
+        init.ones_(m.weight)
+    if m.bias is not None:
+        init.zeros_(m.bias)
+
 class _BatchNorm(Module):
     """Shared by the batch-norm layers: parameters, running statistics, train/eval logic."""
 
@@ -140,24 +161,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(creation.empty(self.normalized_shape, dtype=dtype,
-                                                   device=device))
-            if bias:
-                self.bias = Parameter(creation.empty(self.normalized_shape, dtype=dtype,
-                                                     device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Any) -> Tensor:
         p = self._parameters
@@ -240,22 +248,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(creation.empty(num_channels, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(creation.empty(num_channels, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Any) -> Tensor:
         p = self._parameters
