@@ -84,7 +84,21 @@ def build_moe(arch: dict[str, Any]) -> Any:
 
 
 def build_model(arch: dict[str, Any]) -> Any:
-    """An ``nn.MLP`` (or the MoE MLP of ``moe_architecture``) from an architecture record."""
+    """An ``nn.MLP`` (or the MoE MLP of ``moe_architecture``) from an architecture record.
+
+    An architecture too large to allocate (a hostile checkpoint asking for a 10^9-wide layer)
+    raises ``CLIError`` naming it, not the generic out-of-memory advice about batch sizes."""
+    try:
+        return _build_model(arch)
+    except MemoryError:
+        shown = repr(arch.get("sizes") if arch.get("kind") == "mlp" else arch.get("module"))
+        shown = shown if len(shown) <= 160 else shown[:157] + "..."
+        raise CLIError(f"the model's architecture is too large to allocate in memory (kind "
+                       f"{arch.get('kind')!r}, layers {shown}); its parameters alone do not fit, "
+                       "whatever the batch size") from None
+
+
+def _build_model(arch: dict[str, Any]) -> Any:
     from chainrule import nn
 
     if arch.get("kind") == "moe":

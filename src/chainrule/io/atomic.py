@@ -76,8 +76,23 @@ def atomic_write(path: str | os.PathLike[Any]) -> Iterator[str]:
     fsync_dir(directory)
 
 
+def os_error_naming(e: OSError, path: str | os.PathLike[Any], size: int | None = None) -> OSError:
+    """``e`` (a failed atomic write of ``path``) as an ``OSError`` of the same errno that names
+    ``path`` and the OS's reason (a bare write error, e.g. EFBIG or ENOSPC, names no file)."""
+    reason = e.strerror or str(e)
+    what = f" while writing {size} bytes" if size is not None else ""
+    return OSError(e.errno, f"{reason}{what} (the previous file, if any, is unchanged; no "
+                   "temporary file was left)", os.fspath(path))
+
+
 def write_bytes_atomic(path: str | os.PathLike[Any], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see ``atomic_write``)."""
-    with atomic_write(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
+    """Write ``data`` to ``path`` atomically (see ``atomic_write``).
+
+    A failure (disk full, file too large, no permission, ...) leaves no temporary file and
+    raises ``OSError`` (with the OS's errno) naming ``path`` and the OS's reason."""
+    try:
+        with atomic_write(path) as tmp, open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+    except OSError as e:
+        raise os_error_naming(e, path, len(data)) from e

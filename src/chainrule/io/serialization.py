@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 from collections import OrderedDict
 from typing import Any, BinaryIO
 
@@ -37,7 +38,7 @@ from safetensors import SafetensorError, safe_open
 from chainrule.autograd.factories import from_numpy
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import check_device
-from chainrule.io.atomic import atomic_write
+from chainrule.io.atomic import atomic_write, os_error_naming
 
 FORMAT = "chainrule"
 FORMAT_VERSION = 1
@@ -187,8 +188,27 @@ def _encode(obj: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return enc.arrays, metadata
 
 
-def _write_file(arrays: dict[str, np.ndarray], path: str, metadata: dict[str, str]) -> None:
-    stnp.save_file(arrays, path, metadata=metadata)
+def _write_file(arrays: dict[str, np.ndarray], tmp: str,
+                metadata: dict[str, str] | None) -> None:
+    """Write a safetensors file's bytes into ``tmp``, the temporary file of an atomic write.
+
+    Never safetensors' own file writer: it raises ``SafetensorError`` naming no path when the
+    disk is full and leaves its own ``.tmpXXXXXX`` file behind when interrupted."""
+    data = stnp.save(arrays, metadata=metadata)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+
+
+def _save_atomic(path: PathLike, build: Any) -> None:
+    """``_write_file(*build())`` into ``path`` through ``atomic_write``: any failure removes the
+    temporary file; an ``OSError`` (disk full, ...) is re-raised naming ``path``."""
+    try:
+        with atomic_write(path) as tmp:  # the temp file exists from here: any failure removes it
+            arrays, metadata = build()
+            _write_file(arrays, tmp, metadata)
+    except OSError as e:
+        raise os_error_naming(e, path) from e
 
 
 def save(obj: Any, f: PathLike | BinaryIO) -> None:
@@ -207,9 +227,7 @@ def save(obj: Any, f: PathLike | BinaryIO) -> None:
         arrays, metadata = _encode(obj)
         f.write(stnp.save(arrays, metadata=metadata))
         return
-    with atomic_write(f) as tmp:  # the temp file exists from here: any failure removes it
-        arrays, metadata = _encode(obj)
-        _write_file(arrays, tmp, metadata)
+    _save_atomic(f, lambda: _encode(obj))
 
 
 # -- load ---------------------------------------------------------------------------------------
@@ -232,10 +250,24 @@ def _head_of(read: Any) -> bytes:
 
 
 def _check_meta(meta: Any, where: str) -> dict:
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    hint = "read its tensors with chainrule.io.load_safetensors(path)"
+    if meta is None or meta == {}:
         raise CheckpointError(
-            f"{where} is a plain safetensors file, not a chainrule checkpoint (its metadata has "
-            f"no 'format': '{FORMAT}'); read its tensors with chainrule.io.load_safetensors(path)")
+            f"{where} is a plain safetensors file (no metadata), not a chainrule checkpoint; "
+            f"{hint}")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{where} is corrupted: its safetensors __metadata__ is a "
+                              f"{type(meta).__name__}, not a table of strings")
+    fmt = meta.get("format")
+    if fmt is None:
+        raise CheckpointError(
+            f"{where} is a plain safetensors file (its metadata has the keys "
+            f"{', '.join(sorted(map(repr, meta))[:5])}, no 'format'), not a chainrule "
+            f"checkpoint; {hint}")
+    if fmt != FORMAT:
+        raise CheckpointError(
+            f"{where} is a plain safetensors file written by another tool (metadata format "
+            f"{str(fmt)[:40]!r}, not {FORMAT!r}), not a chainrule checkpoint; {hint}")
     version = meta.get("format_version")
     if version != str(FORMAT_VERSION):
         if isinstance(version, str) and version.isdigit() and int(version) > FORMAT_VERSION:
@@ -269,6 +301,32 @@ def _refuse_foreign(head: bytes, where: str) -> None:
                               "it with numpy.load")
 
 
+def _describe_json(value: Any) -> str:
+    shown = json.dumps(value)
+    return shown if len(shown) <= 60 else f"a {type(value).__name__} ({shown[:50]}...)"
+
+
+def _entry_end(name: str, info: Any, where: str) -> int:
+    """The end offset of one tensor entry of a safetensors header, after checking its
+    data_offsets are two whole numbers, begin <= end, neither negative."""
+    entry = f"{where} is corrupted: the header entry {name[:80]!r}"
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{entry} is {_describe_json(info)}, not a tensor description "
+                              "({'dtype', 'shape', 'data_offsets'})")
+    offsets = info.get("data_offsets")
+    if not (isinstance(offsets, list) and len(offsets) == 2
+            and all(type(o) is int for o in offsets)):
+        raise CheckpointError(f"{entry} has no valid data_offsets (two whole numbers, "
+                              f"[begin, end]; got {_describe_json(offsets)})")
+    begin, end = offsets
+    if begin < 0 or end < 0:
+        raise CheckpointError(f"{entry} has negative data_offsets [{begin}, {end}]")
+    if begin > end:
+        raise CheckpointError(f"{entry} has reversed data_offsets [{begin}, {end}] (its data "
+                              "would end before it begins)")
+    return end
+
+
 def _sniff(head: bytes, size: int, where: str, ours: bool = True) -> dict:
     """Check the framing of a safetensors file (and, if ``ours``, its chainrule metadata)."""
     if size == 0:
@@ -289,22 +347,29 @@ def _sniff(head: bytes, size: int, where: str, ours: bool = True) -> dict:
                               f"alone needs {8 + n} (an interrupted write or incomplete copy?)")
     try:
         header = json.loads(body[:n])
+    except RecursionError:  # e.g. [[[[...]]]] 100,000 deep: Python's parser stops at its limit
+        raise CheckpointError(
+            f"{where} is corrupted or hostile: its safetensors header nests deeper than "
+            f"{sys.getrecursionlimit()} levels, Python's limit for parsing JSON (a safetensors "
+            "header nests 3 deep)") from None
     except ValueError:
         header = None
     if not isinstance(header, dict):
         raise CheckpointError(f"{where} is corrupted or not a checkpoint: its safetensors header "
                               "is not a valid JSON object")
-    if ours:
-        _check_meta(header.get("__metadata__"), where)
     end = 0
     for name, info in header.items():
         if name == "__metadata__":
+            meta = info
+            if meta is not None and not (isinstance(meta, dict) and all(
+                    isinstance(v, str) for v in meta.values())):
+                raise CheckpointError(
+                    f"{where} is corrupted: its safetensors __metadata__ is "
+                    f"{_describe_json(meta)}, not a table of strings")
             continue
-        try:
-            end = max(end, int(info["data_offsets"][1]))
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise CheckpointError(f"{where} is corrupted: the header entry {name!r} has no valid "
-                                  "data_offsets") from None
+        end = max(end, _entry_end(name, info, where))
+    if ours:
+        _check_meta(header.get("__metadata__"), where)
     expected = 8 + n + end
     if size < expected:
         raise CheckpointError(f"{where} is truncated: {size} bytes, but its header describes "
@@ -459,5 +524,4 @@ def save_safetensors(tensors: dict[str, Any], path: PathLike,
             raise TypeError(f"save_safetensors: {k!r} has dtype {a.dtype}; supported dtypes are "
                             f"{', '.join(_DTYPES)}")
         arrays[str(k)] = _contiguous(a)
-    with atomic_write(path) as tmp:
-        _write_file(arrays, tmp, dict(metadata) if metadata else None)
+    _save_atomic(path, lambda: (arrays, dict(metadata) if metadata else None))
