@@ -81,5 +81,9 @@ def test_odds_and_ends(chainrule: bool) -> None:
         # tests/test_losses.py after it); undo it so no state leaks into other tests
         if torch is not None:
             torch.set_default_device(None)
+    if torch is not None:  # the leak it guards against: torch then drops l1_loss's weight
+        one = torch.ones(3)
+        assert float(torch.nn.functional.l1_loss(one, 0 * one, reduction="sum",
+                                                 weight=2 * one)) == 6.0
     assert loss < 1.0 and tuple(grad_shape) == (5, 2)
     assert noise_shape == (5, 3) and idx_shape == (3,)
