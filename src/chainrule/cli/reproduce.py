@@ -38,8 +38,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     tg.add_argument("--no-torch", dest="torch", action="store_false",
                     help="do not run the PyTorch side, even when torch is installed")
     p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="fewer epochs (Rumelhart: the sweep limit; MNIST-1D: hundreds of steps) "
-                        "for a quick run")
+                   help="fewer epochs (Rumelhart: the sweep limit; MNIST-1D: epochs of 40 steps, "
+                        "150 by default) for a quick run")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="at most N training images (quick runs)")
     p.add_argument("--quiet", action="store_true", help="print only the table")

@@ -1,4 +1,4 @@
-"""One training loop, written twice (chainrule and PyTorch), for the MLP experiments.
+"""One training loop, written twice (chainrule and PyTorch), for the MLP, CNN and GRU rows.
 
 Both frameworks start from the same initial weights (drawn here with NumPy), see the mini-batches
 in the same order, and use the same loss and update, so their accuracies differ only by float32
@@ -6,7 +6,8 @@ rounding and its consequences. Time is the training passes only (the test evalua
 
 A model is a builder, ``build(nn) -> Module``, called with ``chainrule.nn`` and with ``torch.nn``
 (the two share class names and state-dict keys), and one initial state dict of NumPy arrays
-loaded into both. A new architecture (a CNN, a GRU) is a new builder.
+loaded into both. A new architecture is a new builder (``mnist1d.cnn``, ``mnist1d.gru``,
+``fashion.cnn``).
 """
 
 from __future__ import annotations
