@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     tg = p.add_mutually_exclusive_group()
     tg.add_argument("--torch", dest="torch", action="store_true", default=None,
                     help="run PyTorch beside (default: when it is importable)")
-    tg.add_argument("--no-torch", dest="torch", action="store_false",
+    tg.add_argument("--no-torch", dest="torch", action="store_false", default=None,
                     help="do not run the PyTorch side, even when torch is installed")
     p.add_argument("--epochs", type=int, default=None, metavar="N",
                    help="fewer epochs (Rumelhart: the sweep limit; MNIST-1D: epochs of 40 steps, "
