@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, square_average_
 
 __all__ = ["Adadelta"]
 
@@ -70,10 +70,7 @@ class Adadelta(Optimizer):
                 tmp, tmp2 = self._buffers(p, a, 2)
                 g = self._effective_grad(xp, g, a, wd, group["maximize"], tmp)
                 v, u = state["square_avg"]._data, state["acc_delta"]._data
-                v *= rho  # v = rho * v + (1 - rho) * g * g
-                xp.multiply(g, g, out=tmp2)
-                tmp2 *= 1.0 - rho
-                v += tmp2
+                square_average_(xp, v, g, rho, tmp2)
                 xp.add(v, eps, out=tmp2)  # delta = sqrt(u + eps) / sqrt(v + eps) * g
                 xp.sqrt(tmp2, out=tmp2)
                 delta = xp.add(u, eps)

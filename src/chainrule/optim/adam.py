@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, lerp_, square_average_
 
 __all__ = ["Adam", "AdamW"]
 
@@ -90,15 +90,8 @@ class Adam(Optimizer):
                 g = self._effective_grad(xp, g, a, 0.0 if decoupled else wd, maximize, tmp)
                 m = state["exp_avg"]._data
                 v = state["exp_avg_sq"]._data
-                # v = beta2 * v + (1 - beta2) * g * g
-                xp.multiply(g, g, out=tmp2)
-                tmp2 *= 1.0 - beta2
-                v *= beta2
-                v += tmp2
-                # m = m + (1 - beta1) * (g - m)   (torch's lerp)
-                xp.subtract(g, m, out=tmp2)
-                tmp2 *= 1.0 - beta1
-                m += tmp2
+                square_average_(xp, v, g, beta2, tmp2)
+                lerp_(xp, m, g, 1.0 - beta1, tmp2)
                 if amsgrad:
                     vmax = state["max_exp_avg_sq"]._data
                     xp.maximum(vmax, v, out=vmax)

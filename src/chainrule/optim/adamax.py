@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, lerp_
 
 __all__ = ["Adamax"]
 
@@ -68,9 +68,7 @@ class Adamax(Optimizer):
                 tmp, tmp2 = self._buffers(p, a, 2)
                 g = self._effective_grad(xp, g, a, wd, group["maximize"], tmp)
                 m, u = state["exp_avg"]._data, state["exp_inf"]._data
-                xp.subtract(g, m, out=tmp2)  # m = m + (1 - beta1) * (g - m)   (torch's lerp)
-                tmp2 *= 1.0 - beta1
-                m += tmp2
+                lerp_(xp, m, g, 1.0 - beta1, tmp2)
                 u *= beta2  # u = max(beta2 * u, |g| + eps)
                 xp.abs(g, out=tmp2)
                 tmp2 += eps

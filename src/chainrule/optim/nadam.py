@@ -8,7 +8,7 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.dtypes import get_default_dtype
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, lerp_, square_average_
 
 __all__ = ["NAdam"]
 
@@ -105,13 +105,8 @@ class NAdam(Optimizer):
                 state["mu_product"] = prod = _scalar_in_default_dtype(
                     prod * _scalar_in_default_dtype(mu))
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-                xp.subtract(g, m, out=tmp2)  # m = m + (1 - beta1) * (g - m)   (torch's lerp)
-                tmp2 *= 1.0 - beta1
-                m += tmp2
-                v *= beta2  # v = beta2 * v + (1 - beta2) * g * g
-                xp.multiply(g, g, out=tmp2)
-                tmp2 *= 1.0 - beta2
-                v += tmp2
+                lerp_(xp, m, g, 1.0 - beta1, tmp2)
+                square_average_(xp, v, g, beta2, tmp2)
                 denom = xp.divide(v, 1.0 - beta2 ** t)  # sqrt(v / (1 - beta2^t)) + eps
                 xp.sqrt(denom, out=denom)
                 denom += eps

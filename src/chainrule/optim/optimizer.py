@@ -42,6 +42,23 @@ class _RequiredParameter:
 required: Any = _RequiredParameter()
 
 
+def lerp_(xp: Any, m: Any, g: Any, weight: float, tmp: Any) -> None:
+    """``m = m + weight * (g - m)`` in place (torch's lerp: a first-moment average), with
+    ``tmp`` as scratch."""
+    xp.subtract(g, m, out=tmp)
+    tmp *= weight
+    m += tmp
+
+
+def square_average_(xp: Any, v: Any, g: Any, decay: float, tmp: Any) -> None:
+    """``v = decay * v + (1 - decay) * g * g`` in place (a second-moment average), with
+    ``tmp`` as scratch."""
+    v *= decay
+    xp.multiply(g, g, out=tmp)
+    tmp *= 1.0 - decay
+    v += tmp
+
+
 def apply_update(p: Tensor, delta: Any = None, *, scale: float | None = None,
                  value: Any = None) -> None:
     """Write a parameter's new values in place: the one place optimisers change parameters.

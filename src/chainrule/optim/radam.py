@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, lerp_, square_average_
 
 __all__ = ["RAdam"]
 
@@ -84,13 +84,8 @@ class RAdam(Optimizer):
                 g = self._effective_grad(xp, g, a, 0.0 if decoupled else wd, group["maximize"],
                                          tmp)
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-                xp.subtract(g, m, out=tmp2)  # m = m + (1 - beta1) * (g - m)   (torch's lerp)
-                tmp2 *= 1.0 - beta1
-                m += tmp2
-                v *= beta2  # v = beta2 * v + (1 - beta2) * g * g
-                xp.multiply(g, g, out=tmp2)
-                tmp2 *= 1.0 - beta2
-                v += tmp2
+                lerp_(xp, m, g, 1.0 - beta1, tmp2)
+                square_average_(xp, v, g, beta2, tmp2)
                 bc1, bc2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
                 rho_inf = 2.0 / (1.0 - beta2) - 1.0
                 rho_t = rho_inf - 2.0 * t * beta2 ** t / bc2

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, square_average_
 
 __all__ = ["RMSprop"]
 
@@ -89,10 +89,7 @@ class RMSprop(Optimizer):
                 tmp, tmp2 = self._buffers(p, a, 2)
                 g = self._effective_grad(xp, g, a, wd, maximize, tmp)
                 v = state["square_avg"]._data
-                xp.multiply(g, g, out=tmp2)  # v = alpha * v + (1 - alpha) * g * g
-                tmp2 *= 1.0 - alpha
-                v *= alpha
-                v += tmp2
+                square_average_(xp, v, g, alpha, tmp2)
                 if centered:
                     ga = state["grad_avg"]._data
                     xp.subtract(g, ga, out=tmp2)  # g_avg += (1 - alpha) * (g - g_avg)
