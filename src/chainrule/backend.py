@@ -89,7 +89,7 @@ _MODULES: dict[type, Any] = {}
 here, and only here: CuPy would register ``{cupy.ndarray: cupy}`` when it is first asked for."""
 
 
-def array_module(*arrays: Any) -> Any:
+def get_array_module(*arrays: Any) -> Any:
     """The array module that owns ``arrays``: NumPy for NumPy arrays and scalars, Python scalars
     and anything else (the default ``xp``), unless one of them belongs to another registered
     array library (``_MODULES``). On hot paths: one ``type(a) is ndarray`` check first."""
@@ -102,8 +102,6 @@ def array_module(*arrays: Any) -> Any:
                 return m
     return xp
 
-
-get_array_module = array_module
 
 
 _ERF: dict[Any, Any] = {}

@@ -35,7 +35,7 @@ from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node, meta_of, new_node
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import array_module
+from chainrule.backend import get_array_module
 from chainrule.ops.public import public
 
 REGISTRY: dict[str, Op] = {}
@@ -259,7 +259,7 @@ def _unary(op: Op) -> Callable[..., Any]:
         if not isinstance(i0, Tensor):
             i0 = as_tensor(i0)
         x0 = i0._data
-        xp = _numpy if type(x0) is _ndarray else array_module(x0)
+        xp = _numpy if type(x0) is _ndarray else get_array_module(x0)
         try:
             out = fwd(xp, x0, *p) if p else fwd(xp, x0)
         except (ValueError, TypeError, IndexError) as e:
@@ -314,7 +314,7 @@ def _binary(op: Op) -> Callable[..., Any]:
             e1 = (i1._node or i1) if i1.requires_grad else None
         else:
             x1, e1 = _operand(i1, op), None
-        xp = _numpy if type(x0) is _ndarray or type(x1) is _ndarray else array_module(x0, x1)
+        xp = _numpy if type(x0) is _ndarray or type(x1) is _ndarray else get_array_module(x0, x1)
         try:
             out = fwd(xp, x0, x1, *p) if p else fwd(xp, x0, x1)
         except (ValueError, TypeError, IndexError) as e:
@@ -377,7 +377,7 @@ def _ternary(op: Op) -> Callable[..., Any]:
         else:
             x2, e2 = _operand(i2, op), None
         xp = (_numpy if type(x0) is _ndarray and type(x1) is _ndarray
-              else array_module(x0, x1, x2))
+              else get_array_module(x0, x1, x2))
         try:
             out = fwd(xp, x0, x1, x2, *p) if p else fwd(xp, x0, x1, x2)
         except (ValueError, TypeError, IndexError) as e:
@@ -452,7 +452,7 @@ def _apply(op: Op, ins: Any, p: tuple) -> Tensor:
             xs.append(_operand(v, op))
             edges.append(None)
             vcs.append(_NO_VC)
-    xp = array_module(*xs)
+    xp = get_array_module(*xs)
     try:
         out = op.forward(xp, xs if op.nin == -1 else xs[0], *([] if op.nin == -1 else xs[1:]),
                          *p)
