@@ -149,7 +149,10 @@ def test_a_training_step_goes_through_the_seam(monkeypatch: pytest.MonkeyPatch, 
     for module in (opt_module, "chainrule.optim.optimizer", "chainrule.nn.init",
                    "chainrule.nn.functional.loss"):
         assert module in callers, f"{module} did not go through the seam: {dict(counts)}"
-    assert counts[f"get_array_module@{opt_module}"] >= 6  # once per parameter and step
+    # once per parameter and step: in the optimiser's own loop, or in the shared one
+    # (Optimizer._with_grads) that most optimisers iterate
+    assert (counts[f"get_array_module@{opt_module}"]
+            + counts["get_array_module@chainrule.optim.optimizer"]) >= 6
 
 
 # --- a whole computation through a second array library ----------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainrule import backend
 from chainrule.optim.optimizer import Optimizer, apply_update, square_average_
 
 __all__ = ["Adadelta"]
@@ -55,13 +54,7 @@ class Adadelta(Optimizer):
         for group in self.param_groups:
             lr, rho = float(group["lr"]), float(group["rho"])
             eps, wd = float(group["eps"]), float(group["weight_decay"])
-            for p in group["params"]:
-                g = self._grad_of(p)
-                if g is None:
-                    continue
-                a = p._data
-                xp = backend.get_array_module(a)
-                state = self.state[p]
+            for p, g, a, xp, state in self._with_grads(group):
                 if not state:
                     state["step"] = 0
                     state["square_avg"] = self._zeros_like(a)

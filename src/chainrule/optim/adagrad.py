@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainrule import backend
 from chainrule.optim.optimizer import Optimizer, apply_update
 
 __all__ = ["Adagrad"]
@@ -68,13 +67,7 @@ class Adagrad(Optimizer):
             eps = float(group["eps"])
             wd = float(group["weight_decay"])
             maximize = group["maximize"]
-            for p in group["params"]:
-                g = self._grad_of(p)
-                if g is None:
-                    continue
-                a = p._data
-                xp = backend.get_array_module(a)
-                state = self.state[p]
+            for p, g, a, xp, state in self._with_grads(group):
                 if not state:
                     state = self._init_state(p, group)
                 state["step"] = t = state["step"] + 1

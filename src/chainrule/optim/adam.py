@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from chainrule import backend
 from chainrule.optim.optimizer import Optimizer, apply_update, lerp_, square_average_
 
 __all__ = ["Adam", "AdamW"]
@@ -71,13 +70,7 @@ class Adam(Optimizer):
             decoupled = group["decoupled_weight_decay"]
             amsgrad = group["amsgrad"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                g = self._grad_of(p)
-                if g is None:
-                    continue
-                a = p._data
-                xp = backend.get_array_module(a)
-                state = self.state[p]
+            for p, g, a, xp, state in self._with_grads(group):
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = self._zeros_like(a)

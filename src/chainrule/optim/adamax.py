@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainrule import backend
 from chainrule.optim.optimizer import Optimizer, apply_update, lerp_
 
 __all__ = ["Adamax"]
@@ -53,13 +52,7 @@ class Adamax(Optimizer):
             lr = float(group["lr"])
             beta1, beta2 = (float(b) for b in group["betas"])
             eps, wd = float(group["eps"]), float(group["weight_decay"])
-            for p in group["params"]:
-                g = self._grad_of(p)
-                if g is None:
-                    continue
-                a = p._data
-                xp = backend.get_array_module(a)
-                state = self.state[p]
+            for p, g, a, xp, state in self._with_grads(group):
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = self._zeros_like(a)

@@ -80,13 +80,7 @@ class NAdam(Optimizer):
             eps, wd = float(group["eps"]), float(group["weight_decay"])
             psi = float(group["momentum_decay"])
             decoupled = group["decoupled_weight_decay"]
-            for p in group["params"]:
-                g = self._grad_of(p)
-                if g is None:
-                    continue
-                a = p._data
-                xp = backend.get_array_module(a)
-                state = self.state[p]
+            for p, g, a, xp, state in self._with_grads(group):
                 if not state:
                     state["step"] = 0
                     state["mu_product"] = 1.0

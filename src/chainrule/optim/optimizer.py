@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from copy import deepcopy
 from itertools import chain
 from typing import Any
@@ -271,6 +271,16 @@ class Optimizer:
             return None
         with enable_grad():
             return closure()
+
+    def _with_grads(self, group: dict[str, Any]) -> Iterator[tuple[Tensor, Any, Any, Any, dict]]:
+        """``(p, grad array, p's array, its array module, p's state)`` for every parameter of
+        ``group`` that has a gradient: the loop every optimiser's step runs."""
+        for p in group["params"]:
+            g = self._grad_of(p)
+            if g is None:
+                continue
+            a = p._data
+            yield p, g, a, backend.get_array_module(a), self.state[p]
 
     def _buffers(self, p: Tensor, a: Any, n: int) -> tuple[Any, ...]:
         """``n`` scratch arrays with ``a``'s shape, dtype and layout, kept between steps."""

@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from chainrule import backend
 from chainrule.optim.optimizer import Optimizer, apply_update, lerp_, square_average_
 
 __all__ = ["RAdam"]
@@ -66,13 +65,7 @@ class RAdam(Optimizer):
             beta1, beta2 = (float(b) for b in group["betas"])
             eps, wd = float(group["eps"]), float(group["weight_decay"])
             decoupled = group["decoupled_weight_decay"]
-            for p in group["params"]:
-                g = self._grad_of(p)
-                if g is None:
-                    continue
-                a = p._data
-                xp = backend.get_array_module(a)
-                state = self.state[p]
+            for p, g, a, xp, state in self._with_grads(group):
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = self._zeros_like(a)
