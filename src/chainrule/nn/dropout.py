@@ -10,7 +10,21 @@ from chainrule.nn.module import Module
 from chainrule.nn.samples import Generator, ModuleSample
 
 
-class Dropout(Module):
+class _DropoutNd(Module):
+    """What every dropout layer shares (as PyTorch's ``_DropoutNd``): ``p`` and ``inplace``."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
     """In training, zero each entry with probability ``p`` and scale the rest by 1 / (1 - p);
     in eval mode (``model.eval()``) the identity. Masks come from chainrule's default
     generator, so ``cr.manual_seed`` makes them reproducible."""
@@ -20,21 +34,12 @@ class Dropout(Module):
         return ModuleSample(args=(0.25,), inputs=(rng.standard_normal((3, 4)),), random=True,
                             mode_dependent=True)
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
-
     def forward(self, input: Any) -> Tensor:
         return F.dropout(input, self.p, self.training, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
-class Dropout2d(Module):
+class Dropout2d(_DropoutNd):
     """In training, zero whole channels of (N, C, H, W) with probability ``p`` and scale the
     rest by 1 / (1 - p), as ``torch.nn.Dropout2d``; the identity in eval mode."""
 
@@ -43,15 +48,6 @@ class Dropout2d(Module):
         return ModuleSample(args=(0.5,), inputs=(rng.standard_normal((3, 4, 2, 2)),),
                             random=True, mode_dependent=True)
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
-
     def forward(self, input: Any) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
