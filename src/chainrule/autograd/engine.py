@@ -213,13 +213,14 @@ class _Accumulator:
             return
         if g.dtype != t._data.dtype:
             g = g.astype(t._data.dtype)
-        if t.grad is None:
+        prev = t._grad  # the slot behind .grad: the engine's gradients fit by construction
+        if prev is None:
             if g.base is not None or id(g) in self.given or not _owned_layout(g.flags):
                 g = np.array(g, order="C")
             self.given[id(g)] = g
-            t.grad = _leaf(g)
+            t._grad = _leaf(g)
         else:
-            t.grad._data = t.grad._data + g
+            prev._data = prev._data + g
 
 
 def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,

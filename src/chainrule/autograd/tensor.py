@@ -27,7 +27,7 @@ _new = object.__new__
 def _leaf(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     t = _new(Tensor)
     t._data = arr
-    t.grad = None
+    t._grad = None
     t._node = None
     t._meta = None
     t._vc = [0]
@@ -71,7 +71,7 @@ class Tensor(InplaceMixin):
         else:
             raise TypeError(f"Tensor: expected data or integer sizes, got {data!r}")
         self._data = arr
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self._node = None
         self._meta = None
         self._vc = [0]

@@ -34,7 +34,7 @@ class Parameter(Tensor):
             arr, vc = backend.xp.asarray(data), [0]
         t._data = arr
         t._vc = vc
-        t.grad = None
+        t._grad = None
         t._node = None
         t._meta = None
         t.requires_grad = False

@@ -271,7 +271,7 @@ def _unary(op: Op) -> Callable[..., Any]:
             out = _output(op, xp, out, (x0,))
         t = _new(Tensor)
         t._data = out
-        t.grad = None
+        t._grad = None
         t._meta = None
         if is_view:
             t._vc = i0._vc
@@ -326,7 +326,7 @@ def _binary(op: Op) -> Callable[..., Any]:
             out = _output(op, xp, out, (x0, x1))
         t = _new(Tensor)
         t._data = out
-        t.grad = None
+        t._grad = None
         t._meta = None
         t._vc = (i0._vc if isinstance(i0, Tensor) else [0]) if is_view else [0]
         if (e0 is not None or e1 is not None) and STATE.enabled:
@@ -389,7 +389,7 @@ def _ternary(op: Op) -> Callable[..., Any]:
             out = _output(op, xp, out, (x0, x1, x2))
         t = _new(Tensor)
         t._data = out
-        t.grad = None
+        t._grad = None
         t._meta = None
         t._vc = (i0._vc if isinstance(i0, Tensor) else [0]) if is_view else [0]
         if (e0 is not None or e1 is not None or e2 is not None) and STATE.enabled:
@@ -465,7 +465,7 @@ def _apply(op: Op, ins: Any, p: tuple) -> Tensor:
     first = ins[0]
     t = _new(Tensor)
     t._data = out
-    t.grad = None
+    t._grad = None
     t._meta = None
     t._vc = first._vc if op.is_view and isinstance(first, Tensor) else [0]
     if any(e is not None for e in edges) and STATE.enabled:
