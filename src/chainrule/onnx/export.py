@@ -6,9 +6,10 @@ Node API: ``name``, ``next_functions``, ``saved_inputs``, ``params``). Walking t
 the outputs follows whatever the user's ``forward`` does (residual sums, functional calls,
 indexing, reshapes, loops over layers), which a module-by-module walk cannot: a module walk
 sees the children, not how ``forward`` combines them. Layers that ONNX has one operator for
-(RNN/LSTM/GRU) or whose forward leaves the recorded ops (Embedding's integer input, PReLU,
-Step, Perceptron) are exported whole: a forward hook replaces their output with a fresh leaf
-that stands for "this layer's output", and a per-class converter emits their nodes.
+(RNN/LSTM/GRU, the adaptive pools, InstanceNorm2d, Upsample, Flatten) or whose forward leaves
+the recorded ops (Embedding's integer input, PReLU, Step, Perceptron) are exported whole: a
+forward hook replaces their output with a fresh leaf that stands for "this layer's output",
+and a per-class converter emits their nodes.
 
 What a trace cannot see is whatever the forward computed outside the recorded ops: a
 comparison, ``.detach()``, ``.detach().numpy()``, ``.item()``, a Python ``if`` on values, a tensor
@@ -203,7 +204,7 @@ def _unsupported(name: str) -> UnsupportedOperatorError:
         if name in names:
             return UnsupportedOperatorError(f"{name}: cannot be exported to ONNX: {why}")
     pending = (f"; layers awaiting an exporter entry: {', '.join(PENDING)}"
-               if "conv" in name or "pool" in name else "")
+               if PENDING and ("conv" in name or "pool" in name) else "")
     return UnsupportedOperatorError(
         f"{name}: this op has no ONNX converter yet (chainrule.onnx.ops.OP_EXPORTERS){pending}; "
         f"exportable ops: {', '.join(sorted(OP_EXPORTERS))}")

@@ -1,17 +1,22 @@
 """ONNX converters for layers exported whole, one entry per class in ``MODULE_EXPORTERS``.
 
-Most layers need no entry: their forward is traced op by op (``chainrule.onnx.ops``). A layer
-has an entry when ONNX has one operator for what its forward computes step by step (RNN, LSTM,
-GRU: one ONNX node instead of an unrolled loop over a fixed number of time steps), when its
-input is integer (Embedding), or when its forward leaves the recorded ops (PReLU's mask, Step,
-Perceptron). A converter gets the context (``ctx.g`` the graph, ``ctx.name(tensor)`` an input's
-ONNX name, ``ctx.param(module, "weight")`` a parameter's initializer), the layer, its call's
-``args`` and ``kwargs``; it returns the ONNX names of the layer's output tensors, flattened in
+Most layers need no entry: their forward is traced op by op (``chainrule.onnx.ops``; Conv*,
+ConvTranspose*, AvgPool*, BatchNorm*, GroupNorm, Dropout are). A layer has an entry when ONNX
+has one operator for what its forward computes in several steps (RNN, LSTM, GRU: one ONNX node
+instead of an unrolled loop over a fixed number of time steps; the adaptive pools,
+InstanceNorm2d, Upsample, Flatten: one pooling, InstanceNormalization, Resize or Flatten node
+instead of constant matrices, gathers, or a reshape that folds the batch into the channels),
+when its input is integer (Embedding), or when its forward computes something outside the
+recorded ops (PReLU's mask, Step, Perceptron, AdaptiveMaxPool2d's arg-max, MaxPool's indices).
+A converter gets the context (``ctx.g`` the graph, ``ctx.name(tensor)`` an input's ONNX name,
+``ctx.param(module, "weight")`` a parameter's initializer), the layer, its call's ``args`` and
+``kwargs``; it returns the ONNX names of the layer's output tensors, flattened in
 order (as ``(output, (h_n, c_n))`` flattens to three names).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +28,11 @@ from chainrule.onnx.graph import ONNX_DTYPES, UnsupportedOperatorError
 ModuleConverter = Callable[[Any, Any, tuple, dict], list]
 MODULE_EXPORTERS: dict[type, ModuleConverter] = {}
 
-PENDING = ("Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d")
-"""Layer classes that ONNX has operators for but this exporter has no entry for yet (they are
-not in ``chainrule.nn`` at the time of writing); their forwards are still traced op by op."""
+PENDING: tuple[str, ...] = ()
+"""Layer classes that ONNX has operators for but this exporter cannot export yet: none at
+present (convolution, pooling and batch normalisation are converted op by op, the adaptive
+pools, InstanceNorm2d, Upsample and Flatten whole, below). A layer named here would still be
+traced op by op, and the error for an op without a converter lists these names."""
 
 
 def module(*classes: type) -> Callable[[ModuleConverter], ModuleConverter]:
@@ -162,3 +169,136 @@ def _rnn(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
         s = g.add("Concat", parts, axis=0) if len(parts) > 1 else g.add("Identity", parts)
         finals.append(s if batched else g.add("Squeeze", [s, g.ints([1])]))
     return [out, *finals]
+
+
+# --- pooling, normalisation and resampling layers composed of other ops -------------------------
+
+def _batched(ctx: Any, x: Any, nd: int) -> tuple[str, bool]:
+    """``x``'s name with a batch dimension (an unbatched (C, *spatial) input gets one)."""
+    if x.ndim == nd + 1:
+        return ctx.g.add("Unsqueeze", [ctx.name(x), ctx.g.ints([0])]), True
+    return ctx.name(x), False
+
+
+def _unbatched(ctx: Any, y: str, unbatched: bool) -> list:
+    return [ctx.g.add("Squeeze", [y, ctx.g.ints([0])]) if unbatched else y]
+
+
+@module(nn.MaxPool1d, nn.MaxPool2d)
+def _max_pool(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
+    """Exported whole for ``return_indices``: PyTorch's indices are computed outside the
+    recorded ops; ONNX's MaxPool gives them flat over (N, C, *spatial), so modulo the plane."""
+    from chainrule.onnx.ops import max_pool_node
+    from chainrule.ops.conv import _tuple
+
+    name, nd = type(m).__name__, (1 if isinstance(m, nn.MaxPool1d) else 2)
+    k = _tuple(name, "kernel_size", m.kernel_size, nd)
+    geom = [k if m.stride is None else _tuple(name, "stride", m.stride, nd),
+            _tuple(name, "padding", m.padding, nd), _tuple(name, "dilation", m.dilation, nd)]
+    x = _arg(args, kwargs, 0, "input")
+    spatial = tuple(x.shape[-nd:])
+    xn, unbatched = _batched(ctx, x, nd)
+    outs = max_pool_node(ctx.g, xn, spatial, k, *geom, bool(m.ceil_mode),
+                         n_out=2 if m.return_indices else 1)
+    if not m.return_indices:
+        return _unbatched(ctx, outs, unbatched)
+    idx = ctx.g.add("Mod", [outs[1], ctx.g.const(np.int64(math.prod(spatial)))])
+    return _unbatched(ctx, outs[0], unbatched) + _unbatched(ctx, idx, unbatched)
+
+
+@module(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+def _adaptive_pool(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
+    from chainrule.ops.pooling import _out_sizes, adaptive_avg_matrix
+
+    name, g = type(m).__name__, ctx.g
+    is_max = isinstance(m, nn.AdaptiveMaxPool2d)
+    nd = 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2
+    if is_max and m.return_indices:
+        raise UnsupportedOperatorError(
+            f"{name}(return_indices=True): the indices are computed from the values outside the "
+            "recorded ops, and ONNX's MaxPool indices count over the whole tensor, not per plane "
+            "as PyTorch's; export without return_indices")
+    x = _arg(args, kwargs, 0, "input")
+    spatial = tuple(x.shape[-nd:])
+    out = _out_sizes(name, m.output_size, spatial)
+    xn, unbatched = _batched(ctx, x, nd)
+    if all(o == 1 for o in out):
+        y = g.add("GlobalMaxPool" if is_max else "GlobalAveragePool", [xn])
+    elif all(n % o == 0 for n, o in zip(spatial, out)):  # equal windows: a plain pooling
+        k = [n // o for n, o in zip(spatial, out)]
+        y = g.add("MaxPool" if is_max else "AveragePool", [xn], kernel_shape=k, strides=k)
+    elif is_max:
+        raise UnsupportedOperatorError(
+            f"{name}(output_size={m.output_size}): on a {'x'.join(map(str, spatial))} input "
+            f"the windows have unequal sizes ({spatial} is not a multiple of {out}), which no "
+            "ONNX operator computes; use an input whose size is a multiple of output_size")
+    else:  # unequal windows: the constant averaging matrices the forward applies (exact)
+        dt = np.dtype(x.detach().numpy().dtype)
+        mats = [adaptive_avg_matrix(np, n, o, dt) for n, o in zip(spatial, out)]
+        y = xn if nd == 1 else g.add("MatMul", [g.const(mats[0]), xn])
+        y = g.add("MatMul", [y, g.const(np.ascontiguousarray(mats[-1].T))])
+    return _unbatched(ctx, y, unbatched)
+
+
+@module(nn.InstanceNorm2d)
+def _instance_norm(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
+    g, c = ctx.g, m.num_features
+    x = _arg(args, kwargs, 0, "input")
+    dt = np.dtype(x.detach().numpy().dtype)
+    xn, unbatched = _batched(ctx, x, 2)
+    w = ctx.param(m, "weight") if m.weight is not None else g.const(np.ones(c, dt))
+    b = ctx.param(m, "bias") if m.bias is not None else g.const(np.zeros(c, dt))
+    if m.track_running_stats:  # eval mode: the running statistics, as the forward uses them
+        y = g.add("BatchNormalization", [xn, w, b, ctx.param(m, "running_mean"),
+                                         ctx.param(m, "running_var")], epsilon=float(m.eps))
+    else:
+        y = g.add("InstanceNormalization", [xn, w, b], epsilon=float(m.eps))
+    return _unbatched(ctx, y, unbatched)
+
+
+@module(nn.Upsample)
+def _upsample(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
+    g = ctx.g
+    x = _arg(args, kwargs, 0, "input")
+    nd = x.ndim - 2
+    xn = ctx.name(x)
+    if nd == 1:  # (N, C, L) as (N, C, 1, L): runtimes resize 4-D inputs in every mode
+        xn = g.add("Unsqueeze", [xn, g.ints([2])])
+    pre = [1] * (4 - nd)
+    if m.size is not None or m.recompute_scale_factor:
+        if m.size is not None:
+            size = list(m.size) if isinstance(m.size, (tuple, list)) else [m.size] * nd
+        else:
+            sf = m.scale_factor if isinstance(m.scale_factor, (tuple, list)) else \
+                [m.scale_factor] * nd
+            size = [math.floor(n * float(f)) for n, f in zip(x.shape[2:], sf)]
+        lead = g.add("Slice", [g.add("Shape", [xn]), g.ints([0]), g.ints([2]), g.ints([0])])
+        sizes = g.add("Concat", [lead, g.ints([*pre[2:], *map(int, size)])], axis=0)
+        ins = [xn, "", "", sizes]
+    else:
+        sf = m.scale_factor if isinstance(m.scale_factor, (tuple, list)) else \
+            [m.scale_factor] * nd
+        ins = [xn, "", g.const(np.asarray([*pre, *sf], dtype=np.float32))]
+    if m.mode == "nearest":  # PyTorch: source index floor(i / scale)
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                 "nearest_mode": "floor"}
+    else:
+        attrs = {"mode": "linear", "coordinate_transformation_mode":
+                 "align_corners" if m.align_corners else "half_pixel"}
+    y = g.add("Resize", ins, **attrs)
+    return [g.add("Squeeze", [y, g.ints([2])]) if nd == 1 else y]
+
+
+@module(nn.Flatten)
+def _flatten(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
+    from chainrule.onnx.ops import reshape_target
+
+    x = _arg(args, kwargs, 0, "input")
+    shape, nd = tuple(x.shape), x.ndim
+    if nd and m.start_dim % nd == 1 and m.end_dim % nd == nd - 1:
+        return [ctx.g.add("Flatten", [ctx.name(x)], axis=1)]
+    if not nd:
+        return [ctx.g.add("Reshape", [ctx.name(x), ctx.g.ints([1])])]
+    s, e = m.start_dim % nd, m.end_dim % nd
+    target = reshape_target(shape, (*shape[:s], -1, *shape[e + 1:]))
+    return [ctx.g.add("Reshape", [ctx.name(x), ctx.g.ints(target)])]

@@ -25,7 +25,8 @@ NOT_EXPORTED = {
         "cross_entropy_probs", "huber_loss", "mse_loss", "nll_loss"),
     "it writes into a tensor in place, which an ONNX graph of values cannot express": (
         "index_put", "scatter_add"),
-    "it is the backward of indexing, not part of a forward pass": ("getitem_backward",),
+    "it is a backward (of indexing, of a convolution's weight), not part of a forward pass": (
+        "getitem_backward", "conv_weight"),
 }
 
 
@@ -354,8 +355,8 @@ def _getitem(g, ins, xs, p, dt):
     if sum(1 for it in items if it is Ellipsis) > 1:
         raise _index_error(index)
     n_real = sum(1 for it in items if it is not None and it is not Ellipsis)
-    if Ellipsis in items:
-        k = items.index(Ellipsis)
+    if any(it is Ellipsis for it in items):  # not ``in``: it compares arrays with ==
+        k = next(i for i, it in enumerate(items) if it is Ellipsis)
         items[k:k + 1] = [slice(None)] * (nd - n_real)
     items += [slice(None)] * (nd - n_real - sum(1 for it in items if it is Ellipsis))
     x, axis = ins[0], 0
@@ -408,17 +409,108 @@ def _getitem(g, ins, xs, p, dt):
 @op("batch_norm")
 def _batch_norm(g, ins, xs, p, dt):
     mean, var, training, _momentum, eps = p
-    if training or mean is None or var is None:
-        raise UnsupportedOperatorError(
-            "batch_norm: batch statistics (training mode, or track_running_stats=False) cannot be "
-            "exported; call model.eval() on a model with running statistics")
-    c = np.shape(mean)[0]
+    nd = _ndim(xs[0])
+    c = np.shape(xs[0])[1] if nd > 1 else np.shape(xs[0])[0]
     w = ins[1] or g.const(np.ones(c, dt))
     b = ins[2] or g.const(np.zeros(c, dt))
-    m, v = g.resolve_array(mean), g.resolve_array(var)
     x = ins[0]
-    if _ndim(xs[0]) == 1:  # (C,) unbatched
+    if training or mean is None or var is None:
+        # Batch statistics (track_running_stats=False, or instance_norm's (1, N*C, ...) view):
+        # what the forward computes in eval mode, as torch.onnx exports it.
+        if nd < 2:
+            raise UnsupportedOperatorError("batch_norm: batch statistics of an unbatched (C,) "
+                                           "input; give it a batch dimension")
+        axes = [0, *range(2, nd)]
+        centred = g.add("Sub", [x, g.reduce("ReduceMean", x, axes, True)])
+        var_b = g.reduce("ReduceMean", g.add("Mul", [centred, centred]), axes, True)
+        std = g.add("Sqrt", [g.add("Add", [var_b, g.const(float(eps), dt)])])
+        shape = g.ints([c] + [1] * (nd - 2))
+        y = g.add("Div", [centred, std])
+        y = g.add("Mul", [y, g.add("Reshape", [w, shape])])
+        return g.add("Add", [y, g.add("Reshape", [b, shape])])
+    m, v = g.resolve_array(mean), g.resolve_array(var)
+    if nd == 1:  # (C,) unbatched
         x = g.add("Unsqueeze", [x, g.ints([0])])
         y = g.add("BatchNormalization", [x, w, b, m, v], epsilon=float(eps))
         return g.add("Squeeze", [y, g.ints([0])])
     return g.add("BatchNormalization", [x, w, b, m, v], epsilon=float(eps))
+
+
+# --- convolution and pooling: the primitives of chainrule.ops.conv / pooling -------------------
+# Their params already hold the geometry PyTorch's arguments resolve to (tuples per spatial dim,
+# 'same' as explicit (lo, hi) pads), so each is one ONNX node. ONNX pads: all begins, all ends.
+
+def _onnx_pads(pads: Any) -> list[int]:
+    return [int(lo) for lo, _ in pads] + [int(hi) for _, hi in pads]
+
+
+@op("conv")
+def _conv(g, ins, xs, p, dt):
+    stride, pads, dil, groups = p
+    k = list(np.shape(xs[1])[2:])
+    return g.add("Conv", [i for i in ins if i], kernel_shape=k, strides=list(stride),
+                 pads=_onnx_pads(pads), dilations=list(dil), group=int(groups))
+
+
+@op("conv_transpose")
+def _conv_transpose(g, ins, xs, p, dt):
+    stride, pads, dil, groups, size = p
+    k = list(np.shape(xs[1])[2:])
+    natural = [(n - 1) * s - lo - hi + d * (kk - 1) + 1
+               for n, s, (lo, hi), d, kk in zip(np.shape(xs[0])[2:], stride, pads, dil, k)]
+    return g.add("ConvTranspose", [i for i in ins if i], kernel_shape=k, strides=list(stride),
+                 pads=_onnx_pads(pads), dilations=list(dil), group=int(groups),
+                 output_padding=[int(a) - b for a, b in zip(size, natural)])
+
+
+def _global(k: Any, spatial: Any, pads: Any) -> bool:
+    """A window covering the whole (unpadded) input: ONNX's Global*Pool."""
+    return tuple(k) == tuple(spatial) and not any(lo or hi for lo, hi in pads)
+
+
+def max_pool_node(g: Graph, x: str, spatial: Any, k: Any, stride: Any, padding: Any, dil: Any,
+                  ceil_mode: bool, n_out: int = 1) -> Any:
+    """ONNX MaxPool of ``x`` (batched) as chainrule's ``max_pool``; ``n_out=2`` adds ONNX's
+    indices (flat over the whole tensor, ignoring padding)."""
+    from chainrule.ops.pooling import _geometry
+
+    # ceil_mode as the explicit extra right padding chainrule computes (PyTorch's rule that the
+    # last window starts inside the input), which ONNX's shape inference does not apply to
+    # ceil_mode=1; MaxPool ignores padded positions.
+    _, pads = _geometry("max_pool", spatial, k, stride, padding, dil, ceil_mode)
+    if n_out == 1 and _global(k, spatial, pads) and all(d == 1 for d in dil):
+        return g.add("GlobalMaxPool", [x])
+    return g.add("MaxPool", [x], n_out=n_out, kernel_shape=list(k), strides=list(stride),
+                 pads=_onnx_pads(pads), dilations=list(dil))
+
+
+@op("max_pool")
+def _max_pool(g, ins, xs, p, dt):
+    return max_pool_node(g, ins[0], np.shape(xs[0])[2:], *p)
+
+
+@op("avg_pool")
+def _avg_pool(g, ins, xs, p, dt):
+    from chainrule.ops.pooling import _geometry
+
+    k, stride, padding, ceil_mode, include_pad, divisor = p
+    spatial = np.shape(xs[0])[2:]
+    _, pads = _geometry("avg_pool", spatial, k, stride, padding, (1,) * len(k), ceil_mode)
+    attrs = {"kernel_shape": list(k), "strides": list(stride)}
+    if _global(k, spatial, pads) and not divisor:
+        return g.add("GlobalAveragePool", ins)
+    extra = [hi - lo for (_, hi), lo in zip(pads, padding)]
+    if not divisor and not (include_pad and any(extra)):
+        return g.add("AveragePool", ins, pads=_onnx_pads(pads),
+                     count_include_pad=int(bool(include_pad)), **attrs)
+    # PyTorch counts the padding but not ceil_mode's extra positions (or divides by
+    # divisor_override): pad with zeros explicitly, then average without counting the extra.
+    x = ins[0]
+    if any(padding):
+        x = g.add("Pad", [x, g.ints([0, 0, *padding, 0, 0, *padding]), g.const(0.0, dt)],
+                  mode="constant")
+    pads2 = [0] * len(k) + extra
+    if divisor:  # sum / divisor = mean over the full window * prod(k) / divisor
+        y = g.add("AveragePool", [x], pads=pads2, count_include_pad=1, **attrs)
+        return g.add("Mul", [y, g.const(math.prod(k) / float(divisor), dt)])
+    return g.add("AveragePool", [x], pads=pads2, count_include_pad=0, **attrs)

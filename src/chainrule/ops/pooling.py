@@ -366,15 +366,19 @@ def _apply_matrices(x: Tensor, mats: Sequence[Any]) -> Tensor:
     return matmul(y, as_tensor(mats[1].T.copy()))
 
 
+def adaptive_avg_matrix(xp: Any, n: int, o: int, dtype: Any) -> Any:
+    """The (o, n) matrix that averages length ``n`` to ``o`` windows, as adaptive pooling."""
+    a = xp.zeros((o, n), dtype=dtype)
+    for i, (lo, hi) in enumerate(_adaptive_bounds(n, o)):
+        a[i, lo:hi] = 1.0 / (hi - lo)
+    return a
+
+
 def _adaptive_avg(name: str, input: Any, output_size: Any, nd: int) -> Tensor:
     x = _spatial(name, input, nd)
     xp = backend.get_array_module(x._data)
-    mats = []
-    for n, o in zip(x.shape[-nd:], _out_sizes(name, output_size, x.shape[-nd:])):
-        a = xp.zeros((o, n), dtype=x.dtype)
-        for i, (lo, hi) in enumerate(_adaptive_bounds(n, o)):
-            a[i, lo:hi] = 1.0 / (hi - lo)
-        mats.append(a)
+    mats = [adaptive_avg_matrix(xp, n, o, x.dtype)
+            for n, o in zip(x.shape[-nd:], _out_sizes(name, output_size, x.shape[-nd:]))]
     return _apply_matrices(x, mats)
 
 
