@@ -28,8 +28,7 @@ from heapq import heappop, heappush
 from time import perf_counter
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.anomaly import check_event
 from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
@@ -99,7 +98,9 @@ class TensorCtx:
 def _alias(x: Any, edge: Any) -> Any:
     """The input of a node as a Tensor wired to the same graph edge (for create_graph)."""
     if edge is None:
-        return x if x is None or isinstance(x, (int, float, bool)) else _leaf(np.asarray(x))
+        if x is None or isinstance(x, (int, float, bool)):
+            return x
+        return _leaf(backend.get_array_module(x).asarray(x))
     if type(edge) is not Node:  # a leaf tensor
         return edge
     t = _leaf(x)
@@ -119,7 +120,7 @@ def _tensor_ctx(n: Node) -> TensorCtx:
     return c
 
 
-def sum_to_shape(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum a broadcast gradient back to ``shape`` (the inverse of broadcasting)."""
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
@@ -151,7 +152,7 @@ def _root_grad(t: Tensor, g: Any, i: int, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for scalar outputs, but output "
                 f"{i} has shape {t.shape}; pass gradient= (a tensor of that shape), or reduce "
                 "the output first (e.g. .sum() or .mean())")
-        arr = np.ones(t.shape, dtype=t.dtype)
+        arr = backend.get_array_module(t._data).ones(t.shape, dtype=t.dtype)
         return _leaf(arr) if create_graph else arr
     gt = g if isinstance(g, Tensor) else as_tensor(g)
     if gt.shape != t.shape:
@@ -159,7 +160,8 @@ def _root_grad(t: Tensor, g: Any, i: int, create_graph: bool) -> Any:
                            f"{t.shape}; they must match")
     if create_graph:
         return gt if gt.dtype == t.dtype else gt.to(t.dtype)
-    return np.array(gt._data, dtype=t.dtype)  # a private copy: accumulation may reuse it
+    xp = backend.get_array_module(gt._data)
+    return xp.array(gt._data, dtype=t.dtype)  # a private copy: accumulation may reuse it
 
 
 def _call_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
@@ -167,7 +169,8 @@ def _call_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
         gt = g if create_graph else _leaf(g)
         r = h(gt)
         if r is not None:
-            g = r if create_graph else (r._data if isinstance(r, Tensor) else np.asarray(r))
+            g = r if create_graph else (r._data if isinstance(r, Tensor)
+                                        else backend.get_array_module(g).asarray(r))
     return g
 
 
@@ -181,7 +184,7 @@ class _Accumulator:
     def __init__(self, create_graph: bool, capture: dict | None) -> None:
         self.create_graph = create_graph
         self.capture = capture  # edge -> gradient (cr.grad / backward(inputs=...)), else None
-        self.given: dict[int, np.ndarray] = {}  # arrays handed to a .grad in this pass
+        self.given: dict[int, Any] = {}  # arrays handed to a .grad in this pass
         self.hooked: dict[Tensor, Any] = {}  # leaves with hooks: summed, hooked once in flush()
 
     def leaf(self, t: Tensor, g: Any) -> None:
@@ -216,7 +219,7 @@ class _Accumulator:
         prev = t._grad  # the slot behind .grad: the engine's gradients fit by construction
         if prev is None:
             if g.base is not None or id(g) in self.given or not _owned_layout(g.flags):
-                g = np.array(g, order="C")
+                g = backend.get_array_module(g).array(g, order="C")
             self.given[id(g)] = g
             t._grad = _leaf(g)
         else:
@@ -467,7 +470,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         g = capture[e]
         if g is None:
             if materialize_grads:
-                result.append(_leaf(np.zeros_like(t._data)))
+                result.append(_leaf(backend.get_array_module(t._data).zeros_like(t._data)))
                 continue
             if not allow_unused:
                 raise RuntimeError(
@@ -475,5 +478,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
                     "pass allow_unused=True to get None for it")
             result.append(None)
         else:
-            result.append(g if isinstance(g, Tensor) else _leaf(np.array(g)))
+            if not isinstance(g, Tensor):
+                g = _leaf(backend.get_array_module(g).array(g))
+            result.append(g)
     return tuple(result)

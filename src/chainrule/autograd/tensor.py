@@ -14,8 +14,6 @@ import copy as _copy
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 from chainrule import backend
 from chainrule.autograd.dtypes import _DEFAULT_DTYPE, to_dtype
 from chainrule.autograd.grad_mode import STATE
@@ -24,7 +22,7 @@ from chainrule.autograd.inplace import InplaceMixin
 _new = object.__new__
 
 
-def _leaf(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
+def _leaf(arr: Any, requires_grad: bool = False) -> Tensor:
     t = _new(Tensor)
     t._data = arr
     t._grad = None
@@ -65,9 +63,9 @@ class Tensor(InplaceMixin):
 
     def __init__(self, *data: Any, requires_grad: bool = False) -> None:
         if len(data) == 1 and not isinstance(data[0], int):
-            arr = np.array(_raw(data[0]), dtype=_DEFAULT_DTYPE[0])
+            arr = backend.xp.array(_raw(data[0]), dtype=_DEFAULT_DTYPE[0])
         elif all(isinstance(d, int) for d in data):
-            arr = np.zeros(data, dtype=_DEFAULT_DTYPE[0])
+            arr = backend.xp.zeros(data, dtype=_DEFAULT_DTYPE[0])
         else:
             raise TypeError(f"Tensor: expected data or integer sizes, got {data!r}")
         self._data = arr
@@ -85,7 +83,7 @@ class Tensor(InplaceMixin):
         return self._data.shape
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> Any:
         return self._data.dtype
 
     @property
@@ -139,7 +137,10 @@ class Tensor(InplaceMixin):
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if isinstance(value, Tensor):
+            self._data = value._data
+        else:
+            self._data = backend.get_array_module(self._data).asarray(value)
 
     @property
     def _version(self) -> int:
@@ -227,7 +228,7 @@ class Tensor(InplaceMixin):
                          create_graph, inputs)
 
     # -- conversions ---------------------------------------------------------------------------
-    def numpy(self, *, force: bool = False) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> Any:
         """The underlying NumPy array (shares memory). As in PyTorch, a tensor that requires
         grad refuses (writing into its buffer would corrupt saved tensors and gradients):
         use ``t.detach().numpy()``, or ``numpy(force=True)``."""
@@ -251,7 +252,7 @@ class Tensor(InplaceMixin):
             STATE.recorder.data_read("tolist()")
         return self._data.tolist()
 
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
         a = self._data
         if STATE.recorder is not None:
             STATE.recorder.data_read("__array__")
@@ -303,8 +304,9 @@ class Tensor(InplaceMixin):
     def __repr__(self) -> str:
         if STATE.recorder is not None:
             STATE.recorder.data_read("repr()")
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4,
-                               floatmode="maxprec_equal" if self._data.ndim else "maxprec")
+        mode = "maxprec_equal" if self._data.ndim else "maxprec"
+        body = backend.host.array2string(backend.to_numpy(self._data), separator=", ",
+                                         prefix="tensor(", precision=4, floatmode=mode)
         extras = []
         if self._data.dtype not in (_DEFAULT_DTYPE[0], backend.int64, backend.bool_):
             extras.append(f"dtype=cr.{self._data.dtype}")
@@ -371,67 +373,71 @@ class Tensor(InplaceMixin):
         return self.to(backend.bool_)
 
     # -- comparisons and logic (not differentiable) ------------------------------------------
-    def _cmp(self, ufunc: Any, other: Any) -> Tensor:
-        return _leaf(ufunc(self._data, _raw(other)))
+    def _xp(self) -> Any:
+        return backend.get_array_module(self._data)
+
+    def _cmp(self, ufunc: str, other: Any) -> Tensor:
+        o = _raw(other)
+        return _leaf(getattr(backend.get_array_module(self._data, o), ufunc)(self._data, o))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._cmp(np.equal, other)
+        return self._cmp("equal", other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._cmp(np.not_equal, other)
+        return self._cmp("not_equal", other)
 
     def __lt__(self, other: Any) -> Tensor:
-        return self._cmp(np.less, other)
+        return self._cmp("less", other)
 
     def __le__(self, other: Any) -> Tensor:
-        return self._cmp(np.less_equal, other)
+        return self._cmp("less_equal", other)
 
     def __gt__(self, other: Any) -> Tensor:
-        return self._cmp(np.greater, other)
+        return self._cmp("greater", other)
 
     def __ge__(self, other: Any) -> Tensor:
-        return self._cmp(np.greater_equal, other)
+        return self._cmp("greater_equal", other)
 
     def __and__(self, other: Any) -> Tensor:
-        return self._cmp(np.bitwise_and, other)
+        return self._cmp("bitwise_and", other)
 
     def __or__(self, other: Any) -> Tensor:
-        return self._cmp(np.bitwise_or, other)
+        return self._cmp("bitwise_or", other)
 
     def __xor__(self, other: Any) -> Tensor:
-        return self._cmp(np.bitwise_xor, other)
+        return self._cmp("bitwise_xor", other)
 
     def __invert__(self) -> Tensor:
-        return _leaf(np.invert(self._data))
+        return _leaf(self._xp().invert(self._data))
 
     def __floordiv__(self, other: Any) -> Tensor:
-        return self._cmp(np.floor_divide, other)
+        return self._cmp("floor_divide", other)
 
     def __mod__(self, other: Any) -> Tensor:
-        return self._cmp(np.remainder, other)
+        return self._cmp("remainder", other)
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
     def equal(self, other: Any) -> bool:
-        return bool(np.array_equal(self._data, _raw(other)))
+        return bool(self._xp().array_equal(self._data, _raw(other)))
 
     def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-        return bool(np.allclose(self._data, _raw(other), rtol=rtol, atol=atol))
+        return bool(self._xp().allclose(self._data, _raw(other), rtol=rtol, atol=atol))
 
     def isnan(self) -> Tensor:
-        return _leaf(np.isnan(self._data))
+        return _leaf(self._xp().isnan(self._data))
 
     def isinf(self) -> Tensor:
-        return _leaf(np.isinf(self._data))
+        return _leaf(self._xp().isinf(self._data))
 
     def isfinite(self) -> Tensor:
-        return _leaf(np.isfinite(self._data))
+        return _leaf(self._xp().isfinite(self._data))
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _leaf(np.asarray(np.any(self._data, axis=dim, keepdims=keepdim)))
+        return _leaf(self._xp().asarray(self._xp().any(self._data, axis=dim, keepdims=keepdim)))
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _leaf(np.asarray(np.all(self._data, axis=dim, keepdims=keepdim)))
+        return _leaf(self._xp().asarray(self._xp().all(self._data, axis=dim, keepdims=keepdim)))
 
     # -- differentiable methods: one-line delegations to chainrule.ops ---------------------------
     def __rsub__(self, other: Any) -> Tensor:

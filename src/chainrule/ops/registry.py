@@ -3,8 +3,8 @@
 An op is declared once, in one block of ``ops/*.py``::
 
     @primitive("exp", torch="exp", saves="out", formula="d exp(x)/dx = exp(x)")
-    def exp(x):                      # forward on raw arrays
-        return np.exp(x)
+    def exp(xp, x):                  # forward on raw arrays of the array module xp
+        return xp.exp(x)
 
     @exp.defvjp
     def _(c, g):                     # vector-Jacobian product, right below it
@@ -28,8 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from chainrule import backend
 from chainrule.autograd.dtypes import get_default_dtype
 from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
@@ -43,9 +42,9 @@ REGISTRY: dict[str, Op] = {}
 
 
 _new = object.__new__
-_numpy = np
-_ndarray = np.ndarray
-_F64 = np.dtype(np.float64)
+_numpy = backend.host  # the fast path: a host array's module is known without asking the seam
+_ndarray = backend.ndarray
+_F64 = backend.float64
 _NEED1 = (True,)  # the one input of a recorded unary op needs its gradient
 _NO_VC = [0]  # version counter stand-in for constant operands (never bumped)
 
@@ -145,7 +144,7 @@ def _operand(v: Any, op: Op) -> Any:
     """A non-tensor operand as the forward sees it: Python scalars stay scalars (weak dtype)."""
     if v is None or isinstance(v, (bool, int, float)):
         return v
-    if isinstance(v, (np.ndarray, np.generic)):
+    if isinstance(v, (backend.ndarray, backend.generic)):
         return v
     if isinstance(v, (list, tuple)):
         return as_tensor(v)._data
