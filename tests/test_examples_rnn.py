@@ -38,4 +38,9 @@ def test_char_lstm_runs_the_same_code_on_torch() -> None:
 def test_rnn_gradient_flow_demo(tmp_path: Path) -> None:
     r = _load("rnn_gradient_flow").main(["--steps", "2", "--T", "6", "--out", str(tmp_path)])
     assert (tmp_path / "rnn_gradient_flow.png").exists()
+    assert list(r) == ["RNN (tanh)", "LSTM"]  # both at the default initialisation
     assert all(len(v["init"]) == 6 and (v["init"] > 0).all() for v in r.values())
+    assert all(list(v["per_delay"]) == [1, 5, 6] for v in r.values())
+    r = _load("rnn_gradient_flow").main(["--steps", "1", "--T", "3", "--forget-bias", "3",
+                                         "--out", ""])
+    assert list(r)[-1] == "LSTM, forget bias 3"

@@ -102,14 +102,16 @@ from chainrule.io import load, save  # noqa: E402  (io sits above the core it im
 _LAZY = {"data", "exercise", "io", "onnx", "train", "utils", "viz"}
 
 
-def explain(loss: Tensor, params: object = None, format: str = "text") -> str:
+def explain(loss: Tensor, params: object = None, format: str = "text",
+            width: object = None) -> str:
     """The forward and backward pass behind scalar ``loss``, step by step with the numbers:
     ``print(cr.explain(loss, params=model))``. ``params``: a Module or a dict name -> tensor
-    that names the leaves; ``format``: "text", "markdown" or "html". (``chainrule.viz.explain``,
+    that names the leaves; ``format``: "text", "markdown" or "html"; ``width``: text lines fit
+    that many columns. (``chainrule.viz.explain``,
     imported on first call: ``import chainrule`` does not load viz.)"""
     from chainrule.viz.explain import explain as _explain
 
-    return _explain(loss, params, format)
+    return _explain(loss, params, format, width)
 
 
 def __getattr__(name: str):

@@ -7,7 +7,10 @@
 RUN_DIR is a folder written by ``chainrule train --out``: ``metrics.jsonl`` / ``metrics.csv``
 give the loss and accuracy curves; ``model.ckpt`` (with its dataset, reloaded) gives the decision
 boundary (2-D inputs), the confusion matrix (classification, test split) and the weight and
-gradient histograms (gradients on one training batch).
+gradient histograms (gradients on one training batch). A model with Conv2d layers gets its first
+convolution's filters and the feature maps of one training example; one with
+MultiheadAttention layers (a transformer) the attention maps of one example. A checkpoint
+written by fit() or save_checkpoint names no dataset: give it with --dataset.
 """
 
 from __future__ import annotations
@@ -22,9 +25,14 @@ from chainrule.cli.common import CLIError, say
 
 HELP_PLOT = "draw a training run's pictures into RUN_DIR/plots/ (curves, boundary, ...)"
 HELP_REPORT = "write one self-contained HTML report of a training run"
+HELP_DATASET = ("the data the model takes (default: the one the checkpoint names; a fit() "
+                "checkpoint names none)")
 CAPTIONS = {"curves": "Loss and accuracy per epoch", "boundary": "Decision boundary",
             "confusion": "Confusion matrix (test split)",
-            "histograms": "Weights and gradients per layer"}
+            "histograms": "Weights and gradients per layer",
+            "filters": "The first convolution's filters",
+            "feature_maps": "Feature maps of one input, one row per convolution",
+            "attention": "Attention weights of one input, one row per attention layer"}
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -32,6 +40,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help=HELP_PLOT, description=f"`chainrule plot RUN_DIR`: "
                        f"{HELP_PLOT}; each picture as a PNG file, listed.\n\n{more}")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by chainrule train --out")
+    p.add_argument("--dataset", metavar="NAME|PATH", default=None, help=HELP_DATASET)
     p.set_defaults(run=run_plot)
     r = sub.add_parser("report", help=HELP_REPORT, description=f"`chainrule report RUN_DIR`: "
                        f"{HELP_REPORT}: the same pictures as `chainrule plot`, with captions, "
@@ -39,6 +48,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     r.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by chainrule train --out")
     r.add_argument("--output", "-o", metavar="FILE", default=None,
                    help="where to write the HTML (default RUN_DIR/report.html)")
+    r.add_argument("--dataset", metavar="NAME|PATH", default=None, help=HELP_DATASET)
     r.set_defaults(run=run_report)
     return p
 
@@ -74,9 +84,53 @@ def _need_matplotlib() -> None:
         raise CLIError("the plots need matplotlib: pip install chainrule[plot]")
 
 
-def make_plots(d: Path) -> tuple[dict[str, Path], list[dict[str, Any]], dict[str, Any]]:
+def _load_data(spec: str, info: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    """The run's dataset (standardised as in training), or None when none is named."""
+    from chainrule.cli import datasets as D
+
+    if not spec:
+        return None
+    data = D.load(spec, cfg.get("limit"), task=info.get("task") or "auto",
+                  allow_nonfinite=bool(cfg.get("allow_nonfinite", False)))
+    if info.get("mean") is not None:
+        data.standardize(np.asarray(info["mean"]), np.asarray(info["scale"]))
+    return data
+
+
+def inside_pictures(model: Any, data: Any, out: Path) -> dict[str, Path]:
+    """The pictures of what a CNN or an attention model computes: the first Conv2d's filters
+    (no data needed), the feature maps and the attention maps of the first training example
+    (when ``data`` is given), and the weight histograms."""
+    from chainrule.cli import datasets as D
+    from chainrule.viz import plots as P
+
+    made: dict[str, Path] = {}
+    x = None if data is None else D.materialize(data.train)[0][:1]
+    name = "" if data is None else f" ({data.name}, first training example)"
+    if P.conv_layers(model):
+        made["filters"] = P.plot_filters(model, out / "filters.png")
+        if x is not None:
+            made["feature_maps"] = P.plot_feature_maps(
+                model, P.model_input(model, x), out / "feature_maps.png",
+                title=f"feature maps{name}: one row per Conv2d")
+    if P.attention_layers(model) and x is not None:
+        made["attention"] = P.plot_attention(model, P.model_input(model, x),
+                                             path=out / "attention.png",
+                                             title=f"attention weights{name}")
+    if x is None:
+        say("no dataset named (the checkpoint holds none): feature and attention maps need an "
+            "input; pass --dataset NAME|PATH")
+    made["histograms"] = P.plot_histograms(model, out / "histograms.png",
+                                           title="weights per layer")
+    return made
+
+
+def make_plots(d: Path, dataset: str | None = None
+               ) -> tuple[dict[str, Path], list[dict[str, Any]], dict[str, Any]]:
     """Draw every picture that applies into ``d/plots``; return ``({key: png}, records,
-    checkpoint metadata or {})``."""
+    checkpoint metadata or {})``. A model with Conv2d or MultiheadAttention layers gets its
+    filters, feature maps and attention maps (``inside_pictures``); ``dataset`` names the data
+    when the checkpoint does not."""
     from chainrule.viz import plots as P
 
     _need_matplotlib()
@@ -95,11 +149,15 @@ def make_plots(d: Path) -> tuple[dict[str, Path], list[dict[str, Any]], dict[str
         model, meta, _ = load_model(str(d / "model.ckpt"))
         info, cfg = meta.get("data") or {}, meta.get("config") or {}
         sizes = meta["arch"]["sizes"]
-        data = D.load(info.get("name") or cfg.get("dataset", ""), cfg.get("limit"),
-                      task=info.get("task") or "auto",
-                      allow_nonfinite=bool(cfg.get("allow_nonfinite", False)))
-        if info.get("mean") is not None:
-            data.standardize(np.asarray(info["mean"]), np.asarray(info["scale"]))
+        spec = dataset or info.get("name") or cfg.get("dataset", "")
+        if P.conv_layers(model) or P.attention_layers(model):
+            made.update(inside_pictures(model, _load_data(spec, info, cfg), out))
+            return made, records, meta
+        data = _load_data(spec, info, cfg)
+        if data is None:
+            raise CLIError("the checkpoint does not say which dataset it was trained on (fit() "
+                           "and save_checkpoint store the model, not the data); pass "
+                           "--dataset NAME|PATH")
         if data.n_features != sizes[0]:
             raise CLIError(f"the model takes {sizes[0]} inputs but its dataset "
                            f"{data.name!r} now has {data.n_features} features")
@@ -130,7 +188,7 @@ def make_plots(d: Path) -> tuple[dict[str, Path], list[dict[str, Any]], dict[str
 
 def run_plot(args: argparse.Namespace) -> int:
     d = _run_dir(args.run_dir)
-    made, _, _ = make_plots(d)
+    made, _, _ = make_plots(d, args.dataset)
     say(f"saved {d / 'plots'}/: {', '.join(p.name for p in made.values())}")
     return 0
 
@@ -139,12 +197,14 @@ def run_report(args: argparse.Namespace) -> int:
     from chainrule.viz.report import write_report
 
     d = _run_dir(args.run_dir)
-    made, records, meta = make_plots(d)
+    made, records, meta = make_plots(d, args.dataset)
     arch = meta.get("arch") or {}
     subtitle = ""
     if arch:
-        subtitle = (f"MLP {'-'.join(map(str, arch['sizes']))} {arch.get('activation', '')}, "
-                    f"loss {meta.get('loss', '?')}, {len(records)} epoch(s) logged")
+        from chainrule.cli.evaluate import _arch_name
+
+        subtitle = (f"{_arch_name(arch)}, loss {meta.get('loss', '?')}, {len(records)} "
+                    "epoch(s) logged")
     dest = Path(args.output) if args.output else d / "report.html"
     try:
         write_report(dest, f"chainrule run: {d.resolve().name}", subtitle=subtitle,

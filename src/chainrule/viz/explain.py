@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.viz.trace import Trace, trace
+from chainrule.viz.worked import worked
 
 FORMATS = ("text", "markdown", "html")
 
@@ -37,14 +38,22 @@ def num(v: Any, digits: int = 9) -> str:
 
 
 def arr(a: Any, digits: int = 6, limit: int = 8) -> str:
-    """A small array on one line, ``[1, 2, 3]``; larger ones as their shape."""
+    """A small array on one line, ``[1, 2, 3]``; a larger one summarised by its shape, its
+    first values, its mean and its range: ``<2x1x8x8 float32> [0.1, -0.3, 0.7, ...] mean
+    0.02, range [-2.1, 2.3]``."""
     if a is None:
         return ""
     a = np.asarray(a)
+    if a.dtype.kind not in "fiub":
+        return "None" if a.ndim == 0 and a.item() is None else f"<{a.dtype} {a.shape}>"
     if a.ndim == 0:
         return num(a, digits)
     if a.size > limit:
-        return f"<{'x'.join(map(str, a.shape))} {a.dtype}>"
+        head = f"<{'x'.join(map(str, a.shape))} {a.dtype}>"
+        f = a.astype(np.float64, copy=False).ravel()
+        with np.errstate(all="ignore"):
+            stats = f"mean {num(f.mean(), 3)}, range [{num(f.min(), 3)}, {num(f.max(), 3)}]"
+        return f"{head} [{', '.join(num(v, 3) for v in f[:3])}, ...] {stats}"
     if a.ndim == 1 or (a.shape[0] == 1 and a.ndim == 2):
         return "[" + ", ".join(num(x, digits) for x in a.ravel()) + "]"
     return "[" + "; ".join(arr(r, digits, limit) for r in a) + "]"
@@ -240,8 +249,10 @@ def _html(d: Doc) -> str:
 
 # ---------------------------------------------------------------------------------- any graph
 
-def explain_trace(t: Trace, title: str = "Backprop, step by step") -> Doc:
-    """The document for a trace: leaves, forward steps, backward steps, accumulations."""
+def explain_trace(t: Trace, title: str = "Backprop, step by step", params: Any = None) -> Doc:
+    """The document for a trace: leaves, forward steps, backward steps (and the worked numbers
+    of the ops that have them), accumulations, the leaves' gradients and, with ``params``,
+    the parameters the gradient does not reach."""
     d = Doc(title)
     d.h("Inputs (leaves)")
     d.table(["name", "shape", "dtype", "requires grad", "value"],
@@ -261,13 +272,24 @@ def explain_trace(t: Trace, title: str = "Backprop, step by step") -> Doc:
     for s in reversed(t.steps):
         if s.grad is None:
             continue
+        first = True
         for i in s.inputs:
             if i.product is None:
                 continue
-            rows.append([s.name, s.op, s.formula, arr(s.grad), i.source,
-                         i.local_kind and f"{arr(i.local)} ({i.local_kind})", arr(i.product)])
+            head = [s.name, s.op, s.formula, arr(s.grad)] if first else ["", "", "", ""]
+            rows.append([*head, i.source, i.local_kind and f"{arr(i.local)} ({i.local_kind})",
+                         arr(i.product)])
+            first = False
     d.table(["step", "op", "local derivative (formula)", "incoming gradient", "to input",
              "local derivative", "product"], rows)
+    for s in reversed(t.steps):
+        for heading, text, header, body in worked(s) or ():
+            if heading:
+                d.h(heading)
+            if text:
+                d.p(text)
+            if header:
+                d.table(header, body)
     acc = t.accumulations()
     if acc:
         d.h("Accumulation (a value used several times: its gradients add up)")
@@ -275,15 +297,82 @@ def explain_trace(t: Trace, title: str = "Backprop, step by step") -> Doc:
                 [[name, c, arr(g), arr(sum(x for _, x in uses)) if k == len(uses) - 1 else ""]
                  for name, uses in acc for k, (c, g) in enumerate(uses)])
     d.h("Gradients of the leaves")
-    d.table(["leaf", "shape", "gradient"],
-            [[n, str(np.shape(g)), arr(g)] for n, g in t.grads().items()])
+    d.table(["leaf", "shape", "norm", "gradient"],
+            [[n, str(np.shape(g)), num(np.linalg.norm(np.asarray(g, dtype=np.float64)), 6),
+              arr(g)] for n, g in t.grads().items()])
+    if hasattr(params, "named_modules"):
+        _moe_sections(d, t, params)
+    if params is not None:
+        rows = reach(t, params)
+        if any(r[2] != "reached" for r in rows):
+            d.h("Parameters the gradient does not reach")
+            d.p("A parameter that the loss does not depend on gets no gradient (it is not in "
+                "the graph: its .grad stays None after backward) or a zero one (it is in the "
+                "graph, but every path to it multiplies by zero).")
+            d.table(["parameter", "shape", "gradient"], [r for r in rows if r[2] != "reached"])
     return d
 
 
-def explain(tensor: Any, params: Any = None, format: str = "text") -> str:
+def _moe_sections(d: Doc, t: Trace, model: Any) -> None:
+    """For each MixtureOfExperts in ``model``: which experts each token went to, and the
+    gradient each expert (and the router) received: only the chosen experts get one."""
+    from chainrule.nn import MixtureOfExperts
+
+    grads = t.grads()
+    for name, m in model.named_modules():
+        if not isinstance(m, MixtureOfExperts) or m.last_routing is None:
+            continue
+        pre = f"{name}." if name else ""
+        r = m.last_routing
+        experts, gates = r.experts.numpy(), r.gates.detach().numpy()
+        kept = r.kept.numpy()
+        d.h(f"Mixture of experts{' ' + repr(name) if name else ''}: routing and gradients")
+        d.p(f"Each token goes to its top {m.k} of {m.num_experts} experts (router logits -> "
+            "top-k); the output is the gate-weighted sum of the chosen experts' outputs. On "
+            "the way back only the chosen experts are in the graph, so only they (and the "
+            "router, through the gates) receive a gradient.")
+        d.table(["token", "experts (gate)"],
+                [[str(i), ", ".join(f"{e} ({num(gt, 4)})" + ("" if kp else " dropped")
+                                    for e, gt, kp in zip(experts[i], gates[i], kept[i]))]
+                 for i in range(experts.shape[0])])
+        rows = []
+        owners = [(f"expert {e}", f"{pre}experts.{e}.", int((experts == e).sum()))
+                  for e in range(m.num_experts)] + [("router", f"{pre}router.", -1)]
+        for label, prefix, tokens in owners:
+            gs = [g for n, g in grads.items() if n.startswith(prefix)]
+            norm = float(np.sqrt(sum(float(np.sum(np.asarray(g, np.float64) ** 2)) for g in gs)))
+            rows.append([label, "all" if tokens < 0 else str(tokens),
+                         num(norm, 6) if gs else "none (not in the graph)"])
+        d.table(["module", "tokens routed", "gradient norm (its parameters)"], rows)
+
+
+def reach(t: Trace, params: Any) -> list[list[str]]:
+    """``[name, shape, status]`` for each parameter of ``params`` that requires grad: status
+    ``reached`` (a nonzero gradient), ``zero`` or ``none (not in the graph)``."""
+    items = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
+    grads = t.grads()
+    rows = []
+    for name, p in items:
+        if not getattr(p, "requires_grad", False):
+            continue
+        g = grads.get(name)
+        status = ("none (not in the graph)" if g is None else
+                  "zero" if not np.any(g) else "reached")
+        rows.append([name, str(tuple(p.shape)), status])
+    return rows
+
+
+def explain(tensor: Any, params: Any = None, format: str = "text",
+            width: int | None = None) -> str:
     """The step-by-step forward/backward explanation of the graph behind scalar ``tensor``
-    (``params``: a Module or a dict name -> tensor that names the leaves)."""
-    return explain_trace(trace(tensor, params=params)).render(format)
+    (``params``: a Module or a dict name -> tensor that names the leaves; ``width``: text
+    lines fit that many columns, at least 60).
+
+    Large tensors are summarised (shape, first values, mean, range); some ops add their
+    backward written out with the numbers (:mod:`chainrule.viz.worked`: the convolution's);
+    with ``params``, the parameters the gradient does not reach are listed."""
+    t = trace(tensor, params=params)
+    return explain_trace(t, params=params).render(format, width)
 
 
 # ---------------------------------------------------------------------------------- networks

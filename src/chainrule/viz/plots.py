@@ -6,6 +6,9 @@ gradient histograms (matplotlib, imported lazily with the Agg backend).
     plot_decision_boundary(model, x, y, "boundary.png")   # 2-D inputs only
     plot_confusion_matrix(confusion_matrix(model, x, y), "confusion.png")
     plot_histograms(model, "histograms.png", loss_fn=loss, batch=(x[:64], y[:64]))
+    plot_filters(cnn, "filters.png")                      # the first Conv2d's kernels
+    plot_feature_maps(cnn, model_input(cnn, x), "maps.png")  # every Conv2d's outputs, one input
+    plot_attention(encoder, tokens, path="attention.png")  # every MultiheadAttention's weights
 
 Every ``plot_*`` returns the written path when given one, else the matplotlib Figure.
 """
@@ -21,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "dominated", "gradients_on_batch", "plot_confusion_matrix",
-           "plot_curves", "plot_decision_boundary", "plot_histograms", "predict_scores",
-           "read_metrics"]
+__all__ = ["attention_layers", "attention_maps", "confusion_matrix", "conv_layers", "dominated",
+           "feature_maps", "gradients_on_batch", "model_input", "plot_attention",
+           "plot_confusion_matrix", "plot_curves", "plot_decision_boundary", "plot_feature_maps",
+           "plot_filters", "plot_histograms", "predict_scores", "read_metrics"]
 
 Records = list[dict[str, Any]]
 
@@ -291,4 +295,204 @@ def plot_histograms(model: Any, path: str | Path | None = None,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return _finish(fig, path)
+
+
+# ---------------------------------------------------------------------------------- inside models
+
+def conv_layers(model: Any) -> list[tuple[str, Any]]:
+    """``(name, module)`` of every 2-D convolution in ``model``, in registration order."""
+    from chainrule import nn
+
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def attention_layers(model: Any) -> list[tuple[str, Any]]:
+    """``(name, module)`` of every ``MultiheadAttention`` in ``model``."""
+    from chainrule import nn
+
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+
+
+def model_input(model: Any, x: Any) -> Any:
+    """One sample (the first row of ``x``) as a tensor batch of one, shaped for ``model``: a
+    flat row is reshaped to ``(1, C, H, W)`` (square images) when the model's first layer is a
+    Conv2d with C input channels; otherwise the row keeps its shape."""
+    from chainrule.autograd.factories import from_numpy
+
+    a = np.ascontiguousarray(np.asarray(x)[:1], dtype=np.float32)
+    children = list(model.children()) if hasattr(model, "children") else []
+    convs = conv_layers(model)
+    if a.ndim == 2 and convs and children and children[0] is convs[0][1]:
+        c = convs[0][1].in_channels
+        side = round(math.sqrt(a.shape[1] / c))
+        if c * side * side != a.shape[1]:
+            raise ValueError(f"model_input: {a.shape[1]} features are not {c} square "
+                             f"channel(s) for the first Conv2d ({convs[0][0]!r})")
+        a = a.reshape(1, c, side, side)
+    return from_numpy(a)
+
+
+def feature_maps(model: Any, x: Any) -> dict[str, np.ndarray]:
+    """``{conv layer name: its output for the first sample of x, (C, H, W)}`` from one forward
+    pass (forward hooks; no graph is built)."""
+    return _conv_io(model, x)[1]
+
+
+def _conv_io(model: Any, x: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The first Conv2d's input image (C, H, W) and every Conv2d's output, first sample."""
+    from chainrule.autograd.grad_mode import no_grad
+
+    convs = conv_layers(model)
+    if not convs:
+        raise ValueError(f"feature_maps: {type(model).__name__} has no Conv2d layer")
+    out: dict[str, np.ndarray] = {}
+    first: list[np.ndarray] = []
+
+    def keep(name: str) -> Any:
+        return lambda mod, args, y: out.__setitem__(name, np.asarray(y.detach().numpy())[0])
+
+    handles = [m.register_forward_hook(keep(n)) for n, m in convs]
+    handles.append(convs[0][1].register_forward_pre_hook(
+        lambda mod, args: first.append(np.asarray(args[0].detach().numpy())[0])))
+    try:
+        with no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return first[0], out
+
+
+def attention_maps(model: Any, *inputs: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+    """``{MultiheadAttention name: weights (N, heads, L, S)}`` from one forward pass of
+    ``model(*inputs, **kwargs)``: every MultiheadAttention is called with ``need_weights=True,
+    average_attn_weights=False`` (a forward pre-hook; its output is otherwise unchanged, so it
+    works inside ``TransformerEncoderLayer``, which asks for no weights)."""
+    from chainrule.autograd.grad_mode import no_grad
+
+    layers = attention_layers(model)
+    if not layers:
+        raise ValueError(f"attention_maps: {type(model).__name__} has no MultiheadAttention")
+    names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+             "average_attn_weights", "is_causal")
+    out: dict[str, np.ndarray] = {}
+
+    def want(mod: Any, args: tuple, kw: dict) -> tuple[tuple, dict]:
+        kw = {**dict(zip(names[3:], args[3:])), **kw, "need_weights": True,
+              "average_attn_weights": False}
+        return args[:3], kw
+
+    def keep(name: str) -> Any:
+        return lambda mod, args, y: out.__setitem__(name, np.asarray(y[1].detach().numpy()))
+
+    handles = []
+    for n, m in layers:
+        handles.append(m.register_forward_pre_hook(want, with_kwargs=True))
+        handles.append(m.register_forward_hook(keep(n)))
+    try:
+        with no_grad():
+            model(*inputs, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    return out
+
+
+def _grid(plt: Any, n: int, cols: int, size: float = 1.6) -> tuple[Any, Any]:
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 0.8, size * rows + 0.8),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def plot_filters(model: Any, path: str | Path | None = None, layer: str | None = None,
+                 title: str = "") -> Any:
+    """The filters of the first Conv2d (or of ``layer``): one small image per (output, input)
+    channel pair, on one colour scale centred at zero (red positive, blue negative)."""
+    plt = _plt()
+    convs = dict(conv_layers(model))
+    if not convs:
+        raise ValueError(f"plot_filters: {type(model).__name__} has no Conv2d layer")
+    name = layer if layer is not None else next(iter(convs))
+    if name not in convs:
+        raise ValueError(f"plot_filters: no Conv2d named {name!r}; Conv2d layers: "
+                         f"{list(convs)}")
+    w = np.asarray(convs[name].weight.detach().numpy(), dtype=np.float64)
+    o, c = w.shape[:2]
+    pairs = [(i, j) for i in range(o) for j in range(c)][:256]
+    cols = min(len(pairs), 8 if c == 1 else c)
+    fig, axes = _grid(plt, len(pairs), cols)
+    lim = float(np.abs(w).max()) or 1.0
+    im = None
+    for ax, (i, j) in zip(axes.ravel(), pairs):
+        im = ax.imshow(w[i, j], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"out {i}" if c == 1 else f"out {i}, in {j}", fontsize=7)
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
+    fig.suptitle(title or f"Conv2d {name!r}: {o} filters {w.shape[2]}x{w.shape[3]}"
+                 f"{'' if c == 1 else f' x {c} input channels'}"
+                 f"{'' if len(pairs) == o * c else f' (first {len(pairs)})'}")
+    return _finish(fig, path)
+
+
+def plot_feature_maps(model: Any, x: Any, path: str | Path | None = None, max_maps: int = 16,
+                      title: str = "") -> Any:
+    """The input image (first sample of ``x``, shaped for the model) and, one row per Conv2d,
+    the feature maps it produces (at most ``max_maps`` channels per layer)."""
+    plt = _plt()
+    img, maps = _conv_io(model, x)
+    cols = max(min(max_maps, max(m.shape[0] for m in maps.values())), 1)
+    fig, axes = plt.subplots(len(maps) + 1, cols,
+                             figsize=(1.5 * cols + 0.6, 1.7 * (len(maps) + 1) + 0.6),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    show = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else img[0]
+    if img.shape[0] == 3:  # RGB, scaled to [0, 1] for display
+        show = (show - show.min()) / (np.ptp(show) or 1.0)
+    axes[0][0].imshow(show, cmap="gray")
+    axes[0][0].set_title("input" if img.shape[0] in (1, 3) else "input ch 0", fontsize=8)
+    for r, (name, m) in enumerate(maps.items(), start=1):
+        for k in range(min(cols, m.shape[0])):
+            axes[r][k].imshow(m[k], cmap="viridis")
+            axes[r][k].set_title(f"Conv2d {name!r} ch {k}" if k == 0 else f"ch {k}", fontsize=7)
+    fig.suptitle(title or "feature maps of one input (one row per Conv2d; colour per map)")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_attention(model: Any, *inputs: Any, path: str | Path | None = None, sample: int = 0,
+                   tokens: Sequence[str] | None = None, title: str = "", **kwargs: Any) -> Any:
+    """The attention weights of every MultiheadAttention of ``model`` on ``inputs`` (one row
+    per layer, one column per head; rows of each map are queries, columns keys; each row sums
+    to 1), for batch element ``sample``; ``tokens`` label the axes."""
+    plt = _plt()
+    maps = attention_maps(model, *inputs, **kwargs)
+    heads = max(a.shape[1] for a in maps.values())
+    size = 2.6
+    fig, axes = plt.subplots(len(maps), heads, figsize=(size * heads + 1.2,
+                                                       size * len(maps) + 0.8), squeeze=False)
+    im = None
+    top = max(float(a[sample].max()) for a in maps.values()) or 1.0
+    for r, (name, a) in enumerate(maps.items()):
+        for h in range(heads):
+            ax = axes[r][h]
+            if h >= a.shape[1]:
+                ax.axis("off")
+                continue
+            im = ax.imshow(a[sample, h], cmap="magma", vmin=0, vmax=top)
+            ax.set_title(f"{name} head {h}", fontsize=8)
+            if tokens is not None and len(tokens) <= 32:
+                ax.set_xticks(range(len(tokens)), list(tokens), rotation=90, fontsize=6)
+                ax.set_yticks(range(len(tokens)), list(tokens), fontsize=6)
+            ax.set_xlabel("key", fontsize=7)
+            ax.set_ylabel("query", fontsize=7)
+            ax.tick_params(labelsize=6)
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
+    fig.suptitle(title or f"attention weights (sample {sample}; each row sums to 1)")
     return _finish(fig, path)

@@ -52,7 +52,7 @@ class Input:
     source: str  # a leaf's or an earlier step's name
     shape: tuple[int, ...]
     dtype: str
-    value: np.ndarray
+    value: np.ndarray | None  # None: an optional input that was not given
     local: np.ndarray | None = None  # d out / d input: elementwise (input shape) or a Jacobian
     local_kind: str = ""  # "elementwise", "gradient" (scalar output) or "jacobian"
     product: np.ndarray | None = None  # incoming gradient times local derivative (the vjp)
@@ -201,6 +201,9 @@ def trace(tensor: Tensor, params: Any = None, backward: bool = False) -> Trace:
         value = values[id(n)]
         ins = []
         for e, x in zip(_edges(n), n.saved_inputs or ()):
+            if e is None and x is None:  # an optional input left out (no mask, no bias)
+                ins.append(Input(source="None", shape=(), dtype="none", value=None))
+                continue
             src = step_of[id(e)].name if isinstance(e, Node) else leaf_for(e, x).name
             arr = np.asarray(x)
             ins.append(Input(source=src, shape=arr.shape, dtype=str(arr.dtype), value=arr))
