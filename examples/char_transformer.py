@@ -10,6 +10,13 @@ head over the characters. Generation samples one character at a time with ``mult
 
 ``--log FILE`` writes the losses, time per step and sample as JSON; ``--plot PNG LOG [LOG ...]``
 draws the loss curves of earlier runs (docs/transformer.md shows how).
+
+``--moe E`` (chainrule only) makes it a sparse mixture-of-experts transformer: each block's
+feed-forward layer becomes ``nn.MixtureOfExperts`` with E MLP experts; each token goes to
+``--moe-k`` of them (default 2) whose hidden sizes add up to the dense layer's ``4 * n_embd``, so a
+token uses as many feed-forward parameters as in the dense model. The experts' balance loss times
+``--balance-weight`` is added to the loss; the log records each expert's share of the
+assignments (docs/moe.md compares the two).
 """
 
 from __future__ import annotations
@@ -85,13 +92,29 @@ class FeedForward(nn.Module):
         return self.net(x)
 
 
+class MoEFeedForward(nn.Module):
+    """The feed-forward layer as a sparse mixture of experts (chainrule's nn.MixtureOfExperts):
+    ``n_experts`` MLPs, each token through the best ``k`` of them (gate-weighted), each expert
+    ``4 * n_embd // k`` wide, so a token meets as many weights as in ``FeedForward``."""
+
+    def __init__(self, n_embd: int, dropout: float, n_experts: int, k: int) -> None:
+        super().__init__()
+        self.moe = nn.MixtureOfExperts(n_experts, n_embd, k=k, hidden=4 * n_embd // k)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.dropout(self.moe(x))
+
+
 class Block(nn.Module):
     """Communication (attention) then computation (feed-forward), pre-norm residuals."""
 
-    def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float) -> None:
+    def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float,
+                 moe: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.sa = MultiHeadAttention(n_embd, n_head, block_size, dropout)
-        self.ffwd = FeedForward(n_embd, dropout)
+        self.ffwd = FeedForward(n_embd, dropout) if moe is None else \
+            MoEFeedForward(n_embd, dropout, *moe)
         self.ln1 = nn.LayerNorm(n_embd)
         self.ln2 = nn.LayerNorm(n_embd)
 
@@ -102,12 +125,12 @@ class Block(nn.Module):
 
 class GPT(nn.Module):
     def __init__(self, vocab_size: int, n_embd: int, n_head: int, n_layer: int,
-                 block_size: int, dropout: float) -> None:
+                 block_size: int, dropout: float, moe: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.block_size = block_size
         self.token_embedding_table = nn.Embedding(vocab_size, n_embd)
         self.position_embedding_table = nn.Embedding(block_size, n_embd)
-        self.blocks = nn.Sequential(*[Block(n_embd, n_head, block_size, dropout)
+        self.blocks = nn.Sequential(*[Block(n_embd, n_head, block_size, dropout, moe)
                                       for _ in range(n_layer)])
         self.ln_f = nn.LayerNorm(n_embd)
         self.lm_head = nn.Linear(n_embd, vocab_size)
@@ -152,8 +175,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--torch", action="store_true", help="run the same code with PyTorch")
     ap.add_argument("--log", type=Path, help="write losses, time per step and sample (JSON)")
+    ap.add_argument("--moe", type=int, default=0, metavar="E",
+                    help="feed-forward layers as a mixture of E experts (chainrule only)")
+    ap.add_argument("--moe-k", type=int, default=2, help="experts per token (with --moe)")
+    ap.add_argument("--balance-weight", type=float, default=0.01,
+                    help="weight of the experts' balance loss (with --moe)")
     a = ap.parse_args()
     if a.torch:
+        if a.moe:
+            ap.error("--moe uses chainrule's nn.MixtureOfExperts (torch.nn has none): "
+                     "drop --torch")
         torch.set_num_threads(a.threads)
 
     text = a.text.read_text(encoding="utf-8")
@@ -181,68 +212,116 @@ def main() -> None:
         model.train()
         return out
 
-    model = GPT(len(chars), a.n_embd, a.n_head, a.n_layer, a.block_size, a.dropout)
+    model = GPT(len(chars), a.n_embd, a.n_head, a.n_layer, a.block_size, a.dropout,
+                (a.moe, a.moe_k) if a.moe else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr)
     n_params = sum(p.numel() for p in model.parameters())
     name = "PyTorch" if a.torch else "chainrule"
-    print(f"{name}: {n_params:,} parameters, {len(chars)} characters, {len(text):,} of text")
+    moes = [b.ffwd.moe for b in model.blocks] if a.moe else []
+    # the parameters one token uses: all but the experts it is not sent to
+    idle = sum((m.num_experts - m.k) * sum(p.numel() for p in m.experts[0].parameters())
+               for m in moes)
+    label = f"{name} MoE {a.moe} experts, k={a.moe_k}" if a.moe else name
+    per_token = f" ({n_params - idle:,} per token)" if moes else ""
+    print(f"{label}: {n_params:,} parameters{per_token}, {len(chars)} characters, "
+          f"{len(text):,} of text")
 
-    step_times, train_loss, evals = [], [], []
+    step_times, train_loss, aux_loss, evals = [], [], [], []
+    load = [[0] * a.moe for _ in moes]  # assignments per expert over all of training
     for step in range(a.steps + 1):
         if step % a.eval_every == 0 or step == a.steps:
             losses = estimate_loss()
-            evals.append({"step": step, **losses})
+            util = [shares(m, total) for m, total in zip(moes, load)]
+            evals.append({"step": step, **losses, **({"utilisation": util} if moes else {})})
             ms = 1e3 * statistics.median(step_times) if step_times else float("nan")
+            shown = "".join(f", experts {u}" for u in util) if step else ""
             print(f"step {step:5d}: train {losses['train']:.4f}, val {losses['val']:.4f}"
-                  f"  ({ms:.1f} ms/step)")
+                  f"  ({ms:.1f} ms/step){shown}")
         if step == a.steps:
             break
         t0 = time.perf_counter()
         xb, yb = get_batch("train")
         _, loss = model(xb, yb)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if moes:
+            balance = sum(m.aux_loss for m in moes) / len(moes)
+            (loss + a.balance_weight * balance).backward()
+        else:
+            loss.backward()
         optimizer.step()
         step_times.append(time.perf_counter() - t0)
         train_loss.append(loss.item())
+        if moes:
+            aux_loss.append(balance.item())
 
     model.eval()
     context = torch.tensor([[stoi.get("\n", 0)]], dtype=torch.long)
     sample = "".join(itos[i] for i in model.generate(context, a.sample_chars)[0].tolist())
     print(sample)
     ms = 1e3 * statistics.median(step_times) if step_times else float("nan")
-    print(f"{name}: median {ms:.1f} ms per training step (batch {a.batch_size} x "
+    print(f"{label}: median {ms:.1f} ms per training step (batch {a.batch_size} x "
           f"{a.block_size} characters, {a.threads} thread(s))")
+    utilisation = [[round(c / max(sum(total), 1), 3) for c in total] for total in load]
+    for i, u in enumerate(utilisation):
+        print(f"block {i}: share of the assignments per expert over training {u}")
     if a.log:
         a.log.parent.mkdir(parents=True, exist_ok=True)
         a.log.write_text(json.dumps({
-            "framework": name, "args": {k: str(v) for k, v in vars(a).items()},
-            "parameters": n_params, "ms_per_step": ms, "train_loss": train_loss,
+            "framework": name, "label": label, "args": {k: str(v) for k, v in vars(a).items()},
+            "parameters": n_params, "active_parameters": n_params - idle, "ms_per_step": ms,
+            "train_loss": train_loss, "balance_loss": aux_loss, "utilisation": utilisation,
             "evals": evals, "sample": sample}, indent=1))
 
 
+def shares(moe, total: list[int]) -> list[float]:
+    """Each expert's share of the assignments since the last call (then starts again),
+    adding the counts to ``total``."""
+    counts = moe.expert_load.tolist()
+    for e, c in enumerate(counts):
+        total[e] += c
+    moe.reset_utilisation()
+    return [round(c / max(sum(counts), 1), 3) for c in counts]
+
+
 def plot(png: Path, logs: list[Path]) -> None:
-    """Training loss (a running mean over 20 steps) and the validation loss of each log."""
+    """Training loss (a running mean over 20 steps) and the validation loss of each log; with a
+    mixture-of-experts log, a second panel: each expert's share of the assignments."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for path, color in zip(logs, ("C0", "C1", "C2", "C3")):
-        r = json.loads(path.read_text())
-        tl = r["train_loss"]
+    runs = [json.loads(path.read_text()) for path in logs]
+    moe_runs = [r for r in runs if r.get("utilisation")]
+    fig, axes = plt.subplots(1, 2 if moe_runs else 1, figsize=(12 if moe_runs else 7, 4),
+                             squeeze=False)
+    ax = axes[0, 0]
+    for r, color in zip(runs, ("C0", "C1", "C2", "C3")):
+        tl, name = r["train_loss"], r.get("label", r["framework"])
         w = 20
         smooth = [statistics.mean(tl[max(0, i - w + 1):i + 1]) for i in range(len(tl))]
-        label = f"{r['framework']} ({r['ms_per_step']:.0f} ms/step)"
         ax.plot(range(1, len(tl) + 1), smooth, color=color, alpha=0.8,
-                label=f"{label}: train (mean of {w})")
+                label=f"{name} ({r['ms_per_step']:.0f} ms/step): train (mean of {w})")
         ax.plot([e["step"] for e in r["evals"]], [e["val"] for e in r["evals"]], "o--",
-                color=color, label=f"{r['framework']}: validation")
+                color=color, label=f"{name}: validation")
     ax.set_xlabel("training step")
     ax.set_ylabel("cross-entropy (nats per character)")
     ax.set_title("Tiny character-level transformer on tiny Shakespeare")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
+    if moe_runs:
+        ax = axes[0, 1]
+        r = moe_runs[0]
+        evals = [e for e in r["evals"] if e["step"] > 0]
+        for b, style in zip(range(len(r["utilisation"])), ("-", "--", ":", "-.")):
+            for e in range(len(r["utilisation"][b])):
+                ax.plot([v["step"] for v in evals], [v["utilisation"][b][e] for v in evals],
+                        style, color=f"C{e}", label=f"block {b}, expert {e}")
+        ax.axhline(1 / len(r["utilisation"][0]), color="grey", lw=0.8)
+        ax.set_xlabel("training step (share over the steps since the last point)")
+        ax.set_ylabel("share of the assignments")
+        ax.set_title(f"{r['label']}: expert utilisation")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)

@@ -37,3 +37,23 @@ def test_char_transformer_trains_and_samples(tmp_path: Path) -> None:
 def test_same_code_runs_under_torch(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     assert _run(tmp_path, "--torch")["framework"] == "PyTorch"
+
+
+def test_moe_variant_logs_utilisation_and_matches_active_parameters(tmp_path: Path) -> None:
+    dense = _run(tmp_path)
+    r = _run(tmp_path, "--moe", "4", "--moe-k", "2")
+    assert r["label"] == "chainrule MoE 4 experts, k=2" and len(r["balance_loss"]) == 4
+    # per token: the dense model plus the router (16 x 4) and one more output bias (16)
+    assert r["active_parameters"] == dense["parameters"] + 16 * 4 + 16
+    assert r["parameters"] > r["active_parameters"]
+    (util,) = r["utilisation"]  # one block
+    assert len(util) == 4 and abs(sum(util) - 1) < 0.01
+    assert len(r["evals"][-1]["utilisation"][0]) == 4 and len(r["sample"]) == 21
+
+
+def test_moe_refuses_torch(tmp_path: Path) -> None:
+    pytest.importorskip("torch")  # the example imports torch before it reads its flags
+    p = subprocess.run([sys.executable, str(EXAMPLE), *TINY, "--moe", "2", "--torch"],
+                       capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
+    assert p.returncode == 2 and "--moe uses chainrule's nn.MixtureOfExperts" in p.stderr

@@ -53,17 +53,52 @@ def test_fixmatch_beats_supervised_only(two_moons, supervised) -> None:
     assert acc >= 0.95 and acc >= supervised + 0.05, (acc, supervised)
 
 
-def test_pseudo_label_learns_with_a_threshold_schedule(two_moons, supervised) -> None:
+def test_pseudo_label_beats_supervised_only_over_seeds() -> None:
+    """Lee 2013's recipe (ramp-up of the unlabelled weight to 3, labels recomputed every step)
+    with noise on the unlabelled inputs: well above supervised-only on the mean of 3 seeds
+    (``python -m bench.pseudo_label_moons``: 10 seeds, and what each ingredient does)."""
+    from bench.pseudo_label_moons import pseudo_label
+    from bench.pseudo_label_moons import supervised as supervised_only
+
+    sup, pseudo = [], []
+    for seed in range(3):
+        sup.append(supervised_only(seed))
+        m = pseudo_label(seed)
+        assert m.step == 67 * 15 and m.alpha == 3.0 and m.threshold == 0.95
+        assert "aux_loss" in m.history.history and 0 < m.mask_rate <= 1
+        pseudo.append(m.test_accuracy)
+    assert np.mean(pseudo) >= np.mean(sup) + 0.05 and np.mean(pseudo) >= 0.93, (pseudo, sup)
+
+
+def test_lee_ramp_up_of_the_unlabelled_weight() -> None:
+    assert [S.lee_weight(t, 10, 20, 3.0) for t in (0, 9, 10, 15, 20, 99)] == \
+        [0.0, 0.0, 0.0, 1.5, 3.0, 3.0]
+    assert S.lee_weight(5, 0, 0, 2.0) == 2.0
     cr.manual_seed(0)
-    m = S.PseudoLabel(nn.Sequential(_mlp(), nn.Linear(32, 2)))
+    m = S.PseudoLabel(nn.Linear(2, 2), threshold=0.0, rampup=(2, 4), weight=3.0)
+    xl, xu = cr.randn(4, 2), cr.randn(8, 2)
+    losses = []
+    for _ in range(5):
+        m(xl, xu)
+        losses.append(m.aux_loss.item())
+    assert losses[:3] == [0.0, 0.0, 0.0] and 0 < losses[3] < losses[4]  # alpha 0, 0, 0, 1.5, 3
+    m.eval()
+    m(xl, xu)
+    assert m.step == 5  # evaluation does not advance the ramp
+    with pytest.raises(ValueError, match=r"PseudoLabel: rampup \(5, 2\)"):
+        S.PseudoLabel(nn.Linear(2, 2), rampup=(5, 2))
+
+
+def test_pseudo_label_with_a_threshold_schedule(two_moons, supervised) -> None:
+    cr.manual_seed(0)
+    m = S.PseudoLabel(nn.Sequential(_mlp(), nn.Linear(32, 2)), rampup=(0, 100),
+                      augment=GaussianNoise(0.3))
     sched = S.ThresholdSchedule(m, 0.6, 0.95)
     acc, h = _semi(m, two_moons, [sched])
     assert sched.record["threshold"][0] == pytest.approx(0.6)
     assert sched.record["threshold"][-1] == pytest.approx(0.95)
     assert 0 < sched.record["mask_rate"][-1] <= 1 and "aux_loss" in h.history
-    # on two moons plain pseudo-labelling only keeps the supervised boundary (it is already
-    # confident everywhere): not well above it, see docs/semi_self_supervised.md
-    assert acc >= supervised - 0.03 and acc > 0.8, (acc, supervised)
+    assert acc >= supervised and acc > 0.9, (acc, supervised)
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.3])

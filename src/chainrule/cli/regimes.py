@@ -98,14 +98,17 @@ def run_regime(cfg: dict[str, Any], data: Any) -> int:
         if not len(xu):
             raise CLIError("--semi needs unlabelled data: give --labels N")
         net = nn.Sequential(enc, nn.Linear(feat, n_cls))
-        if cfg["semi"] == "pseudo-label":
-            model = S.PseudoLabel(net)
-            cbs = [S.ThresholdSchedule(model, 0.7, 0.95)]
-        else:
-            model, cbs = S.FixMatch(net, weak, strong, threshold=0.95), []
         mu = max(1, min(7, math.ceil(len(xu) / max(len(xl), 1))))
-        fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr),
-            S.SemiBatches(xl, yl, xu, bs, mu), epochs=epochs, callbacks=cbs, progress=progress)
+        batches = S.SemiBatches(xl, yl, xu, bs, mu)
+        if cfg["semi"] == "pseudo-label":
+            # Lee 2013's ramp-up of the unlabelled weight (to 3) over the first 40% of the steps;
+            # the targets from the clean input, trained on the strong view (the noise it needs)
+            model = S.PseudoLabel(net, threshold=0.95, weight=3.0, augment=strong,
+                                  rampup=(0, max(1, 2 * epochs * len(batches) // 5)))
+        else:
+            model = S.FixMatch(net, weak, strong, threshold=0.95)
+        fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr), batches,
+            epochs=epochs, progress=progress)
     else:
         model = S.fine_tune(enc, feat, xl, yl, n_cls, epochs=epochs, batch_size=bs, lr=lr,
                             progress=progress)

@@ -13,8 +13,9 @@ Semi-supervised (a few labelled examples plus the unlabelled rest; batches of bo
 ``SemiBatches``), each a wrapper module that reports its unlabelled loss as ``aux_loss``, which
 ``fit``'s auxiliary-loss hook adds to the labelled cross-entropy and logs:
 
-- ``PseudoLabel(model, threshold)``: the model's own confident predictions on unlabelled data
-  are its targets (Lee 2013); ``ThresholdSchedule`` moves the threshold over the epochs.
+- ``PseudoLabel(model, threshold, weight, rampup, augment)``: the model's own predictions on
+  unlabelled data (where confident) are its targets, weighted by Lee 2013's ramp-up
+  (``lee_weight``); ``ThresholdSchedule`` moves the threshold over the epochs.
 - ``FixMatch(model, weak, strong, threshold)``: the prediction on a weakly augmented view,
   where confident, is the target for a strongly augmented view (Sohn et al. 2020).
 """
@@ -37,7 +38,7 @@ from chainrule.train.callbacks import Callback
 from chainrule.train.loop import fit
 
 __all__ = ["FixMatch", "PseudoLabel", "SemiBatches", "SimCLR", "ThresholdSchedule", "TwoViews",
-           "features", "fine_tune", "linear_probe", "pretrain_autoencoder",
+           "features", "fine_tune", "lee_weight", "linear_probe", "pretrain_autoencoder",
            "pretrain_contrastive"]
 
 
@@ -102,19 +103,60 @@ class SemiBatches:
 
 # -- semi-supervised wrappers ----------------------------------------------------------------------
 
-class PseudoLabel(nn.Module):
-    """``forward(x_l, x_u)`` returns ``model(x_l)`` and sets ``aux_loss`` = ``weight`` x the
-    cross-entropy of ``model(x_u)`` against its own argmax, over the predictions whose softmax
-    confidence is at least ``threshold`` (averaged over all of x_u, as FixMatch does).
-    ``forward(x)`` alone is ``model(x)`` (evaluation). ``mask_rate``: the confident share."""
+def lee_weight(step: int, t1: int, t2: int, final: float) -> float:
+    """Lee 2013's weight alpha(t) of the unlabelled loss: 0 before step ``t1``, rising linearly
+    to ``final`` at ``t2``, ``final`` after (no pseudo-labels while the model is still guessing)."""
+    if step < t1:
+        return 0.0
+    if step >= t2:
+        return float(final)
+    return float(final) * (step - t1) / (t2 - t1)
 
-    def __init__(self, model: nn.Module, threshold: float = 0.95, weight: float = 1.0) -> None:
+
+class PseudoLabel(nn.Module):
+    """Pseudo-labelling (Lee 2013): the model's own argmax on unlabelled data is their target.
+
+    ``forward(x_l, x_u)`` returns ``model(x_l)`` and sets ``aux_loss`` = alpha(t) x the
+    cross-entropy of the prediction on ``augment(x_u)`` against the argmax of the prediction on
+    ``x_u`` (recomputed at every step, no gradient through it), over the pseudo-labels whose
+    softmax confidence is at least ``threshold``, averaged over all of x_u. ``forward(x)`` alone
+    is ``model(x)`` (evaluation).
+
+    alpha(t) is Lee's ramp-up (``lee_weight``): 0 for the first ``rampup[0]`` training steps
+    (each training forward with unlabelled data is a step; ``step`` counts them), then linear to
+    ``weight`` at step ``rampup[1]``. Lee used T1 = 100, T2 = 600 (epochs), alpha_f = 3 and every
+    argmax as a label (``threshold=0``); the defaults here, a ramp from step 0 to 400 and
+    FixMatch's threshold 0.95, did best on two moons (``ThresholdSchedule`` moves the threshold).
+
+    ``augment``: a perturbation of the unlabelled input (``data.augment.GaussianNoise``, ...),
+    the input-space form of Lee's dropout noise; the target is the argmax on the clean input.
+    Without one the target is the prediction itself and the loss only sharpens it (entropy
+    minimisation): a model already confident on the unlabelled points keeps its boundary
+    (``bench.pseudo_label_moons``, docs/semi_self_supervised.md). ``mask_rate``: the confident
+    share.
+    """
+
+    def __init__(self, model: nn.Module, threshold: float = 0.95, weight: float = 3.0,
+                 rampup: tuple[int, int] = (0, 400),
+                 augment: Callable[[Any], Any] | None = None) -> None:
         super().__init__()
+        t1, t2 = (int(t) for t in rampup)
+        if not 0 <= t1 <= t2:
+            raise ValueError(f"PseudoLabel: rampup {tuple(rampup)}; expected (T1, T2) with "
+                             f"0 <= T1 <= T2 (steps)")
         self.model = model
         self.threshold = float(threshold)
         self.weight = float(weight)
+        self.rampup = (t1, t2)
+        self.augment = augment
+        self.step = 0
         self.aux_loss = None
         self.mask_rate = 0.0
+
+    @property
+    def alpha(self) -> float:
+        """The unlabelled loss's weight at the current step (Lee's alpha(t))."""
+        return lee_weight(self.step, *self.rampup, self.weight)
 
     def _unlabelled_loss(self, logits_target: Any, logits_train: Any) -> Any:
         probs = F.softmax(logits_target.detach(), dim=1).detach().numpy()
@@ -122,16 +164,33 @@ class PseudoLabel(nn.Module):
         mask = (conf >= self.threshold).astype(probs.dtype)
         self.mask_rate = float(mask.mean()) if mask.size else 0.0
         per = F.cross_entropy(logits_train, from_numpy(label.astype(np.int64)), reduction="none")
-        return (per * from_numpy(mask)).sum() * (self.weight / max(len(mask), 1))
+        alpha = self.alpha
+        if self.training:
+            self.step += 1
+        return (per * from_numpy(mask)).sum() * (alpha / max(len(mask), 1))
 
     def forward(self, x: Any, x_u: Any = None) -> Any:
         if x_u is None:
             return self.model(x)
+        if self.augment is not None:
+            return self._two_views(x, x_u, None, self.augment)
         n = x.shape[0]
-        out = self.model(_cat(x, x_u))
-        out_l, out_u = out[:n], out[n:]
-        self.aux_loss = self._unlabelled_loss(out_u, out_u)
-        return out_l
+        out = self.model(_cat(x, x_u))  # one forward: the target is the prediction itself
+        self.aux_loss = self._unlabelled_loss(out[n:], out[n:])
+        return out[:n]
+
+    def _two_views(self, x: Any, x_u: Any, weak: Callable[[Any], Any] | None,
+                   strong: Callable[[Any], Any]) -> Any:
+        """The target from ``weak(x_u)`` (no gradient), trained on ``strong(x_u)``; the
+        labelled batch goes through ``weak`` too (``None``: as it is)."""
+        xu = _np(x_u)
+        with no_grad():
+            target = self.model(from_numpy(_batch(weak, xu)))
+        n = x.shape[0]
+        out = self.model(_cat(from_numpy(_batch(weak, _np(x))),
+                              from_numpy(_batch(strong, xu))))
+        self.aux_loss = self._unlabelled_loss(target, out[n:])
+        return out[:n]
 
 
 def _cat(a: Any, b: Any) -> Any:
@@ -148,20 +207,13 @@ class FixMatch(PseudoLabel):
     def __init__(self, model: nn.Module, weak: Callable[[Any], Any],
                  strong: Callable[[Any], Any], threshold: float = 0.95,
                  weight: float = 1.0) -> None:
-        super().__init__(model, threshold, weight)
+        super().__init__(model, threshold, weight, rampup=(0, 0))
         self.weak, self.strong = weak, strong
 
     def forward(self, x: Any, x_u: Any = None) -> Any:
         if x_u is None:
             return self.model(x)
-        xu = _np(x_u)
-        with no_grad():
-            target = self.model(from_numpy(_batch(self.weak, xu)))
-        n = x.shape[0]
-        out = self.model(_cat(from_numpy(_batch(self.weak, _np(x))),
-                              from_numpy(_batch(self.strong, xu))))
-        self.aux_loss = self._unlabelled_loss(target, out[n:])
-        return out[:n]
+        return self._two_views(x, x_u, self.weak, self.strong)
 
 
 class ThresholdSchedule(Callback):
