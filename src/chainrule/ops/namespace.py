@@ -48,6 +48,10 @@ def _swapaxes(x: Any, axis0: int, axis1: int) -> Any:
     return x.swapaxes(axis0, axis1)
 
 
+def _logcumsumexp_array(xp: Any, x: Any, axis: int) -> Any:
+    return xp.logaddexp.accumulate(x, axis=axis)
+
+
 _NAMESPACES: dict[Any, SimpleNamespace] = {}
 
 
@@ -74,6 +78,7 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         index_put=_indexing.index_put_array, gather=partial(_indexing.gather_array, xp),
         gather_backward=partial(_indexing.gather_backward_array, xp),
         tril=xp.tril, triu=xp.triu, cumsum=xp.cumsum,  # (x, k) and (x, axis), positionally
+        cumprod=xp.cumprod, logcumsumexp=partial(_logcumsumexp_array, xp),
         conv=_conv.conv_arrays, conv_input_grad=_conv.conv_input_grad_arrays,
         conv_weight_grad=_conv.conv_weight_grad_arrays,
     )
@@ -119,7 +124,8 @@ def bind_tensor_namespace(ops: Any) -> None:
         constant_pad=lambda x, pad: _shape._pad(x, pad, 0.0),
         getitem_backward=_indexing._getitem_backward, index_put=_indexing._index_put,
         gather=_indexing._gather, gather_backward=_gather_backward,
-        tril=ops.tril, triu=ops.triu, cumsum=ops.cumsum,
+        tril=ops.tril, triu=ops.triu, cumsum=ops.cumsum, cumprod=ops.cumprod,
+        logcumsumexp=ops.logcumsumexp,
         conv=lambda x, w, geom: _conv._conv(x, w, None, *geom),
         conv_input_grad=lambda g, w, geom, size: _conv._conv_transpose(g, w, None, *geom,
                                                                        tuple(size)),
