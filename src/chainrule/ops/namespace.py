@@ -70,7 +70,7 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         broadcast_to=xp.broadcast_to, matmul=xp.matmul, einsum=partial(_linalg.einsum_arrays, xp),
         softmax=partial(_fused.softmax_arrays, xp),
         log_softmax=partial(_fused.log_softmax_arrays, xp), softplus=partial(A.softplus, xp),
-        swapaxes=_swapaxes,
+        swapaxes=_swapaxes, stack=xp.stack, cat=xp.concatenate,  # (arrays, axis) positionally
         # reductions (call with keepdims= as a keyword), shapes and indexing
         sum=xp.sum, mean=xp.mean, prod=xp.prod, transpose=xp.transpose, flip=xp.flip,
         constant_pad=partial(_shape.constant_pad_array, xp),
@@ -118,7 +118,7 @@ def bind_tensor_namespace(ops: Any) -> None:
         broadcast_to=ops.broadcast_to,
         matmul=ops.matmul, einsum=ops.einsum, softmax=ops.softmax,
         log_softmax=ops.log_softmax, softplus=lambda x: ops.softplus(x, 1.0, math.inf),
-        swapaxes=ops.transpose,
+        swapaxes=ops.transpose, stack=ops.stack, cat=ops.cat,
         sum=_reduction(ops.sum), mean=_reduction(ops.mean), prod=_reduction(ops.prod),
         transpose=ops.permute, flip=ops.flip,
         constant_pad=lambda x, pad: _shape._pad(x, pad, 0.0),

@@ -102,6 +102,15 @@ def dim_alias(where: str, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> t
     return dim, (keepdim if keepdims is None else keepdims)
 
 
+def dim_axis(where: str, dim: Any, axis: Any, default: Any = None) -> Any:
+    """``dim`` given as NumPy's ``axis=`` (call only when ``axis`` is not None): an error when
+    ``dim`` was given too (a ``dim`` equal to its ``default`` counts as not given)."""
+    if dim is not None and dim != default:
+        raise TypeError(f"{where}: got both dim={dim!r} and axis={axis!r}; they are the same "
+                        "argument (axis is NumPy's name): pass one")
+    return axis
+
+
 def normalize_dim(dim: Any, ndim: int, op: str, extra: int = 0) -> int:
     """One ``dim`` (negatives allowed) as a non-negative axis; ``extra=1`` for ops that insert
     a dim (unsqueeze, stack), where ``dim == ndim`` is valid. A 0-d tensor accepts 0 and -1."""
