@@ -50,7 +50,7 @@ def test_cumprod_dtype_and_method() -> None:
 @pytest.mark.parametrize("fn", [cr.cumprod, cr.logcumsumexp, cr.cummax, cr.cummin])
 def test_scans_name_a_missing_or_doubled_dim(fn) -> None:
     x = cr.ones(2, 3)
-    with pytest.raises(TypeError, match="missing the dim"):
+    with pytest.raises(TypeError, match="missing the dim argument"):
         fn(x)
     with pytest.raises(TypeError, match="both dim=0 and axis=1"):
         fn(x, 0, axis=1)

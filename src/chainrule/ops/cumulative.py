@@ -20,7 +20,7 @@ from chainrule.ops import samples as S
 from chainrule.ops.elementwise import cast
 from chainrule.ops.indexing import ValuesIndices, _gather
 from chainrule.ops.registry import primitive, public
-from chainrule.ops.shape import normalize_dim, reshape
+from chainrule.ops.shape import normalize_dim, required_dim, reshape
 
 
 def _raw(v: Any) -> Any:
@@ -104,22 +104,10 @@ def cumprod(input: Any, dim: Any = None, *, dtype: Any = None, axis: Any = None)
     """Running products along ``dim``: ``out[i] = input[0] * ... * input[i]`` (as
     ``torch.cumprod``; ``dtype`` casts the input first). The gradient is exact with zeros in the
     input."""
-    dim = _required_dim("cumprod", dim, axis)
+    dim = required_dim("cumprod", dim, axis)
     if dtype is not None:
         input = cast(input, to_dtype(dtype))
     return _cumprod(input, _scan_dim("cumprod", input, dim))
-
-
-def _required_dim(name: str, dim: Any, axis: Any) -> Any:
-    """``dim`` of a scan, given as ``dim`` or as NumPy's ``axis`` (exactly one of them)."""
-    if axis is not None:
-        if dim is not None:
-            raise TypeError(f"{name}: got both dim={dim!r} and axis={axis!r}; they are the same "
-                            "argument (axis is NumPy's name): pass one")
-        return axis
-    if dim is None:
-        raise TypeError(f"{name}: missing the dim to run along (e.g. {name}(x, dim=-1))")
-    return dim
 
 
 # --- logcumsumexp -----------------------------------------------------------------------------
@@ -169,7 +157,7 @@ def _(c, g):
 def logcumsumexp(input: Any, dim: Any = None, *, axis: Any = None) -> Any:
     """``log(cumsum(exp(input)))`` along ``dim``, computed without overflow (as
     ``torch.logcumsumexp``)."""
-    dim = _required_dim("logcumsumexp", dim, axis)
+    dim = required_dim("logcumsumexp", dim, axis)
     return _logcumsumexp(input, _scan_dim("logcumsumexp", input, dim))
 
 
@@ -177,7 +165,7 @@ def logcumsumexp(input: Any, dim: Any = None, *, axis: Any = None) -> Any:
 
 
 def _running_index(name: str, x: Any, dim: Any, axis: Any, larger: bool) -> Any:
-    dim = _required_dim(name, dim, axis)
+    dim = required_dim(name, dim, axis)
     xa = _raw(x) if isinstance(x, Tensor) else backend.get_array_module(x).asarray(x)
     am = backend.get_array_module(xa)
     d = normalize_dim(dim, xa.ndim, name)

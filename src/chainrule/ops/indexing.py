@@ -660,9 +660,12 @@ def chunk(x: Any, chunks: int, dim: Any = 0, *, axis: Any = None) -> tuple[Any, 
 
 
 @public(method=True)
-def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False, *,
+         axis: Any = None) -> ValuesIndices:
     """``(values, indices)`` of ``x`` sorted along ``dim``; values are differentiable."""
     from chainrule.ops.nondiff import argsort
+    if axis is not None:
+        dim = dim_axis("sort", dim, axis, -1)
     if backend.xp.ndim(x) == 0:
         return ValuesIndices(reshape(x, ()), _leaf(_module_of(x).zeros((), dtype=backend.int64)))
     idx = argsort(x, dim, descending, stable)._data
@@ -672,9 +675,11 @@ def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) 
 
 @public(method=True)
 def topk(x: Any, k: int, dim: int = -1, largest: bool = True,
-         sorted: bool = True) -> ValuesIndices:
+         sorted: bool = True, *, axis: Any = None) -> ValuesIndices:
     """The ``k`` largest (or smallest) entries along ``dim`` and their indices."""
     from chainrule.ops.nondiff import argsort
+    if axis is not None:
+        dim = dim_axis("topk", dim, axis, -1)
     shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "topk")
     n = shape[d] if shape else 1
