@@ -599,7 +599,7 @@ def _pieces(x: Any, d: int, index: list, squeeze: bool) -> tuple[Any, ...]:
         from chainrule.autograd.anomaly import forward_trace
         meta_of(hub).trace = forward_trace()
     for k, o in enumerate(outs):
-        o._node = new_node(out_op, (hub,), (True,), (_MARK,), (k,), None, None, ())
+        o._node = new_node(out_op, (hub,), (True,), (_MARK,), (k, index[k]), None, None, ())
         o.requires_grad = True
     return tuple(outs)
 
