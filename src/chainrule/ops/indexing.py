@@ -585,8 +585,8 @@ def _pieces(x: Any, d: int, index: list, squeeze: bool) -> tuple[Any, ...]:
     """The views ``x[index[k]]`` as the outputs of one node (see above)."""
     if not isinstance(x, Tensor):
         x = _leaf(backend.get_array_module(x).asarray(x))
-    if not (x.requires_grad and STATE.enabled):
-        return tuple(_getitem(x, i) for i in index)
+    if not (x.requires_grad and STATE.enabled) or STATE.recorder is not None:
+        return tuple(_getitem(x, i) for i in index)  # (cr.compile replays registered ops only)
     STATE.enabled = False
     try:
         outs = [_getitem(x, i) for i in index]
