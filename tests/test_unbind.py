@@ -108,3 +108,22 @@ def test_in_place_change_of_a_piece_while_recording_is_refused() -> None:
     a, _ = _x(2, 2).unbind(0)
     with pytest.raises(RuntimeError, match="in-place change of a view"):
         a.mul_(2.0)
+
+
+def test_compiled_steps_with_chunk_and_lstm_replay() -> None:
+    """cr.compile replays registered ops only: while it records, the pieces are getitem nodes."""
+    cr.manual_seed(0)
+    mha, lstm = cr.nn.MultiheadAttention(8, 2), cr.nn.LSTM(8, 4)
+    opt = cr.optim.SGD([*mha.parameters(), *lstm.parameters()], 0.1)
+    x = cr.randn(5, 3, 8)
+
+    @cr.compile(strict=True)
+    def step(x: cr.Tensor) -> cr.Tensor:
+        opt.zero_grad()
+        loss = (lstm(mha(x, x, x)[0])[0] ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    losses = [float(step(x)) for _ in range(3)]
+    assert losses[2] < losses[0]
