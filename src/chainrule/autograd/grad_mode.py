@@ -27,8 +27,8 @@ class _GradState:
 STATE = _GradState()
 
 
-def refresh_slow() -> None:  # after ``anomaly`` or ``recorder`` changed
-    STATE.slow = bool(STATE.anomaly) or STATE.recorder is not None
+def refresh_slow() -> None:  # after ``anomaly``, ``recorder`` or inference mode changed
+    STATE.slow = bool(STATE.anomaly) or STATE.recorder is not None or _INFERENCE[0] > 0
 
 
 def is_grad_enabled() -> bool:
@@ -91,11 +91,36 @@ class set_grad_enabled(_GradModeContext):
 _INFERENCE = [0]  # how many inference_mode(True) blocks are active
 
 
+class InferenceTensorError(RuntimeError):
+    """An inference tensor saved for backward outside ``inference_mode``."""
+
+
+# The version counter of every inference tensor: it counts nothing (as PyTorch's), and outside
+# inference mode reading it (what recording an op that saves the tensor does) raises. So the
+# check costs the normal path nothing: only these tensors carry it.
+class _InferenceVersion:
+    __slots__ = ()
+
+    def __getitem__(self, i: int) -> int:
+        if _INFERENCE[0]:
+            return 0
+        raise InferenceTensorError(
+            "Inference tensors cannot be saved for backward. Please do not use Tensors created "
+            "in inference mode in computation tracked by autograd. To work around this, you can "
+            "make a clone to get a normal tensor and use it in autograd.")
+
+    def __setitem__(self, i: int, v: int) -> None:
+        pass
+
+
+INFERENCE_VC: Any = _InferenceVersion()
+
+
 class inference_mode(_GradModeContext):
     """Context manager and decorator (``@cr.inference_mode()`` or bare ``@cr.inference_mode``):
-    like ``no_grad``. PyTorch also marks the tensors made inside as "inference tensors" that can
-    never join a graph later; chainrule has no such tensors, so this records no graph exactly as
-    ``no_grad`` does. ``inference_mode(False)`` changes nothing."""
+    like ``no_grad``, and the tensors made inside are inference tensors (``is_inference()``):
+    outside inference mode they cannot be saved for backward, modified in place or made to
+    require grad (as PyTorch's). ``inference_mode(False)`` changes nothing."""
 
     def __new__(cls, mode: Any = True) -> Any:
         if callable(mode) and not isinstance(mode, bool):  # bare decorator: @inference_mode
@@ -110,10 +135,12 @@ class inference_mode(_GradModeContext):
         if self._inference:
             STATE.enabled = False
             _INFERENCE[0] += 1
+            refresh_slow()
 
     def __exit__(self, *exc: object) -> None:
         if self._inference:
             _INFERENCE[0] -= 1
+            refresh_slow()
         STATE.enabled = self._prev
 
     def __call__(self, fn: F) -> F:

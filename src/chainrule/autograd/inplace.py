@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import STATE, InferenceTensorError
 
 # This module is imported before ``Tensor`` exists (Tensor inherits the mixin), so the names
 # below are bound by ``bind``, called from the bottom of tensor.py once Tensor and the ops are
@@ -32,6 +32,18 @@ def bind(tensor_cls: type, ops: Any) -> None:
 
     Tensor, F, as_tensor = tensor_cls, ops, factories.as_tensor
     _BINARY_OPS.update({"add_": ops.add, "sub_": ops.sub, "mul_": ops.mul, "div_": ops.div})
+
+
+def _inference_inplace(name: str) -> RuntimeError:
+    return RuntimeError(f"{name}: Inplace update to inference tensor outside InferenceMode is not "
+                        "allowed. You can make a clone to get a normal tensor first.")
+
+
+def _bump(t: Any, name: str) -> None:  # count a change in place, before: inference tensors refuse
+    try:
+        t._vc[0] += 1
+    except InferenceTensorError:
+        raise _inference_inplace(name) from None
 
 
 class InplaceMixin:
@@ -78,8 +90,8 @@ class InplaceMixin:
             self.requires_grad = True
         else:
             d = self._data
+            _bump(self, name)
             backend.get_array_module(d).copyto(d, r._data, casting="unsafe")
-            self._vc[0] += 1
             if STATE.recorder is not None:  # cr.compile records the write
                 STATE.recorder.copyto(d, r._data)
         return self
@@ -93,11 +105,13 @@ class InplaceMixin:
         d = self._data
         o = other._data if isinstance(other, Tensor) else other
         try:
+            self._vc[0] += 1  # first: an inference tensor refuses before its memory changes
             getattr(backend.get_array_module(d), ufunc)(d, o, out=d, casting="same_kind")
+        except InferenceTensorError:
+            raise _inference_inplace(name) from None
         except (ValueError, TypeError) as e:
             raise type(e)(f"{name}: cannot apply {backend.xp.shape(o)} in place to {d.shape} "
                           f"({e})") from None
-        self._vc[0] += 1
         if STATE.recorder is not None:
             STATE.recorder.ufunc_into(ufunc, d, o)
         return self
@@ -180,8 +194,8 @@ class InplaceMixin:
         if self._node is not None and STATE.enabled:
             return self._inplace(name, lambda s: F.mul(s, 0) + as_tensor(
                 backend.get_array_module(values).broadcast_to(values, s.shape).astype(s.dtype)))
+        _bump(self, name)
         self._data[...] = values
-        self._vc[0] += 1
         if STATE.recorder is not None:
             STATE.recorder.setitem(self._data, ..., values)
         return self
@@ -220,8 +234,8 @@ class InplaceMixin:
                                                      and value.requires_grad)):
             self._inplace("setitem", lambda s, v: F.index_put(s, v, index), value)
             return
+        _bump(self, "setitem")
         self._data[index] = value._data if isinstance(value, Tensor) else value
-        self._vc[0] += 1
         if STATE.recorder is not None:
             STATE.recorder.setitem(self._data, index, value)
 

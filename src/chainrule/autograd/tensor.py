@@ -16,7 +16,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.dtypes import _DEFAULT_DTYPE, to_dtype
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import _INFERENCE, INFERENCE_VC, STATE
 from chainrule.autograd.inplace import InplaceMixin
 
 _new = object.__new__
@@ -28,7 +28,7 @@ def _leaf(arr: Any, requires_grad: bool = False) -> Tensor:
     t._grad = None
     t._node = None
     t._meta = None
-    t._vc = [0]
+    t._vc = INFERENCE_VC if STATE.slow and _INFERENCE[0] else [0]
     t.requires_grad = False
     if requires_grad:
         t.requires_grad_(True)
@@ -174,11 +174,18 @@ class Tensor(InplaceMixin):
             raise RuntimeError(
                 f"requires_grad_: only floating-point tensors can require gradients, this one is "
                 f"{self._data.dtype}; make it with dtype=cr.float32 (or float64)")
+        if requires_grad and self._vc is INFERENCE_VC and not _INFERENCE[0]:
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside "
+                               "InferenceMode is not allowed.")
         if not requires_grad and self._node is not None:
             raise RuntimeError("requires_grad_(False): only leaf tensors can be switched off; "
                                "use .detach() for a non-leaf")
         self.requires_grad = bool(requires_grad)
         return self
+
+    def is_inference(self) -> bool:
+        """True for a tensor made inside ``inference_mode`` (or a view of one)."""
+        return self._vc is INFERENCE_VC
 
     def detach(self) -> Tensor:
         """The same values, cut from the graph (shares memory and version counter)."""

@@ -1,6 +1,6 @@
 """Recurrent layers: ``RNN`` (tanh, relu), ``LSTM``, ``GRU`` and their cells, as ``torch.nn``.
 
-Composed from existing ops (``linear``, ``sigmoid``, ``tanh``, slicing, ``stack``/``cat``) and
+Composed from existing ops (``linear``, ``sigmoid``, ``tanh``, ``unbind``, ``stack``/``cat``) and
 trained by backpropagation through time: the engine differentiates the unrolled loop. Every
 layer runs the same loop (``_scan``): the input-to-hidden product of a whole layer is one GEMM
 over all time steps, then each step adds the hidden-to-hidden product and applies the cell.
@@ -25,7 +25,7 @@ import math
 import numbers
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule import creation, ops
@@ -86,21 +86,19 @@ _STEPS: dict[str, Callable[..., State]] = {
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _scan(step: Callable[..., State], xs: list[Tensor], state: State, weights: tuple,
+def _scan(step: Callable[..., State], gis: Sequence[Tensor], state: State, weights: tuple,
           reverse: bool) -> tuple[list[Tensor], State]:
     """Run one direction of one layer over time: backpropagation through time is the engine
     differentiating this loop.
 
-    ``xs`` are the inputs of the time steps, (B_t, input) each; ``weights`` = (w_ih, b_ih,
-    w_hh, b_hh, w_hr). A packed batch (longest sequence first) has B_t <= B, nonincreasing: step
-    t runs only the first B_t sequences, so a finished sequence keeps its last state, which is
-    its ``h_n``. Returns the outputs of the steps (in time order) and the final state.
-
-    The input product ``W_ih x_t`` is computed per step, not as one GEMM over the sequence:
-    slicing one (T, B, G) product per step would cost a (T, B, G) gradient array per slice in
-    backward (quadratic in T; measured 1.8x slower at T=50, see bench/rnn_step.py).
+    ``gis`` are the input products ``W_ih x_t + b_ih`` of the time steps, (B_t, gates) each;
+    ``weights`` = (w_hh, b_hh, w_hr). A packed batch (longest sequence first) has B_t <= B,
+    nonincreasing: step t runs only the first B_t sequences, so a finished sequence keeps its
+    last state, which is its ``h_n``. Returns the outputs of the steps (in time order) and the
+    final state.
     """
-    w_ih, b_ih, w_hh, b_hh, w_hr = weights
+    w_hh, b_hh, w_hr = weights
+    xs = gis
     T = len(xs)
     outs: list[Any] = [None] * T
     if reverse:  # sequences join as t decreases: their initial state enters then
@@ -111,7 +109,7 @@ def _scan(step: Callable[..., State], xs: list[Tensor], state: State, weights: t
             bs, have = xs[t].shape[0], state[0].shape[0]
             if bs > have:
                 state = tuple(ops.cat([s, f[have:bs]], 0) for s, f in zip(state, full))
-            state = step(ops.linear(xs[t], w_ih, b_ih), state, w_hh, b_hh, w_hr)
+            state = step(xs[t], state, w_hh, b_hh, w_hr)
             outs[t] = state[0]
         return outs, state
     done: list[State] = []  # final states of finished sequences, last rows first
@@ -120,12 +118,19 @@ def _scan(step: Callable[..., State], xs: list[Tensor], state: State, weights: t
         if bs < have:
             done.append(tuple(s[bs:] for s in state))
             state = tuple(s[:bs] for s in state)
-        state = step(ops.linear(xs[t], w_ih, b_ih), state, w_hh, b_hh, w_hr)
+        state = step(xs[t], state, w_hh, b_hh, w_hr)
         outs[t] = state[0]
     if done:
         state = tuple(ops.cat([s, *(d[i] for d in reversed(done))], 0)
                       for i, s in enumerate(state))
     return outs, state
+
+
+def _time_steps(gi: Tensor, batch_sizes: list[int] | None) -> Sequence[Tensor]:
+    """The input products of a whole sequence (one GEMM) cut into time steps: ``unbind`` (or
+    ``split`` by batch sizes, packed), whose gradients join in one node. (Slicing ``gi[t]`` per
+    step instead would send a full-size gradient back from every step: O(T^2) in backward.)"""
+    return ops.unbind(gi, 0) if batch_sizes is None else ops.split(gi, batch_sizes, 0)
 
 
 def _as_input(x: Any) -> Tensor:
@@ -306,30 +311,24 @@ class RNNBase(Module):
                 states = [ops.index_select(s, 1, sorted_indices) for s in states]
         step = _STEPS[self.mode]
         D = 2 if self.bidirectional else 1
-        if batch_sizes is None:
-            xs = [x[t] for t in range(x.shape[0])]
-        else:
-            starts = [0]
-            for bs in batch_sizes:
-                starts.append(starts[-1] + bs)
-            xs = [x[starts[t]:starts[t + 1]] for t in range(len(batch_sizes))]
         finals: list[State] = []
+        seq = x  # the layer's input sequence: (T, B, features), or (sum of B_t, features) packed
         for layer in range(self.num_layers):
             outs = []
             for d in range(D):
                 state0 = tuple(s[layer * D + d] for s in states)
-                out, final = _scan(step, xs, state0, self._layer_weights(layer, d),
-                                   reverse=d == 1)
-                outs.append(out)
+                w_ih, b_ih, *weights = self._layer_weights(layer, d)
+                out, final = _scan(step, _time_steps(ops.linear(seq, w_ih, b_ih), batch_sizes),
+                                   state0, tuple(weights), reverse=d == 1)
+                outs.append(ops.stack(out, 0) if batch_sizes is None else ops.cat(out, 0))
                 finals.append(final)
-            xs = outs[0] if D == 1 else [ops.cat(list(ys), -1) for ys in zip(*outs)]
+            seq = outs[0] if D == 1 else ops.cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                xs = [F.dropout(y, self.dropout, True) for y in xs]
+                seq = F.dropout(seq, self.dropout, True)
         h_n = tuple(ops.stack([f[i] for f in finals], 0) for i in range(len(states)))
         if unsorted_indices is not None:
             h_n = tuple(ops.index_select(h, 1, unsorted_indices) for h in h_n)
-        layer_input = ops.stack(xs, 0) if batch_sizes is None else ops.cat(xs, 0)
-        output: Any = layer_input
+        output: Any = seq
         if packed:
             output = PackedSequence(output, bs_tensor, sorted_indices, unsorted_indices)
         elif not batched:

@@ -347,6 +347,16 @@ def _index_error(index: Any) -> UnsupportedOperatorError:
         "slices, None, ... and one integer array")
 
 
+@op("unbind", "split")
+def _pieces(g, ins, xs, p, dt):  # the op's node passes its input on; each output slices it
+    return ins[0]
+
+
+@op("unbind_output", "split_output")
+def _piece(g, ins, xs, p, dt):  # params: (output number, the getitem index of the piece)
+    return _getitem(g, ins, xs, (p[1],), dt)
+
+
 @op("getitem", "index")
 def _getitem(g, ins, xs, p, dt):
     index = p[0]

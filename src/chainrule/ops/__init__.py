@@ -10,6 +10,7 @@ from chainrule.autograd.tensor import Tensor as _Tensor
 from chainrule.ops import (  # importing each op family registers its ops
     attention,
     conv,
+    cumulative,
     elementwise,
     fused,
     groupnorm,

@@ -18,7 +18,7 @@ from chainrule.ops import samples as S
 from chainrule.ops.elementwise import cast
 from chainrule.ops.linalg import bmm
 from chainrule.ops.registry import primitive, public
-from chainrule.ops.shape import normalize_dim
+from chainrule.ops.shape import normalize_dim, required_dim
 from chainrule.random import Generator, generator_of
 
 # --- tril, triu -------------------------------------------------------------------------------
@@ -98,9 +98,10 @@ def _(c, g):
 
 
 @public(method=True)
-def cumsum(input: Any, dim: int, *, dtype: Any = None) -> Any:
+def cumsum(input: Any, dim: Any = None, *, dtype: Any = None, axis: Any = None) -> Any:
     """Running sums along ``dim``: ``out[i] = input[0] + ... + input[i]`` (as ``torch.cumsum``;
     ``dtype`` casts the input first)."""
+    dim = required_dim("cumsum", dim, axis)
     if dtype is not None:
         input = cast(input, to_dtype(dtype))
     return _cumsum(input, dim)

@@ -17,6 +17,7 @@ from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import samples as S
 from chainrule.ops.arrays import ones_vector as _ones
 from chainrule.ops.registry import primitive, public
+from chainrule.ops.shape import dim_axis
 
 
 def _axis(name: str, dim: int, ndim: int) -> int | None:
@@ -174,12 +175,14 @@ def _(c, g):
 
 
 @public(method=True, functional=True)
-def softmax(input: Any, dim: int = -1) -> Any:
+def softmax(input: Any, dim: int = -1, *, axis: Any = None) -> Any:
     """exp(x) / sum(exp(x)) along ``dim``, computed stably (the max is subtracted first).
 
     Fused: measured 2.0x faster than ``e = exp(x - amax(x)); e / sum(e)`` (forward + backward,
     (64, 10) float32).
     """
+    if axis is not None:
+        dim = dim_axis("softmax", dim, axis, -1)
     return _softmax(input, dim)
 
 
@@ -209,10 +212,12 @@ def _(c, g):
 
 
 @public(method=True, functional=True)
-def log_softmax(input: Any, dim: int = -1) -> Any:
+def log_softmax(input: Any, dim: int = -1, *, axis: Any = None) -> Any:
     """log(softmax(x)) along ``dim``, computed stably as x - max - log(sum(exp(x - max))).
 
     Fused: measured 1.9x faster than ``z = x - amax(x); z - log(sum(exp(z)))`` (forward +
     backward, (64, 10) float32).
     """
+    if axis is not None:
+        dim = dim_axis("log_softmax", dim, axis, -1)
     return _log_softmax(input, dim)

@@ -12,15 +12,18 @@ Index arguments are parameters, not inputs: they are constant (integer or bool) 
 from __future__ import annotations
 
 import operator
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from chainrule import backend
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.node import meta_of, new_node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import fmt_shape, op_error
 from chainrule.ops import samples as S
 from chainrule.ops.elementwise import where
-from chainrule.ops.registry import primitive, public
-from chainrule.ops.shape import normalize_dim, reshape
+from chainrule.ops.registry import Op, primitive, public
+from chainrule.ops.shape import dim_axis, normalize_dim, reshape
 
 
 class ValuesIndices(NamedTuple):
@@ -514,10 +517,114 @@ def narrow(x: Any, dim: int, start: int, length: int) -> Any:
     return _getitem(x, (slice(None),) * d + (slice(start, start + length),))
 
 
+# --- split, chunk, unbind: several outputs, one gradient ----------------------------------------
+#
+# The pieces are views made by ``getitem`` (so ``cr.compile`` and anomaly mode see each as an
+# op). While recording, they share one node: each output gets a small node ("unbind_output")
+# whose vjp files its gradient under its index, the engine joins those with ``+`` (O(1) each),
+# and the op's node ("unbind") builds the input's gradient once, with one ``stack`` (``cat`` for
+# split). Slicing the pieces with one ``getitem`` node each would give every piece's backward a
+# zero array of the input's full size: O(pieces x size), quadratic in the number of time steps
+# of an RNN. (An autograd.Function-style node pair: they are not in the registry, since the
+# registry's ops have one output; the tests check them directly, tests/test_unbind.py.)
+
+
+class _Pieces:
+    """The gradients that reached some outputs of one split: ``(index, gradient)`` pairs, joined
+    by ``+`` into a tree in O(1) (the engine sums what reaches a node with ``+``)."""
+
+    __slots__ = ("a", "b")
+    shape = ()  # as the output nodes' input marker: the engine never unbroadcasts it
+
+    def __init__(self, a: Any, b: Any = None) -> None:
+        self.a, self.b = a, b  # a leaf: ((index, gradient), None); a join: (left, right)
+
+    def __add__(self, other: _Pieces) -> _Pieces:
+        return _Pieces(self, other)
+
+    def grads(self) -> dict[int, Any]:
+        """Each output's gradient (summed, were one to arrive twice)."""
+        out: dict[int, Any] = {}
+        todo = [self]
+        while todo:
+            n = todo.pop()
+            if n.b is None:
+                k, g = n.a
+                out[k] = g if k not in out else out[k] + g
+            else:
+                todo += (n.b, n.a)
+        return out
+
+
+_MARK = backend.xp.zeros(())  # the input "array" of an output node: shape (), as _Pieces
+_MARK.flags.writeable = False
+
+
+def _pieces_vjp(c: Any, g: _Pieces) -> tuple:
+    """One stack (unbind) or cat (split) of the pieces' gradients, zeros for those without."""
+    x, xp = c.x[0], c.xp
+    d, shapes, squeeze = c.p
+    got = g.grads()
+    parts = [got[k] if k in got else xp.zeros(shape, x.dtype) for k, shape in enumerate(shapes)]
+    return (xp.stack(parts, d) if squeeze else xp.cat(parts, d),)
+
+
+def _output_vjp(c: Any, g: Any) -> tuple:
+    return (_Pieces((c.p[0], g)),)
+
+
+_PIECES = {squeeze: (Op(name=name, forward=None, nin=1, nparams=3, defaults=(), vjp=_pieces_vjp,
+                        saves_x=False, formula=formula),
+                     Op(name=f"{name}_output", forward=None, nin=1, nparams=1, defaults=(),
+                        vjp=_output_vjp, saves_x=False, is_view=True,
+                        formula=f"one output of {name}: its gradient goes to {name}"))
+           for squeeze, name, formula in (
+               (True, "unbind", "d unbind(x, dim)/dx: the outputs' gradients stacked along dim"),
+               (False, "split", "d split(x, dim)/dx: the pieces' gradients joined along dim"))}
+
+
+def _pieces(x: Any, d: int, index: list, squeeze: bool) -> tuple[Any, ...]:
+    """The views ``x[index[k]]`` as the outputs of one node (see above)."""
+    if not isinstance(x, Tensor):
+        x = _leaf(backend.get_array_module(x).asarray(x))
+    if not (x.requires_grad and STATE.enabled) or STATE.recorder is not None:
+        return tuple(_getitem(x, i) for i in index)  # (cr.compile replays registered ops only)
+    STATE.enabled = False
+    try:
+        outs = [_getitem(x, i) for i in index]
+    finally:
+        STATE.enabled = True
+    op, out_op = _PIECES[squeeze]
+    shapes = tuple(o._data.shape for o in outs)
+    hub = new_node(op, (x._node or x,), (True,), (x._data,), (d, shapes, squeeze), None, None, ())
+    if STATE.anomaly:
+        from chainrule.autograd.anomaly import forward_trace
+        meta_of(hub).trace = forward_trace()
+    for k, o in enumerate(outs):
+        o._node = new_node(out_op, (hub,), (True,), (_MARK,), (k, index[k]), None, None, ())
+        o.requires_grad = True
+    return tuple(outs)
+
+
 @public(method=True)
-def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:
+def unbind(x: Any, dim: Any = 0, *, axis: Any = None) -> tuple[Any, ...]:
+    """The slices of ``x`` along ``dim``, that dim removed (views), as ``torch.unbind``. Their
+    gradients reach ``x`` through one node that stacks them: O(size of x), however many."""
+    if axis is not None:
+        dim = dim_axis("unbind", dim, axis, 0)
+    shape = backend.xp.shape(x)
+    if not shape:
+        raise op_error("unbind", "got a 0-d tensor", "a tensor with at least one dimension",
+                       kind=IndexError)
+    d = normalize_dim(dim, len(shape), "unbind")
+    lead = (slice(None),) * d
+    return _pieces(x, d, [(*lead, i) for i in range(shape[d])], True)
+
+
+@public(method=True)
+def split(x: Any, split_size_or_sections: Any, dim: Any = 0) -> tuple[Any, ...]:
     """Split ``x`` along ``dim`` into pieces of a given size (the last may be smaller), or into
-    the listed sizes; each piece is a view."""
+    the listed sizes; each piece is a view (their gradients join in one node, as unbind's)."""
     shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "split")
     n = shape[d]
@@ -532,17 +639,18 @@ def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Any, ...]:
             raise op_error("split", f"sections {sizes} sum to {sum(sizes)} but dim {d} has size "
                            f"{n} (shape {fmt_shape(shape)})", f"non-negative sizes summing to {n}")
     lead = (slice(None),) * d
-    out, start = [], 0
+    starts = [0]
     for s in sizes:
-        out.append(_getitem(x, (*lead, slice(start, start + s))))
-        start += s
-    return tuple(out)
+        starts.append(starts[-1] + s)
+    return _pieces(x, d, [(*lead, slice(a, b)) for a, b in pairwise(starts)], False)
 
 
 @public(method=True)
-def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Any, ...]:
+def chunk(x: Any, chunks: int, dim: Any = 0, *, axis: Any = None) -> tuple[Any, ...]:
     """Split ``x`` into ``chunks`` pieces of equal size (the last may be smaller, and there may
     be fewer pieces), as ``torch.chunk``."""
+    if axis is not None:
+        dim = dim_axis("chunk", dim, axis, 0)
     if chunks <= 0:
         raise op_error("chunk", f"chunks {chunks} is not positive", "chunks >= 1")
     shape = backend.xp.shape(x)
@@ -554,9 +662,12 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Any, ...]:
 
 
 @public(method=True)
-def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False, *,
+         axis: Any = None) -> ValuesIndices:
     """``(values, indices)`` of ``x`` sorted along ``dim``; values are differentiable."""
     from chainrule.ops.nondiff import argsort
+    if axis is not None:
+        dim = dim_axis("sort", dim, axis, -1)
     if backend.xp.ndim(x) == 0:
         return ValuesIndices(reshape(x, ()), _leaf(_module_of(x).zeros((), dtype=backend.int64)))
     idx = argsort(x, dim, descending, stable)._data
@@ -566,9 +677,11 @@ def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) 
 
 @public(method=True)
 def topk(x: Any, k: int, dim: int = -1, largest: bool = True,
-         sorted: bool = True) -> ValuesIndices:
+         sorted: bool = True, *, axis: Any = None) -> ValuesIndices:
     """The ``k`` largest (or smallest) entries along ``dim`` and their indices."""
     from chainrule.ops.nondiff import argsort
+    if axis is not None:
+        dim = dim_axis("topk", dim, axis, -1)
     shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "topk")
     n = shape[d] if shape else 1

@@ -48,6 +48,10 @@ def _swapaxes(x: Any, axis0: int, axis1: int) -> Any:
     return x.swapaxes(axis0, axis1)
 
 
+def _logcumsumexp_array(xp: Any, x: Any, axis: int) -> Any:
+    return xp.logaddexp.accumulate(x, axis=axis)
+
+
 _NAMESPACES: dict[Any, SimpleNamespace] = {}
 
 
@@ -66,7 +70,7 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         broadcast_to=xp.broadcast_to, matmul=xp.matmul, einsum=partial(_linalg.einsum_arrays, xp),
         softmax=partial(_fused.softmax_arrays, xp),
         log_softmax=partial(_fused.log_softmax_arrays, xp), softplus=partial(A.softplus, xp),
-        swapaxes=_swapaxes,
+        swapaxes=_swapaxes, stack=xp.stack, cat=xp.concatenate,  # (arrays, axis) positionally
         # reductions (call with keepdims= as a keyword), shapes and indexing
         sum=xp.sum, mean=xp.mean, prod=xp.prod, transpose=xp.transpose, flip=xp.flip,
         constant_pad=partial(_shape.constant_pad_array, xp),
@@ -74,6 +78,7 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         index_put=_indexing.index_put_array, gather=partial(_indexing.gather_array, xp),
         gather_backward=partial(_indexing.gather_backward_array, xp),
         tril=xp.tril, triu=xp.triu, cumsum=xp.cumsum,  # (x, k) and (x, axis), positionally
+        cumprod=xp.cumprod, logcumsumexp=partial(_logcumsumexp_array, xp),
         conv=_conv.conv_arrays, conv_input_grad=_conv.conv_input_grad_arrays,
         conv_weight_grad=_conv.conv_weight_grad_arrays,
     )
@@ -113,13 +118,14 @@ def bind_tensor_namespace(ops: Any) -> None:
         broadcast_to=ops.broadcast_to,
         matmul=ops.matmul, einsum=ops.einsum, softmax=ops.softmax,
         log_softmax=ops.log_softmax, softplus=lambda x: ops.softplus(x, 1.0, math.inf),
-        swapaxes=ops.transpose,
+        swapaxes=ops.transpose, stack=ops.stack, cat=ops.cat,
         sum=_reduction(ops.sum), mean=_reduction(ops.mean), prod=_reduction(ops.prod),
         transpose=ops.permute, flip=ops.flip,
         constant_pad=lambda x, pad: _shape._pad(x, pad, 0.0),
         getitem_backward=_indexing._getitem_backward, index_put=_indexing._index_put,
         gather=_indexing._gather, gather_backward=_gather_backward,
-        tril=ops.tril, triu=ops.triu, cumsum=ops.cumsum,
+        tril=ops.tril, triu=ops.triu, cumsum=ops.cumsum, cumprod=ops.cumprod,
+        logcumsumexp=ops.logcumsumexp,
         conv=lambda x, w, geom: _conv._conv(x, w, None, *geom),
         conv_input_grad=lambda g, w, geom, size: _conv._conv_transpose(g, w, None, *geom,
                                                                        tuple(size)),

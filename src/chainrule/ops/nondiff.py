@@ -12,7 +12,7 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops.registry import public
-from chainrule.ops.shape import dim_alias
+from chainrule.ops.shape import dim_alias, dim_axis
 
 
 def _arr(x: Any) -> tuple[Any, backend.ndarray]:
@@ -57,8 +57,11 @@ def argmin(x: Any, dim: int | None = None, keepdim: bool = False, *, axis: Any =
 
 
 @public(method=True)
-def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False, *,
+            axis: Any = None) -> Tensor:
     """The indices that sort ``x`` along ``dim`` (ties keep their order: always stable)."""
+    if axis is not None:
+        dim = dim_axis("argsort", dim, axis, -1)
     xp, a = _arr(x)
     if a.ndim == 0:
         return _leaf(xp.zeros((), dtype=backend.int64))

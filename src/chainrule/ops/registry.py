@@ -31,7 +31,7 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.dtypes import get_default_dtype
 from chainrule.autograd.factories import as_tensor
-from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.grad_mode import _INFERENCE, INFERENCE_VC, STATE
 from chainrule.autograd.node import Node, meta_of, new_node
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
@@ -186,8 +186,11 @@ def _wrap_error(op: Op, err: Exception, xs: tuple) -> Exception:
     return type(err)(f"{op.name}: {err} (operand shapes {shapes})")
 
 
-def _slow(op: Op, node: Node | None, xp: Any, xs: Any, p: tuple, out: Any, res: Any) -> None:
-    """The one slow path (``STATE.slow``): anomaly mode, ``cr.compile``'s recorder."""
+def _slow(op: Op, node: Node | None, xp: Any, xs: Any, p: tuple, t: Tensor, res: Any) -> None:
+    """The one slow path (``STATE.slow``): anomaly mode, compile's recorder, inference mode."""
+    out = t._data
+    if _INFERENCE[0] and not op.is_view:
+        t._vc = INFERENCE_VC
     if STATE.anomaly and node is not None:
         from chainrule.autograd.anomaly import check_forward, forward_trace
         trace = forward_trace()
@@ -285,12 +288,12 @@ def _unary(op: Op) -> Callable[..., Any]:
                                        (i0._vc,) if saves_x else ())
             t.requires_grad = True
             if STATE.slow:
-                _slow(op, n, xp, (x0,), p, out, res)
+                _slow(op, n, xp, (x0,), p, t, res)
         else:
             t._node = None
             t.requires_grad = False
             if STATE.slow:
-                _slow(op, None, xp, (x0,), p, out, res)
+                _slow(op, None, xp, (x0,), p, t, res)
         return t
 
     return call
@@ -340,12 +343,12 @@ def _binary(op: Op) -> Callable[..., Any]:
                                    res, out if saves_out else None, vcs)
             t.requires_grad = True
             if STATE.slow:
-                _slow(op, n, xp, (x0, x1), p, out, res)
+                _slow(op, n, xp, (x0, x1), p, t, res)
         else:
             t._node = None
             t.requires_grad = False
             if STATE.slow:
-                _slow(op, None, xp, (x0, x1), p, out, res)
+                _slow(op, None, xp, (x0, x1), p, t, res)
         return t
 
     return call
@@ -404,12 +407,12 @@ def _ternary(op: Op) -> Callable[..., Any]:
                                    (x0, x1, x2), p, res, out if saves_out else None, vcs)
             t.requires_grad = True
             if STATE.slow:
-                _slow(op, n, xp, (x0, x1, x2), p, out, res)
+                _slow(op, n, xp, (x0, x1, x2), p, t, res)
         else:
             t._node = None
             t.requires_grad = False
             if STATE.slow:
-                _slow(op, None, xp, (x0, x1, x2), p, out, res)
+                _slow(op, None, xp, (x0, x1, x2), p, t, res)
         return t
 
     return call
@@ -477,5 +480,5 @@ def _apply(op: Op, ins: Any, p: tuple) -> Tensor:
         t._node = n = None
         t.requires_grad = False
     if STATE.slow:
-        _slow(op, n, xp, xs, p, out, res)
+        _slow(op, n, xp, xs, p, t, res)
     return t

@@ -102,6 +102,24 @@ def dim_alias(where: str, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> t
     return dim, (keepdim if keepdims is None else keepdims)
 
 
+def dim_axis(where: str, dim: Any, axis: Any, default: Any = None) -> Any:
+    """``dim`` given as NumPy's ``axis=`` (call only when ``axis`` is not None): an error when
+    ``dim`` was given too (a ``dim`` equal to its ``default`` counts as not given)."""
+    if dim is not None and dim != default:
+        raise TypeError(f"{where}: got both dim={dim!r} and axis={axis!r}; they are the same "
+                        "argument (axis is NumPy's name): pass one")
+    return axis
+
+
+def required_dim(where: str, dim: Any, axis: Any) -> Any:
+    """A required ``dim``, given as ``dim`` or as NumPy's ``axis`` (exactly one of them)."""
+    if axis is not None:
+        return dim_axis(where, dim, axis)
+    if dim is None:
+        raise TypeError(f"{where}: missing the dim argument (e.g. {where}(x, dim=-1))")
+    return dim
+
+
 def normalize_dim(dim: Any, ndim: int, op: str, extra: int = 0) -> int:
     """One ``dim`` (negatives allowed) as a non-negative axis; ``extra=1`` for ops that insert
     a dim (unsqueeze, stack), where ``dim == ndim`` is valid. A 0-d tensor accepts 0 and -1."""
@@ -192,8 +210,10 @@ def t(x: Any) -> Any:
 
 
 @public(method=True)
-def squeeze(x: Any, dim: Any = None) -> Any:
+def squeeze(x: Any, dim: Any = None, *, axis: Any = None) -> Any:
     """``x`` without size-1 dimensions (only those in ``dim`` when given; others are kept)."""
+    if axis is not None:
+        dim = dim_axis("squeeze", dim, axis)
     shape = backend.xp.shape(x)
     if dim is None:
         drop = {i for i, s in enumerate(shape) if s == 1}
@@ -204,8 +224,9 @@ def squeeze(x: Any, dim: Any = None) -> Any:
 
 
 @public(method=True)
-def unsqueeze(x: Any, dim: int) -> Any:
+def unsqueeze(x: Any, dim: Any = None, *, axis: Any = None) -> Any:
     """``x`` with a size-1 dimension inserted at ``dim`` (``-1`` appends one)."""
+    dim = required_dim("unsqueeze", dim, axis)
     shape = backend.xp.shape(x)
     d = normalize_dim(dim, len(shape), "unsqueeze", extra=1)
     return _reshape(x, (*shape[:d], 1, *shape[d:]))
@@ -309,8 +330,10 @@ def _(c, g):
 
 
 @public
-def cat(tensors: Sequence[Any], dim: int = 0) -> Any:
-    """Join tensors along an existing dimension ``dim``."""
+def cat(tensors: Sequence[Any], dim: int = 0, *, axis: Any = None) -> Any:
+    """Join tensors along an existing dimension ``dim`` (NumPy's ``axis=`` too)."""
+    if axis is not None:
+        dim = dim_axis("cat", dim, axis, 0)
     return _cat(tensors, int(dim))
 
 
@@ -347,8 +370,10 @@ def _(c, g):
 
 
 @public
-def stack(tensors: Sequence[Any], dim: int = 0) -> Any:
-    """Join tensors of the same shape along a new dimension ``dim``."""
+def stack(tensors: Sequence[Any], dim: int = 0, *, axis: Any = None) -> Any:
+    """Join tensors of the same shape along a new dimension ``dim`` (NumPy's ``axis=`` too)."""
+    if axis is not None:
+        dim = dim_axis("stack", dim, axis, 0)
     return _stack(tensors, int(dim))
 
 
