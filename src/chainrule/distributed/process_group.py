@@ -269,6 +269,14 @@ def iallreduce_array(buf: np.ndarray, op: ReduceOp, what: str) -> Work:
     return Work(req, what, finish)
 
 
+def iallgather_array(buf: np.ndarray, what: str) -> tuple[Work, np.ndarray]:
+    """Start gathering every rank's contiguous ``buf`` (same shape and dtype on each) into a new
+    ``(world_size, *buf.shape)`` array, filled once the returned ``Work`` completes."""
+    comm = _require("all_gather")
+    out = np.empty((comm.Get_size(), *buf.shape), dtype=buf.dtype)
+    return Work(comm.Iallgather(buf, out), what), out
+
+
 # -- collectives on tensors ---------------------------------------------------------------------
 
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None,
@@ -313,14 +321,14 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None,
         if not isinstance(t, Tensor) or tuple(t.shape) != a.shape or t._data.dtype != a.dtype:
             raise ValueError(f"all_gather: tensor_list[{i}] must have the input's shape "
                              f"{tuple(a.shape)} and dtype {a.dtype}")
-    out = np.empty((n, *a.shape), dtype=a.dtype)
+    w, out = iallgather_array(a, f"all_gather(shape {tuple(a.shape)})")
 
     def finish() -> None:
         for i, t in enumerate(tensor_list):
             t._data = out[i].copy()
             _bump(t)
 
-    w = Work(comm.Iallgather(a, out), f"all_gather(shape {tuple(a.shape)})", finish)
+    w.finish = finish
     if async_op:
         return w
     w.wait()

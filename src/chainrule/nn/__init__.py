@@ -52,6 +52,7 @@ from chainrule.nn.normalization import (
     GroupNorm,
     InstanceNorm2d,
     LayerNorm,
+    SyncBatchNorm,
 )
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.perceptron import MLP, Perceptron

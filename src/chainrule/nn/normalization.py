@@ -1,4 +1,5 @@
-"""``BatchNorm1d`` and ``LayerNorm``, on the fused ``batch_norm`` / ``layer_norm`` ops."""
+"""Normalisation layers (BatchNorm1d/2d, SyncBatchNorm, LayerNorm, InstanceNorm2d, GroupNorm)
+on the fused ``batch_norm`` / ``layer_norm`` ops."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from chainrule import backend, creation
 from chainrule.autograd.factories import tensor
 from chainrule.autograd.tensor import Tensor
+from chainrule.distributed import process_group as dist
+from chainrule.distributed.sync_batch_norm import sync_batch_norm
 from chainrule.errors import size_arg
 from chainrule.nn import functional as F
 from chainrule.nn import init
@@ -97,9 +100,14 @@ class _BatchNorm(Module):
         use_batch = self.training or (b["running_mean"] is None and b["running_var"] is None)
         track = not self.training or self.track_running_stats
         p = self._parameters
-        return F.batch_norm(input, b["running_mean"] if track else None,
-                            b["running_var"] if track else None, p["weight"], p["bias"],
-                            use_batch, factor, self.eps)
+        return self._normalize(input, b["running_mean"] if track else None,
+                               b["running_var"] if track else None, p["weight"], p["bias"],
+                               use_batch, factor)
+
+    def _normalize(self, input: Any, running_mean: Any, running_var: Any, weight: Any,
+                   bias: Any, use_batch: bool, factor: float) -> Tensor:
+        return F.batch_norm(input, running_mean, running_var, weight, bias, use_batch, factor,
+                            self.eps)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
                               strict: bool, missing_keys: list, unexpected_keys: list,
@@ -194,6 +202,69 @@ class BatchNorm2d(_BatchNorm):
         if shape[1] != self.num_features:
             raise ValueError(f"BatchNorm2d: input of shape {shape} has {shape[1]} channels "
                              f"(dimension 1) but the layer has num_features={self.num_features}")
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose training statistics cover the global batch of every rank, as
+    ``torch.nn.SyncBatchNorm``: inside a process group of more than one rank, in training, the
+    per-channel count, mean and variance are combined over all ranks in forward and the
+    backward all-reduces ``sum(g)`` and ``sum(g * xhat)``, so the gradients (after
+    DistributedDataParallel's averaging) and running statistics are those of ``BatchNorm`` on the
+    concatenated batch (chainrule.distributed.sync_batch_norm). In eval mode, or without a
+    process group, it is ``BatchNorm`` on the local batch. Input (N, C, ...), at least 2-D.
+
+    ``process_group`` is accepted for PyTorch code; chainrule has one group, every rank."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        # single process (no process group): the BatchNorm path, compared with torch's
+        return ModuleSample(args=(3,), inputs=(rng.standard_normal((3, 3, 2)),),
+                            mode_dependent=True)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 process_group: Any = None, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: Any) -> None:
+        shape = tuple(backend.xp.shape(input))
+        if len(shape) < 2:
+            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {len(shape)}D "
+                             f"input of shape {shape}); use (N, C, ...)")
+        if shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm: input of shape {shape} has {shape[1]} channels "
+                             f"(dimension 1) but the layer has num_features={self.num_features}")
+
+    def _normalize(self, input: Any, running_mean: Any, running_var: Any, weight: Any,
+                   bias: Any, use_batch: bool, factor: float) -> Tensor:
+        if self.training and use_batch and dist.get_world_size() > 1:
+            x = input if isinstance(input, Tensor) else tensor(input)
+            return sync_batch_norm(x, running_mean, running_var, weight, bias, factor, self.eps)
+        return super()._normalize(input, running_mean, running_var, weight, bias, use_batch,
+                                  factor)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """``module`` with every ``BatchNorm1d``/``BatchNorm2d`` inside replaced by a
+        ``SyncBatchNorm`` sharing its parameters and buffers (a BatchNorm ``module`` itself
+        comes back as a new SyncBatchNorm), as ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``.
+        Convert before wrapping in DistributedDataParallel and before building the optimizer."""
+        out = module
+        if isinstance(module, (BatchNorm1d, BatchNorm2d)):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats, process_group, bias=module.bias is not None)
+            for name in ("weight", "bias"):
+                if module._parameters.get(name) is not None:
+                    out._parameters[name] = module._parameters[name]
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                out._buffers[name] = module._buffers[name]
+            out.train(module.training)
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
 
 
 class InstanceNorm2d(_BatchNorm):

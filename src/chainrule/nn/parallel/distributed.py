@@ -17,7 +17,7 @@ How the gradients travel (PyTorch's design, on MPI):
 ``no_sync()`` skips step 2-3 (local accumulation); the first synchronised backward after it
 averages the accumulated gradients. Buffers (BatchNorm running statistics) are broadcast from
 rank 0 before each training forward when ``broadcast_buffers=True``, as in PyTorch; batch
-statistics are each rank's own (PyTorch's default; no SyncBatchNorm).
+statistics are each rank's own (PyTorch's default) unless the model uses ``nn.SyncBatchNorm``.
 """
 
 from __future__ import annotations
