@@ -35,6 +35,8 @@ from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
 
+_xp_of = backend.get_array_module  # the seam: the array module that owns an array
+
 
 @dataclass(frozen=True)
 class NodeEvent:
@@ -98,9 +100,7 @@ class TensorCtx:
 def _alias(x: Any, edge: Any) -> Any:
     """The input of a node as a Tensor wired to the same graph edge (for create_graph)."""
     if edge is None:
-        if x is None or isinstance(x, (int, float, bool)):
-            return x
-        return _leaf(backend.get_array_module(x).asarray(x))
+        return x if x is None or isinstance(x, (int, float, bool)) else _leaf(_xp_of(x).asarray(x))
     if type(edge) is not Node:  # a leaf tensor
         return edge
     t = _leaf(x)
@@ -152,7 +152,7 @@ def _root_grad(t: Tensor, g: Any, i: int, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for scalar outputs, but output "
                 f"{i} has shape {t.shape}; pass gradient= (a tensor of that shape), or reduce "
                 "the output first (e.g. .sum() or .mean())")
-        arr = backend.get_array_module(t._data).ones(t.shape, dtype=t.dtype)
+        arr = _xp_of(t._data).ones(t.shape, dtype=t.dtype)
         return _leaf(arr) if create_graph else arr
     gt = g if isinstance(g, Tensor) else as_tensor(g)
     if gt.shape != t.shape:
@@ -160,7 +160,7 @@ def _root_grad(t: Tensor, g: Any, i: int, create_graph: bool) -> Any:
                            f"{t.shape}; they must match")
     if create_graph:
         return gt if gt.dtype == t.dtype else gt.to(t.dtype)
-    xp = backend.get_array_module(gt._data)
+    xp = _xp_of(gt._data)
     return xp.array(gt._data, dtype=t.dtype)  # a private copy: accumulation may reuse it
 
 
@@ -170,7 +170,7 @@ def _call_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
         r = h(gt)
         if r is not None:
             g = r if create_graph else (r._data if isinstance(r, Tensor)
-                                        else backend.get_array_module(g).asarray(r))
+                                        else _xp_of(g).asarray(r))
     return g
 
 
@@ -219,7 +219,7 @@ class _Accumulator:
         prev = t._grad  # the slot behind .grad: the engine's gradients fit by construction
         if prev is None:
             if g.base is not None or id(g) in self.given or not _owned_layout(g.flags):
-                g = backend.get_array_module(g).array(g, order="C")
+                g = _xp_of(g).array(g, order="C")
             self.given[id(g)] = g
             t._grad = _leaf(g)
         else:
@@ -470,7 +470,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         g = capture[e]
         if g is None:
             if materialize_grads:
-                result.append(_leaf(backend.get_array_module(t._data).zeros_like(t._data)))
+                result.append(_leaf(_xp_of(t._data).zeros_like(t._data)))
                 continue
             if not allow_unused:
                 raise RuntimeError(
@@ -478,7 +478,5 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
                     "pass allow_unused=True to get None for it")
             result.append(None)
         else:
-            if not isinstance(g, Tensor):
-                g = _leaf(backend.get_array_module(g).array(g))
-            result.append(g)
+            result.append(g if isinstance(g, Tensor) else _leaf(_xp_of(g).array(g)))
     return tuple(result)

@@ -39,6 +39,15 @@ def _raw(v: Any) -> Any:
     return v._data if isinstance(v, Tensor) else v
 
 
+def _elementwise(ufunc: str) -> Callable[[Tensor, Any], Tensor]:
+    """A non-differentiable operator method: the array module's ``ufunc``, outside the graph."""
+    def method(self: Tensor, other: Any) -> Tensor:
+        return self._cmp(ufunc, other)
+
+    method.__name__ = ufunc
+    return method
+
+
 class _HookHandle:
     """Returned by ``register_hook``; ``remove()`` takes the hook off."""
 
@@ -387,41 +396,16 @@ class Tensor(InplaceMixin):
         o = _raw(other)
         return _leaf(getattr(backend.get_array_module(self._data, o), ufunc)(self._data, o))
 
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._cmp("equal", other)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._cmp("not_equal", other)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return self._cmp("less", other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return self._cmp("less_equal", other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return self._cmp("greater", other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return self._cmp("greater_equal", other)
-
-    def __and__(self, other: Any) -> Tensor:
-        return self._cmp("bitwise_and", other)
-
-    def __or__(self, other: Any) -> Tensor:
-        return self._cmp("bitwise_or", other)
-
-    def __xor__(self, other: Any) -> Tensor:
-        return self._cmp("bitwise_xor", other)
+    __eq__ = _elementwise("equal")  # type: ignore[assignment]
+    __ne__ = _elementwise("not_equal")  # type: ignore[assignment]
+    __lt__, __le__ = _elementwise("less"), _elementwise("less_equal")
+    __gt__, __ge__ = _elementwise("greater"), _elementwise("greater_equal")
+    __and__, __or__ = _elementwise("bitwise_and"), _elementwise("bitwise_or")
+    __xor__, __floordiv__ = _elementwise("bitwise_xor"), _elementwise("floor_divide")
+    __mod__ = _elementwise("remainder")
 
     def __invert__(self) -> Tensor:
         return _leaf(self._xp().invert(self._data))
-
-    def __floordiv__(self, other: Any) -> Tensor:
-        return self._cmp("floor_divide", other)
-
-    def __mod__(self, other: Any) -> Tensor:
-        return self._cmp("remainder", other)
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
