@@ -129,3 +129,192 @@ def test_describe_leaves_the_random_stream_alone() -> None:
     cr.set_rng_state(state)
     assert describe(model) is not None
     np.testing.assert_array_equal(cr.rand(4).numpy(), expect)
+
+
+# --- recurrent, transformer and mixture-of-experts layers (argument nodes: version 2) ---------
+
+def _seq(*shape: int) -> cr.Tensor:
+    return cr.randn(*shape)
+
+
+def _outputs(out) -> list[np.ndarray]:
+    """Every tensor of a layer's output (LSTM: output, (h_n, c_n))."""
+    if isinstance(out, (tuple, list)):
+        return [a for o in out for a in _outputs(o)]
+    return [out.detach().numpy()]
+
+
+LAYERS = {
+    "rnn": (lambda: nn.RNN(4, 6), lambda: (_seq(5, 2, 4),)),
+    "rnn-relu-bidirectional": (lambda: nn.RNN(4, 6, 2, "relu", False, True, 0.0, True),
+                               lambda: (_seq(2, 5, 4),)),
+    "lstm": (lambda: nn.LSTM(4, 8, num_layers=2, batch_first=True), lambda: (_seq(2, 5, 4),)),
+    "lstm-proj-bidirectional": (lambda: nn.LSTM(4, 8, 2, proj_size=3, bidirectional=True,
+                                                dropout=0.25),
+                                lambda: (_seq(5, 2, 4),)),
+    "lstm-float64": (lambda: nn.LSTM(4, 5, bias=False, dtype=cr.float64),
+                     lambda: (cr.randn(5, 2, 4, dtype=cr.float64),)),
+    "gru": (lambda: nn.GRU(4, 6, 3, batch_first=True, bidirectional=True),
+            lambda: (_seq(2, 5, 4),)),
+    "encoder-layer": (lambda: nn.TransformerEncoderLayer(8, 2, 16, 0.1),
+                      lambda: (_seq(5, 2, 8),)),
+    "encoder-layer-gelu-norm-first": (
+        lambda: nn.TransformerEncoderLayer(8, 4, 12, 0.0, "gelu", 1e-6, batch_first=True,
+                                           norm_first=True, bias=False),
+        lambda: (_seq(2, 5, 8),)),
+    "encoder-layer-gelu-module": (
+        lambda: nn.TransformerEncoderLayer(8, 2, 12, activation=nn.GELU()),
+        lambda: (_seq(5, 2, 8),)),
+    "decoder-layer": (lambda: nn.TransformerDecoderLayer(8, 2, 16, 0.2, "gelu", norm_first=True,
+                                                         dtype=cr.float64),
+                      lambda: (cr.randn(4, 2, 8, dtype=cr.float64),
+                               cr.randn(5, 2, 8, dtype=cr.float64))),
+    "encoder": (lambda: nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, norm_first=True), 3,
+        norm=nn.LayerNorm(8)), lambda: (_seq(2, 5, 8),)),
+    "decoder": (lambda: nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), 2),
+                lambda: (_seq(4, 2, 8), _seq(5, 2, 8))),
+    "transformer": (lambda: nn.Transformer(8, 2, 2, 1, 16, 0.1, "gelu", batch_first=True),
+                    lambda: (_seq(2, 5, 8), _seq(2, 4, 8))),
+    "moe-int": (lambda: nn.MixtureOfExperts(4, 6, k=2, hidden=5, out_features=3,
+                                            noisy_gating=True, capacity_factor=1.5),
+                lambda: (_seq(7, 6),)),
+    "moe-list": (lambda: nn.MixtureOfExperts([nn.Linear(6, 3), nn.Sequential(
+        nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 3))], 6, k=1, drop_policy="zero"),
+        lambda: (_seq(7, 6),)),
+    "sequential-with-encoder": (lambda: nn.Sequential(
+        nn.Linear(3, 8), nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1),
+        nn.Linear(8, 2)), lambda: (_seq(5, 2, 3),)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_recurrent_transformer_moe_round_trip(name: str) -> None:
+    """describe -> JSON -> build -> load_state_dict computes the same function (eval mode)."""
+    make, inputs = LAYERS[name]
+    cr.manual_seed(0)
+    model = make()
+    desc = describe(model)
+    assert desc is not None, name
+    desc = json.loads(json.dumps(desc))  # plain data, nothing else
+    twin = build(desc)
+    assert type(twin) is type(model) and repr(twin) == repr(model)
+    twin.load_state_dict(model.state_dict())
+    assert list(twin.state_dict()) == list(model.state_dict())
+    model.eval()
+    twin.eval()
+    xs = inputs()
+    for a, b in zip(_outputs(model(*xs)), _outputs(twin(*xs)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    nests = name.startswith(("encoder", "decoder", "transformer", "moe", "sequential-with"))
+    nests = nests and name not in ("encoder-layer", "encoder-layer-gelu-norm-first",
+                                   "decoder-layer")
+    assert desc["version"] == (2 if nests else 1), desc  # version 1 when no argument nodes
+
+
+def test_recurrent_arguments_are_recorded() -> None:
+    desc = describe(nn.LSTM(4, 8, num_layers=2, batch_first=True))
+    assert desc["module"] == {"class": "LSTM", "args": {
+        "input_size": 4, "hidden_size": 8, "num_layers": 2, "bias": True, "batch_first": True,
+        "dropout": 0.0, "bidirectional": False, "proj_size": 0, "dtype": "float32"}}
+    args = describe(nn.RNN(4, 6, 2, "relu", False, True, 0.5, True))["module"]["args"]
+    assert (args["nonlinearity"], args["bias"], args["batch_first"], args["dropout"],
+            args["bidirectional"]) == ("relu", False, True, 0.5, True)
+    args = describe(nn.TransformerEncoderLayer(8, 4, 12, 0.3, "gelu", 1e-6, True, True,
+                                               False))["module"]["args"]
+    assert args == {"d_model": 8, "nhead": 4, "dim_feedforward": 12, "dropout": 0.3,
+                    "activation": "gelu", "layer_norm_eps": 1e-6, "batch_first": True,
+                    "norm_first": True, "bias": False, "dtype": "float32"}
+
+
+def test_recurrent_positional_arguments_as_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    for name, args in [("RNN", (4, 6, 2, "relu", False, True, 0.0, True)),
+                       ("GRU", (4, 6, 2, False, True, 0.0, True)),
+                       ("GRU", (4, 6, 2, False, True, 0.0, True, 0)),
+                       ("LSTM", (4, 6, 2, False, True, 0.0, True, 3))]:
+        ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+        assert repr(ours) == repr(theirs)
+        assert [tuple(p.shape) for p in ours.parameters()] == \
+            [tuple(p.shape) for p in theirs.parameters()]
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        nn.RNN(4, 6, proj_size=2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hidden'"):
+        nn.GRU(4, 6, hidden=3)
+
+
+def test_what_cannot_be_rebuilt_is_not_described() -> None:
+    class Expert(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x).relu()
+
+    assert describe(nn.TransformerEncoderLayer(8, 2, activation=lambda x: x.tanh())) is None
+    assert describe(nn.MixtureOfExperts([Expert(), Expert()], 4, k=1)) is None
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2)
+    enc.layers[1] = nn.TransformerEncoderLayer(8, 2, 16, activation="gelu")
+    assert describe(enc) is None  # the layers differ: not num_layers copies of one
+
+
+def _layer(**args) -> dict:
+    return {"class": "TransformerEncoderLayer", "args": {"d_model": 4, "nhead": 2, **args}}
+
+
+@pytest.mark.parametrize("version, node, words", [
+    (1, {"class": "TransformerEncoder", "args": {"encoder_layer": _layer(), "num_layers": 1}},
+     "is a dict"),  # argument nodes need version 2
+    (2, {"class": "TransformerEncoder", "args": {"encoder_layer": {"class": "os.system",
+                                                                   "args": {}}, "num_layers": 1}},
+     "module.encoder_layer asks for class 'os.system'"),
+    (2, {"class": "TransformerEncoder", "args": {"encoder_layer": {"t": 1}, "num_layers": 1}},
+     "is a dict"),
+    (2, {"class": "TransformerEncoder", "args": {"encoder_layer": {"class": "Module", "args": {}},
+                                                 "num_layers": 1}}, "does not export"),
+    (2, {"class": "TransformerEncoder", "args": {"encoder_layer": _layer(cmd="ls"),
+                                                 "num_layers": 1}}, "has argument 'cmd'"),
+    (2, {"class": "TransformerEncoder", "args": {"encoder_layer": [_layer()], "num_layers": 1}},
+     "is a list"),
+    (3, _layer(), "version 3"),
+    ("2", _layer(), "version '2'"),
+])
+def test_build_refuses_hostile_argument_nodes(version, node: dict, words: str) -> None:
+    with pytest.raises(ArchitectureError, match=words):
+        build({"format": "chainrule.nn", "version": version, "module": node})
+
+
+def test_build_limits_depth_through_argument_nodes() -> None:
+    node: dict = {"class": "Identity", "args": {}}
+    for _ in range(100):
+        node = {"class": "MixtureOfExperts", "args": {"experts": {"class": "ModuleList",
+                                                                  "children": [["0", node]]},
+                                                      "in_features": 2, "k": 1}}
+    with pytest.raises(ArchitectureError, match="deeper than"):
+        build({"format": "chainrule.nn", "version": 2, "module": node})
+
+
+def test_cli_rebuilds_a_fit_checkpoint_of_an_lstm(tmp_path: Path) -> None:
+    """fit() saves an LSTM's architecture; the CLI's loader rebuilds it with the weights."""
+    from chainrule.cli.common import read_checkpoint
+    from chainrule.cli.model import build_model
+
+    cr.manual_seed(0)
+    x = cr.randn(12, 5, 3)
+    ds = TensorDataset(x, x.sum(dim=(1, 2)))
+    model = nn.LSTM(3, 6, num_layers=2, batch_first=True, proj_size=1)
+
+    def loss(out, y):
+        return ((out[0][:, -1, 0] - y) ** 2).mean()
+
+    path = tmp_path / "lstm.ckpt"
+    fit(model, loss, optim.SGD(model.parameters(), lr=0.05), ds, epochs=2, batch_size=4,
+        metrics=(), callbacks=[ModelCheckpoint(path)], progress=False)
+    ckpt = read_checkpoint(path)
+    assert ckpt["meta"]["arch"]["name"] == "LSTM"
+    twin = build_model(ckpt["meta"]["arch"])
+    assert isinstance(twin, nn.LSTM) and repr(twin) == repr(model)
+    twin.load_state_dict(ckpt["model"])
+    for a, b in zip(_outputs(model(x)), _outputs(twin(x)), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -145,7 +145,8 @@ def _check_meta(meta: dict[str, Any], path: str) -> None:
 
     arch = meta.get("arch")
     sizes = arch.get("sizes") if isinstance(arch, dict) else None
-    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(
+    unknown = sizes is None and arch.get("kind") == "module"  # no Linear at the ends (an LSTM)
+    if not unknown and not (isinstance(sizes, list) and len(sizes) >= 2 and all(
             isinstance(s, int) and not isinstance(s, bool) and 0 < s <= 1 << 24 for s in sizes)):
         raise bad("arch.sizes", sizes, "a list of at least two layer sizes, each 1..16777216")
     data = meta.get("data")
@@ -159,7 +160,7 @@ def _check_meta(meta: dict[str, Any], path: str) -> None:
     if classes is not None and not (isinstance(classes, list) and
                                     all(isinstance(c, str) for c in classes)):
         raise bad("data.classes", classes, "a list of class names (strings) or null")
-    if classes is not None and len(classes) > sizes[-1]:
+    if classes is not None and sizes is not None and len(classes) > sizes[-1]:
         raise bad("data.classes", f"{len(classes)} names", f"at most {sizes[-1]} (the model's "
                   "outputs)")
     scale = data.get("pixel_scale")
@@ -170,7 +171,7 @@ def _check_meta(meta: dict[str, Any], path: str) -> None:
         v = data.get(key)
         if v is None:
             continue
-        ok = isinstance(v, list) and len(v) == sizes[0] and all(
+        ok = isinstance(v, list) and (sizes is None or len(v) == sizes[0]) and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
             for x in v)
         if not ok or (key == "scale" and min(v) <= 0):

@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.onnx import UnsupportedOperatorError, export
 
     model, meta, _ = load_model(args.checkpoint)
+    if not meta["arch"].get("sizes"):
+        raise CLIError(f"the checkpoint's model ({meta['arch'].get('name')}) does not start with "
+                       "a Linear layer, so its input shape is unknown; export it from Python "
+                       "(chainrule.onnx.export(model, example_input, path))")
     n_in = int(meta["arch"]["sizes"][0])
     batch = args.static_batch or 2
     if batch < 1:

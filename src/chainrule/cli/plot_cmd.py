@@ -158,6 +158,7 @@ def make_plots(d: Path, dataset: str | None = None
             raise CLIError("the checkpoint does not say which dataset it was trained on (fit() "
                            "and save_checkpoint store the model, not the data); pass "
                            "--dataset NAME|PATH")
+        sizes = sizes or [data.n_features, data.n_outputs]  # None: no Linear at the ends
         if data.n_features != sizes[0]:
             raise CLIError(f"the model takes {sizes[0]} inputs but its dataset "
                            f"{data.name!r} now has {data.n_features} features")

@@ -8,14 +8,22 @@
 
 A node is ``{"class": "Linear", "args": {"in_features": 4, "out_features": 8, "bias": True}}`` or,
 for ``Sequential`` / ``ModuleList`` / ``ModuleDict``, ``{"class": ..., "children": [[name, node],
-...]}``. ``describe`` returns None for a model it cannot describe faithfully: a class that
+...]}``. Since version 2 an argument may itself be a node, for a layer that takes a module
+(``TransformerEncoder(encoder_layer, num_layers, norm)``, ``MixtureOfExperts(experts, ...)``);
+a record that needs no such argument is written as version 1, which older readers load.
+Arguments that PyTorch does not keep under their own name are read where it keeps them
+(``_READERS``: a TransformerEncoder's ``encoder_layer`` is its identical ``layers``, a
+layer's ``dropout`` is its Dropout's ``p``).
+
+``describe`` returns None for a model it cannot describe faithfully: a class that
 ``chainrule.nn`` does not export (your own subclass with its own ``forward``), or constructor
 arguments it cannot read back. It checks its answer by rebuilding the model and comparing the
 printed structure and every state_dict entry's name, shape and dtype.
 
 ``build`` instantiates only classes exported by ``chainrule.nn``, with argument names from the
 class's signature and values of plain types (None, bool, int, float, str, lists of them): a
-hostile description can ask for nothing else.
+hostile description can ask for nothing else (argument nodes included, within the same
+limits on size and depth).
 """
 
 from __future__ import annotations
@@ -23,12 +31,14 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from chainrule.random import get_rng_state, set_rng_state
 
 FORMAT = "chainrule.nn"
-VERSION = 1
+VERSION = 2  # 2: an argument may be a module node; records without one are written as 1
+_READS = (1, 2)
 _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 _NOT_BUILT = ("Module", "ParameterList", "ParameterDict")
 _DTYPES = ("float16", "float32", "float64")
@@ -69,14 +79,61 @@ def _jsonable(value: Any) -> Any:
     return [_jsonable(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
+_UNREADABLE = object()
+
+
+def _activation(module: Any, exports: dict[str, type]) -> Any:
+    from chainrule.nn import functional as F
+    from chainrule.nn.module import Module
+
+    act = module.activation
+    if isinstance(act, Module):
+        return act
+    return {id(F.relu): "relu", id(F.gelu): "gelu"}.get(id(act), _UNREADABLE)
+
+
+def _stacked(attr: str) -> Callable[[Any, dict[str, type]], Any]:
+    """The layer a stack was built from (``num_layers`` deep copies kept as ``attr``): the
+    first, when every one has the same description."""
+    def read(module: Any, exports: dict[str, type]) -> Any:
+        layers = list(getattr(module, attr))
+        nodes = [_node(layer, exports) for layer in layers]
+        if not layers or nodes[0] is None or any(n != nodes[0] for n in nodes):
+            return _UNREADABLE
+        return layers[0]
+    return read
+
+
+_LAYER_READERS: dict[str, Callable[[Any, dict[str, type]], Any]] = {
+    "dropout": lambda m, ex: m.dropout.p,
+    "activation": _activation,
+    "bias": lambda m, ex: m.linear1.bias is not None,
+}
+# Constructor arguments PyTorch keeps elsewhere than under their own name: (class, argument)
+# -> reader(module, exports), returning the value or _UNREADABLE.
+_READERS: dict[tuple[str, str], Callable[[Any, dict[str, type]], Any]] = {
+    **{(layer, arg): read for layer in ("TransformerEncoderLayer", "TransformerDecoderLayer")
+       for arg, read in _LAYER_READERS.items()},
+    ("TransformerEncoder", "encoder_layer"): _stacked("layers"),
+    ("TransformerDecoder", "decoder_layer"): _stacked("layers"),
+    ("Transformer", "custom_encoder"): lambda m, ex: m.encoder,
+    ("Transformer", "custom_decoder"): lambda m, ex: m.decoder,
+}
+
+
 def _own_dtype(module: Any) -> str | None:
-    dtypes = {str(p.dtype) for p in module.parameters(recurse=False)}
+    """The dtype of the module's own parameters, or of all of them when it has none of its own
+    (a TransformerEncoderLayer's live in its submodules); None when they differ."""
+    dtypes = {str(p.dtype) for p in module.parameters(recurse=False)} \
+        or {str(p.dtype) for p in module.parameters()}
     return dtypes.pop() if len(dtypes) == 1 else None
 
 
-def _args(module: Any) -> dict[str, Any] | None:
-    """Constructor arguments read back from same-named attributes; None when one is missing."""
+def _args(module: Any, exports: dict[str, type]) -> dict[str, Any] | None:
+    """Constructor arguments read back from same-named attributes (or ``_READERS``); a module
+    argument becomes its node. None when one is missing or not describable."""
     from chainrule.autograd.tensor import Tensor
+    from chainrule.nn.module import Module
 
     args: dict[str, Any] = {}
     params = list(inspect.signature(type(module).__init__).parameters.values())[1:]
@@ -89,11 +146,23 @@ def _args(module: Any) -> dict[str, Any] | None:
             if dtype is not None and dtype in _DTYPES:
                 args["dtype"] = dtype
             continue
-        if not hasattr(module, p.name):
+        reader = _READERS.get((type(module).__name__, p.name))
+        if reader is not None:
+            value = reader(module, exports)
+            if value is _UNREADABLE:
+                return None
+        elif not hasattr(module, p.name):
             if p.default is p.empty:
                 return None
             continue  # the check in describe() catches a non-default value we could not read
-        value = getattr(module, p.name)
+        else:
+            value = getattr(module, p.name)
+        if isinstance(value, Module):
+            node = _node(value, exports)
+            if node is None:
+                return None
+            args[p.name] = node
+            continue
         if isinstance(p.default, bool) and (value is None or isinstance(value, Tensor)):
             value = value is not None  # bias=True stored as the bias parameter itself
         if not _plain(value):
@@ -114,7 +183,7 @@ def _node(module: Any, exports: dict[str, type]) -> dict[str, Any] | None:
                 return None
             children.append([key, node])
         return {"class": name, "children": children}
-    args = _args(module)
+    args = _args(module, exports)
     return None if args is None else {"class": name, "args": args}
 
 
@@ -158,7 +227,8 @@ def _first_faithful(candidates: list[dict[str, Any] | None], fingerprint: Any
     for node in candidates:
         if node is None:
             continue
-        candidate = {"format": FORMAT, "version": VERSION, "module": node}
+        candidate = {"format": FORMAT, "version": VERSION if _nests(node) else 1,
+                     "module": node}
         try:
             same = _fingerprint(build(candidate)) == fingerprint
         except (ArchitectureError, TypeError, ValueError):
@@ -168,21 +238,29 @@ def _first_faithful(candidates: list[dict[str, Any] | None], fingerprint: Any
     return None
 
 
+def _nests(node: dict[str, Any]) -> bool:
+    """Whether a node (or one below it) has an argument that is a node (needs version 2)."""
+    if any(isinstance(v, dict) for v in node.get("args", {}).values()):
+        return True
+    return any(_nests(child) for _, child in node.get("children", []))
+
+
 def build(desc: Any) -> Any:
     """The module a ``describe`` record describes (fresh parameters), instantiating only
     classes exported by ``chainrule.nn``. Raises ``ArchitectureError`` naming the problem."""
     if not isinstance(desc, dict) or desc.get("format") != FORMAT:
         raise ArchitectureError(f"not a chainrule architecture record (expected format "
                                 f"{FORMAT!r}): {str(desc)[:200]}")
-    if desc.get("version") != VERSION:
-        raise ArchitectureError(f"architecture record version {desc.get('version')!r}; this "
-                                f"chainrule reads version {VERSION}")
+    version = desc.get("version")
+    if type(version) is not int or version not in _READS:
+        raise ArchitectureError(f"architecture record version {version!r}; this chainrule "
+                                f"reads versions {', '.join(map(str, _READS))}")
     count = [0]
-    return _build(desc.get("module"), _exports(), 0, count, "module")
+    return _build(desc.get("module"), _exports(), 0, count, "module", version)
 
 
 def _build(node: Any, exports: dict[str, type], depth: int, count: list[int],
-           where: str) -> Any:
+           where: str, version: int = VERSION) -> Any:
     count[0] += 1
     if count[0] > _MAX_NODES or depth > _MAX_DEPTH:
         raise ArchitectureError(f"architecture record: more than {_MAX_NODES} modules or "
@@ -206,7 +284,8 @@ def _build(node: Any, exports: dict[str, type], depth: int, count: list[int],
                     and isinstance(item[0], str) and len(item[0]) <= _MAX_STR):
                 raise ArchitectureError(f"architecture record: {where} has a child that is not "
                                         "a [name, node] pair")
-            items[item[0]] = _build(item[1], exports, depth + 1, count, f"{where}.{item[0]}")
+            items[item[0]] = _build(item[1], exports, depth + 1, count, f"{where}.{item[0]}",
+                                    version)
         if name == "ModuleList":
             return cls(list(items.values()))
         return cls(items)
@@ -226,10 +305,13 @@ def _build(node: Any, exports: dict[str, type], depth: int, count: list[int],
                 raise ArchitectureError(f"architecture record: {where} ({name}) dtype {value!r}; "
                                         f"expected one of {', '.join(_DTYPES)}")
             value = _dtype(value)
+        elif isinstance(value, dict) and version >= 2 and "class" in value:
+            value = _build(value, exports, depth + 1, count, f"{where}.{key}", version)
         elif not _plain(value):
             raise ArchitectureError(f"architecture record: {where} ({name}) argument {key!r} "
                                     f"is a {type(value).__name__}; arguments are None, bool, "
-                                    "int, float, str or lists of them")
+                                    "int, float, str, lists of them or (version 2) module "
+                                    "nodes")
         kwargs[key] = value
     try:
         return cls(**kwargs)

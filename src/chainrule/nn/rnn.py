@@ -367,19 +367,17 @@ class RNN(RNNBase):
                             inputs=(rng.standard_normal((3, 2, 3)),
                                     rng.standard_normal((4, 2, 2))), call=_sample_call)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        if len(args) > 3:
-            nonlinearity = args[3]
-            args = args[:3] + args[4:]
-        else:
-            nonlinearity = kwargs.pop("nonlinearity", "tanh")
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *args: Any,
+                 device: Any = None, dtype: Any = None, **kwargs: Any) -> None:
         modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
         if nonlinearity not in modes:
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' "
                              "or 'relu'.")
-        super().__init__(modes[nonlinearity], *args, **kwargs)
+        super().__init__(modes[nonlinearity], input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, *args,
+                         **_tail(args, kwargs, device, dtype))
         self.nonlinearity = nonlinearity
 
 
@@ -396,8 +394,12 @@ class LSTM(RNNBase):
                                     rng.standard_normal((4, 2, 2))),
                             call=_sample_call_lstm)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__("LSTM", *args, **kwargs)
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, proj_size, device, dtype)
 
 
 class GRU(RNNBase):
@@ -411,10 +413,27 @@ class GRU(RNNBase):
                             inputs=(rng.standard_normal((3, 2, 3)),
                                     rng.standard_normal((4, 2, 2))), call=_sample_call)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
-        super().__init__("GRU", *args, **kwargs)
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, *args: Any, device: Any = None,
+                 dtype: Any = None, **kwargs: Any) -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, *args, **_tail(args, kwargs, device, dtype))
+
+
+def _tail(args: tuple[Any, ...], kwargs: dict[str, Any], device: Any, dtype: Any
+          ) -> dict[str, Any]:
+    """The keyword arguments RNN and GRU pass on to ``RNNBase`` after their own. As in PyTorch,
+    positional arguments past ``bidirectional`` go on to ``RNNBase``, whose next ones are
+    ``(proj_size, device, dtype)`` (a non-zero proj_size is refused there), and a
+    ``proj_size=`` keyword is refused here."""
+    if "proj_size" in kwargs:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    tail = {**kwargs, "device": device, "dtype": dtype}
+    for name in ("device", "dtype")[:max(0, len(args) - 1)]:  # given positionally
+        if tail.pop(name) is not None:
+            raise TypeError(f"got multiple values for argument {name!r}")
+    return tail
 
 
 def _sample_call(m: Any, x: Any, h: Any) -> Any:

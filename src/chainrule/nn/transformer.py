@@ -40,6 +40,18 @@ def _activation(activation: Activation) -> Callable[[Tensor], Tensor]:
     return activation
 
 
+def _keep_args(layer: Module, d_model: int, nhead: int, dim_feedforward: int,
+               layer_norm_eps: float, batch_first: bool) -> None:
+    """Constructor arguments kept under their own names (``architecture.describe`` reads them
+    back; ``dropout``, ``activation`` and ``bias`` are read from the submodules and the
+    activation function, keeping PyTorch's meaning of those attribute names)."""
+    layer.d_model = d_model
+    layer.nhead = nhead
+    layer.dim_feedforward = dim_feedforward
+    layer.layer_norm_eps = layer_norm_eps
+    layer.batch_first = batch_first
+
+
 def _clones(module: Module, n: int) -> ModuleList:
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
@@ -79,6 +91,7 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation)
+        _keep_args(self, d_model, nhead, dim_feedforward, layer_norm_eps, batch_first)
 
     def forward(self, src: Tensor, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Tensor:
@@ -136,6 +149,7 @@ class TransformerDecoderLayer(Module):
         self.dropout2 = Dropout(dropout)
         self.dropout3 = Dropout(dropout)
         self.activation = _activation(activation)
+        _keep_args(self, d_model, nhead, dim_feedforward, layer_norm_eps, batch_first)
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Any = None, memory_mask: Any = None,
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
