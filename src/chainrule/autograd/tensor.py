@@ -20,6 +20,7 @@ from chainrule import backend
 from chainrule.autograd.dtypes import _DEFAULT_DTYPE, to_dtype
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.inplace import InplaceMixin
+from chainrule.autograd.printing import PRINT_OPTIONS
 
 _new = object.__new__
 
@@ -303,8 +304,10 @@ class Tensor(InplaceMixin):
     def __repr__(self) -> str:
         if STATE.recorder is not None:
             STATE.recorder.data_read("repr()")
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4,
-                               floatmode="maxprec_equal" if self._data.ndim else "maxprec")
+        d = self._data  # PyTorch: "1., 2." when every float is whole, else fixed digits
+        whole = d.dtype.kind != "f" or not np.any(np.mod(d[np.isfinite(d)], 1))
+        body = np.array2string(d, separator=", ", prefix="tensor(", **PRINT_OPTIONS,
+                               floatmode="maxprec_equal" if whole else "fixed")
         extras = []
         if self._data.dtype not in (_DEFAULT_DTYPE[0], backend.int64, backend.bool_):
             extras.append(f"dtype=cr.{self._data.dtype}")
