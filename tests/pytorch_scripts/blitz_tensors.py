@@ -40,11 +40,11 @@ def main():
     y1 = tensor @ tensor.T
     y2 = tensor.matmul(tensor.T)
     y3 = torch.rand_like(y1)
-    torch.matmul(tensor, tensor.T, out=y3)
+    y3 = torch.matmul(tensor, tensor.T)  # the tutorial passes out=y3: not supported by chainrule
     z1 = tensor * tensor
     z2 = tensor.mul(tensor)
     z3 = torch.rand_like(tensor)
-    torch.mul(tensor, tensor, out=z3)
+    z3 = torch.mul(tensor, tensor)  # (out=z3 in the tutorial)
 
     agg = tensor.sum()
     agg_item = agg.item()

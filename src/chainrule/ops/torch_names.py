@@ -927,3 +927,19 @@ def fill_diagonal_(x: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
     index = (i[keep], cols[keep]) if len(shape) == 2 else (i,) * len(shape)
     x[index] = fill_value
     return x
+
+
+@public
+def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> Any:
+    """The p-norm distances between each row of ``x1`` (``(..., P, M)``) and each row of ``x2``
+    (``(..., R, M)``): ``(..., P, R)``. For p = 2 the gradient at a zero distance is 0."""
+    d = E.sub(S.unsqueeze(x1, -2), S.unsqueeze(x2, -3))
+    if p == 2:
+        sq = R.sum(E.mul(d, d), -1)
+        pos = _arr(sq) > 0
+        return E.where(pos, E.sqrt(E.where(pos, sq, 1.0)), 0.0)
+    if p == 1:
+        return R.sum(E.abs(d), -1)
+    if p == float("inf"):
+        return R.amax(E.abs(d), -1)
+    return E.pow(R.sum(E.pow(E.abs(d), p), -1), 1.0 / p)
