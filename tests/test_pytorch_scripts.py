@@ -87,3 +87,46 @@ def test_odds_and_ends(chainrule: bool) -> None:
                                                  weight=2 * one)) == 6.0
     assert loss < 1.0 and tuple(grad_shape) == (5, 2)
     assert noise_shape == (5, 3) and idx_shape == (3,)
+
+
+# Tutorial-, course- and StackOverflow-style scripts: each ``main()`` returns a dict of summary
+# values. Keys starting with ``exact_`` are deterministic given the same code (shapes, dtypes,
+# values on fixed data) and must match PyTorch's; the others (values that depend on the random
+# stream) must have the same type and, for booleans (e.g. "the loss went down"), be True.
+TUTORIAL_SCRIPTS = sorted(p.name for p in SCRIPTS.glob("*.py")
+                          if p.name not in {"mnist_mlp.py", "reinforce.py", "odds_and_ends.py"})
+
+
+def _normalised(v: Any) -> Any:
+    """Floats to 4 places, ``torch.float32`` and ``float32`` alike (dtype names print with the
+    library's name), tuples as lists."""
+    if isinstance(v, float):
+        return round(v, 4)
+    if isinstance(v, (list, tuple)):
+        return [_normalised(x) for x in v]
+    if isinstance(v, str):
+        return v.replace("torch.", "")
+    if isinstance(v, dict):
+        return {k: _normalised(x) for k, x in v.items()}
+    return v
+
+
+@pytest.mark.parametrize("name", TUTORIAL_SCRIPTS)
+def test_tutorial_script(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    got = load(name).main()
+    for key, value in got.items():
+        if isinstance(value, bool) and not key.startswith("exact_"):
+            assert value, f"{name}: {key} is False on chainrule"
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        want = load(name, chainrule=False).main()
+    finally:
+        torch.set_num_threads(n)
+    assert got.keys() == want.keys()
+    for key in want:
+        if key.startswith("exact_"):
+            assert _normalised(got[key]) == _normalised(want[key]), key
+        else:
+            assert type(got[key]) is type(want[key]), key

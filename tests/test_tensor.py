@@ -262,7 +262,7 @@ def test_sizes() -> None:
 def test_repr() -> None:
     assert repr(cr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert repr(cr.tensor([1, 2])) == "tensor([1, 2])"
-    assert repr(cr.tensor(1.5, dtype=cr.float64)) == "tensor(1.5, dtype=cr.float64)"
+    assert repr(cr.tensor(1.5, dtype=cr.float64)) == "tensor(1.5000, dtype=cr.float64)"
     assert repr(cr.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     x = cr.tensor([1.0], requires_grad=True)
     assert repr(x * 2) == "tensor([2.], grad_fn=<MulBackward>)"

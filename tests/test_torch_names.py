@@ -295,3 +295,240 @@ def test_full_backward_hooks_match_torch() -> None:
 def test_deprecated_backward_hook_says_what_to_use() -> None:
     with pytest.raises(RuntimeError, match="register_full_backward_hook"):
         cr.nn.Linear(2, 2).register_backward_hook(lambda *a: None)
+
+
+# -- found by the tutorial-style scripts (tests/pytorch_scripts/) ------------------------------
+def test_zero_dim_grad_accumulates_as_an_array() -> None:
+    """A 0-d leaf used several times: the summed .grad stays an array (zero_() works)."""
+    x = cr.linspace(0, 1, 5)
+    a = cr.tensor(0.5, requires_grad=True)
+    ((a + a * x + a * x * x) - x).pow(2).sum().backward()
+    assert isinstance(a.grad._data, np.ndarray) and a.grad.shape == ()
+    a.grad.zero_()
+    assert a.grad.item() == 0.0
+
+
+def test_float_with_int_tensor_keeps_the_float_dtype() -> None:
+    x, p = cr.ones(3), cr.tensor([1, 2, 3])
+    assert (x * p).dtype == cr.float32 and (x ** p).dtype == cr.float32
+    assert (x.half() + p).dtype == cr.float16 and (x.double() * p).dtype == cr.float64
+    assert (p * 0.5).dtype == cr.float32
+
+
+def test_contiguous_copies_to_c_order() -> None:
+    x = cr.rand(2, 3, 4).permute(0, 2, 1)
+    assert not x.is_contiguous() and x.contiguous().is_contiguous()
+
+
+def test_grad_accepts_only_inputs() -> None:
+    x = cr.tensor(2.0, requires_grad=True)
+    (g,) = cr.autograd.grad(x ** 3, x, only_inputs=True)
+    assert g.item() == 12.0
+
+
+def test_repr_and_set_printoptions() -> None:
+    assert repr(cr.tensor([0.5, 0.25])) == "tensor([0.5000, 0.2500])"
+    assert repr(cr.tensor(0.5)) == "tensor(0.5000)"
+    try:
+        cr.set_printoptions(precision=2)
+        assert repr(cr.tensor([0.1234, 1.0])) == "tensor([0.12, 1.00])"
+    finally:
+        cr.set_printoptions(profile="default")
+    with pytest.raises(ValueError, match="profile"):
+        cr.set_printoptions(profile="tiny")
+
+
+def test_type_with_a_legacy_class() -> None:
+    assert cr.tensor([1, 2]).type(cr.FloatTensor).dtype == cr.float32
+
+
+def test_new_tensors_from_a_tensor() -> None:
+    x = cr.randn(3, dtype=cr.float64)
+    assert x.new_zeros(2, 3).shape == (2, 3) and x.new_zeros((2,)).dtype == cr.float64
+    assert x.new_ones(2).tolist() == [1.0, 1.0] and x.new_full((2,), 7).tolist() == [7.0, 7.0]
+    assert x.new_tensor([1, 2]).dtype == cr.float64 and x.new_empty(4).shape == (4,)
+    assert cr.tensor([1, 2]).type_as(x).dtype == cr.float64
+
+
+def test_scatter_and_its_in_place_forms() -> None:
+    torch = _torch()
+    idx = [[1], [4], [0]]
+    got = cr.zeros(3, 5).scatter_(1, cr.tensor(idx), 1.0)
+    assert got.tolist() == torch.zeros(3, 5).scatter_(1, torch.tensor(idx), 1.0).tolist()
+    src = cr.arange(6.0).reshape(2, 3).requires_grad_()
+    index = [[0, 1, 1], [3, 2, 0]]  # a repeated destination in row 0: the last write wins
+    out = cr.zeros(2, 4).scatter(1, cr.tensor(index), src)
+    assert out.tolist() == [[0.0, 2.0, 0.0, 0.0], [5.0, 0.0, 4.0, 3.0]]
+    out.sum().backward()
+    assert src.grad.tolist() == [[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]
+    assert cr.zeros(4).scatter_add_(0, cr.tensor([0, 1, 1, 3]), cr.ones(4)).tolist() == [
+        1.0, 2.0, 0.0, 1.0]
+    assert cr.zeros(3).scatter(0, cr.tensor([0, 0]), 2.0, reduce="add").tolist() == [
+        4.0, 0.0, 0.0]
+    with pytest.raises(NotImplementedError, match="reduce='multiply'"):
+        cr.zeros(3).scatter(0, cr.tensor([0]), 2.0, reduce="multiply")
+
+
+def test_index_add_fill_copy_and_masked_forms() -> None:
+    torch = _torch()
+    i = [0, 2, 0]
+    got = cr.ones(3, 2).index_add_(0, cr.tensor(i), cr.ones(3, 2) * 2)
+    assert got.tolist() == torch.ones(3, 2).index_add_(0, torch.tensor(i),
+                                                        torch.ones(3, 2) * 2).tolist()
+    assert cr.ones(2, 3).index_fill_(1, cr.tensor([1]), -1.0).tolist() == [[1, -1, 1]] * 2
+    assert cr.zeros(3).index_copy(0, cr.tensor([2, 0]), cr.tensor([5.0, 6.0])).tolist() == [
+        6.0, 0.0, 5.0]
+    x = cr.arange(6).reshape(2, 3)
+    assert cr.masked_select(x, cr.tensor([True, False, True])).tolist() == [0, 2, 3, 5]
+    y = x.clone()
+    y.masked_fill_(y > 3, 0)
+    assert y.tolist() == [[0, 1, 2], [3, 0, 0]]
+    w = cr.ones(3, requires_grad=True)
+    (cr.index_add(cr.zeros(2), 0, cr.tensor([1, 1, 0]), w, alpha=2.0).sum()).backward()
+    assert w.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_nonzero_unique_where_condition() -> None:
+    x = cr.tensor([[0, 1], [1, 1]])
+    assert cr.nonzero(x).tolist() == [[0, 1], [1, 0], [1, 1]]
+    assert [t.tolist() for t in cr.where(x > 0)] == [[0, 1, 1], [1, 0, 1]]
+    assert [t.tolist() for t in x.nonzero(as_tuple=True)] == [[0, 1, 1], [1, 0, 1]]
+    vals, inv, counts = cr.unique(cr.tensor([3, 1, 3]), return_inverse=True, return_counts=True)
+    assert (vals.tolist(), inv.tolist(), counts.tolist()) == ([1, 3], [1, 0, 1], [1, 2])
+    assert cr.unique_consecutive(cr.tensor([1, 1, 2, 1])).tolist() == [1, 2, 1]
+    assert cr.count_nonzero(x).item() == 3 and cr.bincount(cr.tensor([0, 2, 2])).tolist() == [
+        1, 0, 2]
+    assert cr.bucketize(cr.tensor([0.5, 2.5]), cr.tensor([1.0, 2.0])).tolist() == [0, 2]
+    with pytest.raises(TypeError, match="both input and other"):
+        cr.where(x > 0, x)
+
+
+def test_functions_for_methods() -> None:
+    a = cr.tensor([1.0, float("nan")])
+    assert cr.isnan(a).tolist() == [False, True] and cr.isfinite(a).tolist() == [True, False]
+    assert cr.eq(cr.tensor([1, 2]), 2).tolist() == [False, True]
+    assert cr.gt(cr.tensor([1, 2]), 1).tolist() == [False, True]
+    assert not cr.all(cr.tensor([True, False])).item() and cr.any(cr.tensor([0, 1])).item()
+    assert cr.numel(cr.zeros(2, 3)) == 6 and cr.is_tensor(a) and cr.is_floating_point(a)
+    t, f = cr.tensor([True, False]), cr.tensor([True, True])
+    assert cr.logical_and(t, f).tolist() == [True, False] and t.logical_not().tolist() == [
+        False, True]
+    assert cr.logical_xor(t, f).tolist() == [False, True]
+
+
+def test_shape_helpers_match_torch() -> None:
+    torch = _torch()
+    a = np.arange(12.0).reshape(3, 4)
+    x, tx = cr.tensor(a), torch.tensor(a)
+    pairs = [
+        (x.diag(), tx.diag()), (cr.diag(cr.tensor([1.0, 2.0]), 1), torch.diag(
+            torch.tensor([1.0, 2.0]), 1)), (x.diagonal(-1), tx.diagonal(-1)),
+        (x.trace(), tx.trace()), (cr.roll(x, 1), torch.roll(tx, 1)),
+        (x.roll((1, -1), (0, 1)), tx.roll((1, -1), (0, 1))),
+        (x.repeat_interleave(2, dim=0), tx.repeat_interleave(2, dim=0)),
+        (x.tile((2,)), tx.tile((2,))), (x.movedim(0, 1), tx.movedim(0, 1)),
+        (x.swapaxes(0, 1), tx.swapaxes(0, 1)), (x.ravel(), tx.ravel()),
+        (cr.hstack([x, x]), torch.hstack([tx, tx])), (cr.vstack([x[0], x[1]]),
+                                                      torch.vstack([tx[0], tx[1]])),
+        (cr.column_stack([x[0], x[1]]), torch.column_stack([tx[0], tx[1]])),
+        (cr.dstack([x, x]), torch.dstack([tx, tx])),
+        (x.take_along_dim(cr.tensor([[0], [3], [1]]), 1),
+         tx.take_along_dim(torch.tensor([[0], [3], [1]]), 1)),
+        (cr.diff(x, dim=0), torch.diff(tx, dim=0)), (cr.diag_embed(x[:2, :2]),
+                                                     torch.diag_embed(tx[:2, :2])),
+        (cr.cross(cr.tensor([1.0, 0, 0]), cr.tensor([0.0, 1, 0])),
+         torch.linalg.cross(torch.tensor([1.0, 0, 0]), torch.tensor([0.0, 1, 0]))),
+        (cr.tril_indices(3, 3), torch.tril_indices(3, 3)),
+        (cr.cartesian_prod(cr.tensor([1, 2]), cr.tensor([3, 4])),
+         torch.cartesian_prod(torch.tensor([1, 2]), torch.tensor([3, 4]))),
+    ]
+    for ind in ("ij", "xy"):
+        g = cr.meshgrid(cr.arange(3), cr.arange(2), indexing=ind)
+        tg = torch.meshgrid(torch.arange(3), torch.arange(2), indexing=ind)
+        pairs += list(zip(g, tg))
+    for got, want in pairs:
+        assert got.tolist() == want.tolist()
+    w = cr.tensor(a, requires_grad=True)
+    (w.diag().sum() + w.roll(1, 0)[0].sum()).backward()
+    assert w.grad.tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 2, 1]]
+
+
+def test_arithmetic_helpers_match_torch() -> None:
+    torch = _torch()
+    a, b = np.array([-3.5, 2.25, 7.0]), np.array([2.0, -1.5, 3.0])
+    x, y, tx, ty = cr.tensor(a), cr.tensor(b), torch.tensor(a), torch.tensor(b)
+    for name in ("remainder", "fmod", "hypot", "multiply", "subtract", "divide", "floor_divide"):
+        assert np.allclose(getattr(cr, name)(x, y).tolist(), getattr(torch, name)(tx, ty).tolist())
+    for got, want in [(x.lerp(y, 0.25), tx.lerp(ty, 0.25)), (cr.frac(x), torch.frac(tx)),
+                      (cr.sinh(x / 4), torch.sinh(tx / 4)), (cr.cosh(x / 4), torch.cosh(tx / 4)),
+                      (x.clamp_min(0), tx.clamp_min(0)), (x.clamp_max(0), tx.clamp_max(0)),
+                      (cr.addcmul(x, x, y, value=2), torch.addcmul(tx, tx, ty, value=2)),
+                      (cr.xlogy(cr.tensor([0.0, 2.0]), cr.tensor([0.0, 3.0])),
+                       torch.xlogy(torch.tensor([0.0, 2.0]), torch.tensor([0.0, 3.0]))),
+                      (cr.logit(cr.tensor([0.25]), 1e-6), torch.logit(torch.tensor([0.25]), 1e-6)),
+                      (cr.nan_to_num(cr.tensor([float("nan"), 1.0])),
+                       torch.nan_to_num(torch.tensor([float("nan"), 1.0]))),
+                      (cr.nanmean(cr.tensor([1.0, float("nan"), 3.0])),
+                       torch.nanmean(torch.tensor([1.0, float("nan"), 3.0])))]:
+        assert np.allclose(got.tolist(), want.tolist(), equal_nan=True)
+    w = cr.tensor(a, requires_grad=True)
+    cr.remainder(w, 2.0).sum().backward()  # d/dx (x - floor(x/2) 2) = 1
+    assert w.grad.tolist() == [1.0, 1.0, 1.0]
+    m = np.array([[3.0, 1.0, 4.0, 1.0, 5.0]])
+    assert cr.median(cr.tensor(m)).item() == torch.median(torch.tensor(m)).item()
+    assert cr.median(cr.tensor(m), 1).values.tolist() == [3.0]
+    assert cr.kthvalue(cr.tensor(m), 2, 1).values.tolist() == torch.kthvalue(
+        torch.tensor(m), 2, 1).values.tolist()
+    z = cr.zeros(3, 3)
+    z.fill_diagonal_(2.0)
+    assert z.tolist() == torch.zeros(3, 3).fill_diagonal_(2.0).tolist()
+    r = cr.tensor([0.2, 1.7])
+    assert r.floor_().tolist() == [0.0, 1.0] and r is r.ceil_()
+    assert cr.tensor([1.0, 2.0]).addmm(cr.eye(2), cr.ones(2, 2), beta=2).tolist() == [
+        [3.0, 5.0], [3.0, 5.0]]
+
+
+def test_distance_losses_match_torch() -> None:
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal((4, 5)) for _ in range(3))
+    y, v, t = np.array([1.0, -1.0, 1.0, -1.0]), rng.random((4, 5)) + 0.1, rng.random((4, 5)) * 3
+    cases = [("cosine_similarity", (a, b), {}), ("pairwise_distance", (a, b), {"p": 1.0}),
+             ("margin_ranking_loss", (a[:, 0], b[:, 0], y), {"margin": 0.3}),
+             ("cosine_embedding_loss", (a, b, y), {"margin": 0.1}),
+             ("triplet_margin_loss", (a, b, c), {"swap": True}),
+             ("gaussian_nll_loss", (a, b, v[:, 0]), {"full": True}),
+             ("poisson_nll_loss", (v, t), {"log_input": False, "full": True}),
+             ("multilabel_soft_margin_loss", (a, (b > 0) * 1.0), {"reduction": "none"})]
+    for name, args, kw in cases:
+        got = getattr(cr.nn.functional, name)(*(cr.tensor(x) for x in args), **kw)
+        want = getattr(torch.nn.functional, name)(*(torch.tensor(x) for x in args), **kw)
+        assert np.allclose(got.tolist(), want.tolist(), atol=1e-6), name
+    got = cr.cdist(cr.tensor(a), cr.tensor(b))
+    assert np.allclose(got.tolist(), torch.cdist(torch.tensor(a), torch.tensor(b)).tolist())
+    with pytest.raises(ValueError, match="var >= 0"):
+        cr.nn.functional.gaussian_nll_loss(cr.zeros(2), cr.zeros(2), -cr.ones(2))
+
+
+def test_kl_divergence_matches_torch() -> None:
+    torch = _torch()
+    from chainrule.distributions import kl_divergence
+
+    td = torch.distributions
+    p, q = np.array([[0.2, 0.8, 0.0], [0.3, 0.3, 0.4]]), np.array([[0.5, 0.25, 0.25]] * 2)
+    pairs = [
+        (kl_divergence(Normal(cr.tensor([0.3, -1.0]), cr.tensor([0.5, 2.0])),
+                       Normal(cr.tensor([1.0, 0.0]), cr.tensor([1.5, 0.7]))),
+         td.kl_divergence(td.Normal(torch.tensor([0.3, -1.0]), torch.tensor([0.5, 2.0])),
+                          td.Normal(torch.tensor([1.0, 0.0]), torch.tensor([1.5, 0.7])))),
+        (kl_divergence(Categorical(probs=cr.tensor(p)), Categorical(probs=cr.tensor(q))),
+         td.kl_divergence(td.Categorical(probs=torch.tensor(p)),
+                          td.Categorical(probs=torch.tensor(q)))),
+        (kl_divergence(Bernoulli(probs=cr.tensor([0.2])), Bernoulli(logits=cr.tensor([0.5]))),
+         td.kl_divergence(td.Bernoulli(probs=torch.tensor([0.2])),
+                          td.Bernoulli(logits=torch.tensor([0.5])))),
+    ]
+    for got, want in pairs:
+        assert np.allclose(got.tolist(), want.tolist(), atol=1e-6)
+    with pytest.raises(NotImplementedError, match="no closed form"):
+        kl_divergence(Normal(0.0, 1.0), Bernoulli(probs=cr.tensor(0.5)))

@@ -28,6 +28,7 @@ from chainrule.autograd import (
 )
 from chainrule.autograd.dtypes import get_default_dtype, set_default_dtype
 from chainrule.autograd.factories import as_tensor, from_numpy, tensor
+from chainrule.autograd.printing import set_printoptions
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import (
     backends,

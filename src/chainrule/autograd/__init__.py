@@ -2,14 +2,8 @@
 
 from chainrule.autograd.tensor import Tensor  # noqa: I001  first: the ops bind to it
 from chainrule.autograd.engine import NodeEvent, backward, grad, observe
-from chainrule.autograd.grad_mode import (
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    is_inference_mode_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.inference import inference_mode, is_inference_mode_enabled
 from chainrule.autograd.gradcheck import (
     GradcheckError, finite_difference, gradcheck, gradgradcheck, numerical_jacobian,
 )

@@ -29,7 +29,9 @@ def set_default_dtype(dtype: Any) -> None:
 
 
 def to_dtype(dtype: Any) -> backend.dtype:
-    """Normalise a ``dtype=`` argument (``cr.float32``, ``"float32"``, ``np.float32``)."""
+    """Normalise a ``dtype=`` argument (``cr.float32``, ``"float32"``, ``np.float32``, or a
+    legacy typed class: ``x.type(cr.FloatTensor)``)."""
+    dtype = getattr(dtype, "_dtype", dtype)
     if isinstance(dtype, backend.dtype):
         return dtype
     if dtype in _DTYPE_ALIASES:

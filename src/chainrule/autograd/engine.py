@@ -223,7 +223,8 @@ class _Accumulator:
             self.given[id(g)] = g
             t._grad = _leaf(g)
         else:
-            prev._data = prev._data + g
+            s = prev._data + g
+            prev._data = s if s.ndim else _xp_of(s).asarray(s)  # 0-d + 0-d gives a scalar
 
 
 def _run_backward(roots: Sequence[Tensor], root_grads: Sequence[Any] | None,
@@ -446,11 +447,12 @@ def _edge(t: Tensor, where: str) -> Any:
 
 def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
          create_graph: bool = False, allow_unused: bool | None = None,
-         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+         only_inputs: bool = True, materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
     """The gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` untouched).
 
     As ``torch.autograd.grad``: ``grad_outputs`` weights non-scalar outputs; with
     ``create_graph=True`` the results are differentiable (grad of grad, Hessian-vector products).
+    ``only_inputs`` is accepted and ignored, as PyTorch does (deprecated there).
     """
     outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.grad_mode import STATE, InferenceTensorError
+from chainrule.autograd.grad_mode import STATE
+from chainrule.autograd.inference import InferenceTensorError
 
 # This module is imported before ``Tensor`` exists (Tensor inherits the mixin), so the names
 # below are bound by ``bind``, called from the bottom of tensor.py once Tensor and the ops are

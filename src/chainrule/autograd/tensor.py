@@ -16,8 +16,10 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.dtypes import _DEFAULT_DTYPE, to_dtype
-from chainrule.autograd.grad_mode import _INFERENCE, INFERENCE_VC, STATE
+from chainrule.autograd.grad_mode import _INFERENCE, STATE
+from chainrule.autograd.inference import INFERENCE_VC
 from chainrule.autograd.inplace import InplaceMixin
+from chainrule.autograd.printing import PRINT_OPTIONS
 
 _new = object.__new__
 
@@ -320,9 +322,11 @@ class Tensor(InplaceMixin):
     def __repr__(self) -> str:
         if STATE.recorder is not None:
             STATE.recorder.data_read("repr()")
-        mode = "maxprec_equal" if self._data.ndim else "maxprec"
-        body = backend.host.array2string(backend.to_numpy(self._data), separator=", ",
-                                         prefix="tensor(", precision=4, floatmode=mode)
+        d = backend.to_numpy(self._data)  # PyTorch: "1., 2." when every float is whole
+        host = backend.host
+        whole = d.dtype.kind != "f" or not host.any(host.mod(d[host.isfinite(d)], 1))
+        body = host.array2string(d, separator=", ", prefix="tensor(", **PRINT_OPTIONS,
+                                 floatmode="maxprec_equal" if whole else "fixed")
         extras = []
         if self._data.dtype not in (_DEFAULT_DTYPE[0], backend.int64, backend.bool_):
             extras.append(f"dtype=cr.{self._data.dtype}")

@@ -4,6 +4,8 @@ moves them and ``state_dict()`` saves them, as in PyTorch."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.functional.loss import _legacy_reduction
@@ -11,9 +13,26 @@ from chainrule.nn.module import Module
 from chainrule.nn.samples import Array, Generator, ModuleSample, away_from, integers
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HingeEmbeddingLoss", "HuberLoss",
-    "KLDivLoss", "L1Loss", "MSELoss", "MultiMarginLoss", "NLLLoss", "SmoothL1Loss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CosineEmbeddingLoss",
+    "CosineSimilarity",
+    "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "MarginRankingLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "NLLLoss",
+    "PairwiseDistance",
+    "PoissonNLLLoss",
+    "SmoothL1Loss",
     "SoftMarginLoss",
+    "TripletMarginLoss",
 ]
 
 
@@ -288,3 +307,151 @@ class NTXentLoss(Module):
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         return F.nt_xent_loss(z1, z2, self.temperature, self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """``max(0, -y (x1 - x2) + margin)`` (see ``nn.functional.margin_ranking_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        x1 = rng.standard_normal((5,))
+        return ModuleSample(kwargs={"margin": 0.2}, grad=(0, 1),
+                            inputs=(x1, x1 + away_from(rng, (5,), (0.2, -0.2), 1.0),
+                                    _signs(rng, (5,))))
+
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
+        return F.margin_ranking_loss(input1, input2, target, self.margin,
+                                     reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """``1 - cos`` for similar pairs, ``max(0, cos - margin)`` for dissimilar ones (see
+    ``nn.functional.cosine_embedding_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(grad=(0, 1), inputs=(rng.standard_normal((4, 3)),
+                                                  rng.standard_normal((4, 3)),
+                                                  _signs(rng, (4,))), atol=1e-5)
+
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
+        return F.cosine_embedding_loss(input1, input2, target, self.margin,
+                                       reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """``max(0, margin + d(a, p) - d(a, n))`` (see ``nn.functional.triplet_margin_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        a = rng.standard_normal((4, 3))
+        return ModuleSample(kwargs={"margin": 0.5}, atol=1e-5,
+                            inputs=(a, a + 0.1 * rng.standard_normal((4, 3)),
+                                    a + rng.standard_normal((4, 3))))
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
+                                     self.swap, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood with a predicted variance (see
+    ``nn.functional.gaussian_nll_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 2)), rng.standard_normal((3, 2)),
+                                    rng.random((3, 2)) + 0.5))
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6,
+                 reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input: Tensor, target: Tensor, var: Any) -> Tensor:
+        return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood (see ``nn.functional.poisson_nll_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(grad=(0,), inputs=(rng.standard_normal((3, 2)),
+                                                rng.random((3, 2)) * 3))
+
+    def __init__(self, log_input: bool = True, full: bool = False,
+                 size_average: bool | None = None, eps: float = 1e-8,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input: Tensor, target: Tensor) -> Tensor:
+        return F.poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps,
+                                  reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """Multi-label one-versus-all logistic loss (see
+    ``nn.functional.multilabel_soft_margin_loss``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(grad=(0,), inputs=(rng.standard_normal((3, 4)),
+                                                (rng.random((3, 4)) > 0.5) * 1.0))
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.multilabel_soft_margin_loss(input, target, self.weight,
+                                             reduction=self.reduction)
+
+
+class CosineSimilarity(Module):
+    """Cosine similarity along ``dim`` (see ``nn.functional.cosine_similarity``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)), rng.standard_normal((3, 4))))
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """The p-norm of ``x1 - x2 + eps`` along the last dim (see
+    ``nn.functional.pairwise_distance``)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)), rng.standard_normal((3, 4))))
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)

@@ -8,11 +8,13 @@ broadcast shape; the engine sums them back to each input's shape.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from chainrule import backend
+from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops import arrays as A
 from chainrule.ops import samples as S
-from chainrule.ops.registry import primitive
+from chainrule.ops.registry import primitive, public
 
 # --- arithmetic ---------------------------------------------------------------------------------
 
@@ -484,12 +486,26 @@ def _where_samples(rng):
 
 @primitive("where", nin=3, torch="where", saves="x",
            formula="d where(c, a, b)/da = c;  d/db = not c", samples=_where_samples)
-def where(xp, condition, a, b):
+def _where(xp, condition, a, b):
     """a where condition holds, else b (broadcasting all three)."""
     return xp.where(condition, a, b)
 
 
-@where.defvjp
+@public
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:
+    """``input`` where ``condition`` holds, else ``other`` (broadcasting all three).
+    ``where(condition)`` alone: the indices where it holds, one int64 tensor per dim (as
+    ``torch.where``, i.e. ``nonzero(condition, as_tuple=True)``)."""
+    if input is None and other is None:
+        c = condition._data if isinstance(condition, Tensor) else condition
+        xp = backend.get_array_module(c)
+        return tuple(_leaf(i.astype(backend.int64)) for i in xp.nonzero(xp.atleast_1d(c)))
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither (for the indices)")
+    return _where(condition, input, other)
+
+
+@_where.defvjp
 def _(c, g):
     xp = c.xp
     cond = c.x[0]
@@ -503,8 +519,8 @@ def _(c, g):
 @primitive("clone", torch="clone", saves="", formula="d clone(x)/dx = 1", samples=S.unary(),
            method=True)
 def clone(xp, x):
-    """A copy with its own memory (gradient passes straight through)."""
-    return xp.array(x, copy=True)
+    """A C-contiguous copy with its own memory (gradient passes straight through)."""
+    return xp.array(x, copy=True, order="C")
 
 
 @clone.defvjp

@@ -31,7 +31,8 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.dtypes import get_default_dtype
 from chainrule.autograd.factories import as_tensor
-from chainrule.autograd.grad_mode import _INFERENCE, INFERENCE_VC, STATE
+from chainrule.autograd.grad_mode import _INFERENCE, STATE
+from chainrule.autograd.inference import INFERENCE_VC
 from chainrule.autograd.node import Node, meta_of, new_node
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
@@ -152,16 +153,23 @@ def _operand(v: Any, op: Op) -> Any:
 
 
 def _int_promoted(*xs: Any) -> bool:
-    """True when a float64 result came from integer inputs rather than float64 ones: NumPy
-    promotes ``int_array * 0.5`` to float64, PyTorch to the default float dtype."""
+    """True when a float64 result came from integer inputs, not float64 ones: NumPy promotes
+    ``int_array * 0.5`` and ``float32 * int64`` to float64; PyTorch keeps the float operand's
+    dtype (the default float dtype when all are integers)."""
     ints = False
     for x in xs:
         dt = getattr(x, "dtype", None)
         if dt is not None:
-            if dt.kind == "f":
+            if dt == _F64:
                 return False
             ints = ints or dt.kind in "biu"
     return ints
+
+
+def _float_of(xs: tuple) -> Any:
+    """The widest float dtype among ``xs``, else the default float dtype."""
+    fs = [x.dtype for x in xs if getattr(x, "dtype", None) is not None and x.dtype.kind == "f"]
+    return max(fs, key=lambda d: d.itemsize) if fs else get_default_dtype()
 
 
 def _params(op: Op, p: tuple) -> tuple:
@@ -205,7 +213,7 @@ def _output(op: Op, xp: Any, out: Any, xs: tuple) -> Any:
     if type(out) is not xp.ndarray:  # NumPy returns scalars for 0-d results
         out = xp.asarray(out)
     if op.promotes and out.dtype == _F64 and _int_promoted(*xs):
-        out = out.astype(get_default_dtype())
+        out = out.astype(_float_of(xs))
     return out
 
 

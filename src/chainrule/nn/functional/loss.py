@@ -16,14 +16,32 @@ import warnings
 from typing import Any
 
 from chainrule import backend, ops
+from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import DTypeError, fmt_shape, op_error
 from chainrule.ops import losses as _losses
 
 __all__ = [
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "hinge_embedding_loss", "huber_loss", "kl_div", "l1_loss", "mse_loss",
-    "multi_margin_loss", "nll_loss", "smooth_l1_loss", "soft_margin_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
+    "cosine_similarity",
+    "cross_entropy",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
+    "margin_ranking_loss",
+    "mse_loss",
+    "multi_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "pairwise_distance",
+    "poisson_nll_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -371,3 +389,115 @@ def soft_margin_loss(input: Any, target: Any, size_average: bool | None = None,
     _check_pair("soft_margin_loss", input, target)
     return _reduce(ops.softplus(-(input * target), 1.0, math.inf), reduction)
 
+
+
+# --- distances and the losses built on them ---------------------------------------------------
+
+
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``x1 . x2 / (max(||x1||, eps) max(||x2||, eps))`` along ``dim`` (broadcasting first; the
+    norms clamped without a gradient through the clamp, as PyTorch)."""
+    def unit(x: Any) -> Any:
+        n = ops.sqrt(ops.sum(x * x, dim, True))
+        return x / (n + ops.clamp(n.detach(), eps, None) - n.detach())
+    return ops.sum(unit(x1) * unit(x2), dim)
+
+
+def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` along the last dim."""
+    d = ops.sub(x1, x2) + eps
+    if p == 2:
+        return ops.sqrt(ops.sum(d * d, -1, keepdim))
+    if p == 1:
+        return ops.sum(ops.abs(d), -1, keepdim)
+    if p == math.inf:
+        return ops.amax(ops.abs(d), -1, keepdim)
+    return ops.sum(ops.abs(d) ** p, -1, keepdim) ** (1.0 / p)
+
+
+def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
+                        size_average: bool | None = None, reduce: bool | None = None,
+                        reduction: str = "mean") -> Tensor:
+    """``max(0, -y (x1 - x2) + margin)`` for targets y in {1, -1}."""
+    reduction = _reduction("margin_ranking_loss", reduction, size_average, reduce)
+    return _reduce(ops.clamp(-target * ops.sub(input1, input2) + margin, 0.0, None), reduction)
+
+
+def cosine_embedding_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
+                          size_average: bool | None = None, reduce: bool | None = None,
+                          reduction: str = "mean") -> Tensor:
+    """``1 - cos(x1, x2)`` where y = 1, ``max(0, cos(x1, x2) - margin)`` where y = -1 (cosine
+    along the last dim, as PyTorch with its 1e-12 guard on the squared norms)."""
+    reduction = _reduction("cosine_embedding_loss", reduction, size_average, reduce)
+    prod = ops.sum(input1 * input2, -1)
+    cos = prod / ops.sqrt((ops.sum(input1 * input1, -1) + 1e-12)
+                          * (ops.sum(input2 * input2, -1) + 1e-12))
+    t = _data(target)
+    loss = ops.where(t == 1, 1 - cos, 0.0) + ops.where(t == -1, ops.clamp(cos - margin, 0.0,
+                                                                           None), 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, margin: float = 1.0,
+                        p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                        size_average: bool | None = None, reduce: bool | None = None,
+                        reduction: str = "mean") -> Tensor:
+    """``max(0, margin + d(a, p) - d(a, n))`` with ``d`` the pairwise p-norm distance
+    (``swap``: d(a, n) replaced by d(p, n) where smaller)."""
+    reduction = _reduction("triplet_margin_loss", reduction, size_average, reduce)
+    d_ap = pairwise_distance(anchor, positive, p, eps)
+    d_an = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_an = ops.minimum(d_an, pairwise_distance(positive, negative, p, eps))
+    return _reduce(ops.clamp(margin + d_ap - d_an, 0.0, None), reduction)
+
+
+def gaussian_nll_loss(input: Any, target: Any, var: Any, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """``0.5 (log(var) + (input - target)^2 / var)`` (+ ``0.5 log(2 pi)`` when ``full``), var
+    clamped below by ``eps`` with the gradient passing through the clamp, as PyTorch."""
+    reduction = _reduction("gaussian_nll_loss", reduction)
+    var = var if isinstance(var, Tensor) else as_tensor(var)
+    if var.ndim == len(_shape(input)) - 1 and tuple(var.shape) == _shape(input)[:-1]:
+        var = ops.unsqueeze(var, -1)
+    if bool((var._data < 0).any()):
+        raise op_error("gaussian_nll_loss", "var has negative entries", "var >= 0",
+                       kind=ValueError)
+    var = var + (ops.clamp(var.detach(), eps, None) - var.detach())
+    loss = 0.5 * (ops.log(var) + ops.sub(input, target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def poisson_nll_loss(input: Any, target: Any, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8,
+                     reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """Poisson negative log-likelihood: ``exp(x) - y x`` (``log_input``) or
+    ``x - y log(x + eps)``; ``full`` adds Stirling's ``y log y - y + 0.5 log(2 pi y)`` (y > 1)."""
+    reduction = _reduction("poisson_nll_loss", reduction, size_average, reduce)
+    if log_input:
+        loss = ops.exp(input) - target * input
+    else:
+        loss = input - target * ops.log(input + eps)
+    if full:
+        t = _data(target)
+        safe = backend.xp.where(t > 1, t, 1.0)
+        stirling = safe * backend.xp.log(safe) - safe + 0.5 * backend.xp.log(2 * math.pi * safe)
+        loss = loss + as_tensor(backend.xp.where(t > 1, stirling, 0.0).astype(
+            loss.dtype))
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None,
+                                size_average: bool | None = None, reduce: bool | None = None,
+                                reduction: str = "mean") -> Tensor:
+    """Per-class logistic loss averaged over the C classes: ``-(y log sigmoid(x) + (1 - y)
+    log sigmoid(-x))``, then reduced over the batch."""
+    reduction = _reduction("multilabel_soft_margin_loss", reduction, size_average, reduce)
+    loss = (target * ops.softplus(-input, 1.0, math.inf)
+            + (1 - target) * ops.softplus(input, 1.0, math.inf))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(ops.mean(loss, -1), reduction)
