@@ -67,12 +67,12 @@ def image_shape(model: str, data: Any, given: list[int] | None) -> list[int]:
     shape = checked_shape(given, data) if given is not None else data.image_shape
     if shape is None:
         side = math.isqrt(data.n_features)
-        eg = f"1,{side},{side}" if side * side == data.n_features else "1,28,28"
+        eg = (f"e.g. --input-shape 1,{side},{side} for {data.n_features} grey pixels"
+              if side * side == data.n_features else f"C*H*W = {data.n_features}")
         raise CLIError(f"--model {model} needs images, but dataset {data.name!r} has rows of "
                        f"{data.n_features} features and no image shape; use --model mlp (or "
                        f"moe) for feature rows, or give the shape of each row's pixels with "
-                       f"--input-shape C,H,W (e.g. --input-shape {eg}; C*H*W = "
-                       f"{data.n_features})")
+                       f"--input-shape C,H,W ({eg})")
     if len(shape) == 2:
         shape = [1, *shape]
     if len(shape) != 3:

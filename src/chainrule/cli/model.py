@@ -135,7 +135,7 @@ def _build_model(arch: dict[str, Any]) -> Any:
 def describe_arch(arch: dict[str, Any]) -> str:
     """The model an architecture record describes, in words, for every command's output:
     ``MLP 64-256-128-10 relu``, ``MoE MLP (8 experts, k=2) 64-32-16-10 relu``,
-    ``CNN 1x8x8 -> conv3x3 32,64 ... -> 10``, ``LeNet-5 ...``, ``model spec net.toml ...``."""
+    ``CNN 1x8x8 -> conv3x3 32,64 ... -> 10``, ``LeNet-5 ...``, ``Sequential from net.toml ...``."""
     kind = arch.get("kind")
     sizes = arch.get("sizes") or []
     dashed = "-".join(map(str, sizes))
@@ -159,8 +159,8 @@ def describe_arch(arch: dict[str, Any]) -> str:
         types = [str(c[1].get("class")) for c in module.get("children") or []
                  if isinstance(c, (list, tuple)) and len(c) == 2 and isinstance(c[1], dict)
                  and c[0] != "0"]
-        shown = "-".join(types[:8]) + ("-..." if len(types) > 8 else "")
-        return (f"model spec {str(arch.get('spec'))[:80]} ({len(types)} layers: {shown}) "
+        shown = "-".join(types[:10]) + ("-..." if len(types) > 10 else "")
+        return (f"Sequential from {str(arch.get('spec'))[:80]} ({len(types)} layers: {shown}) "
                 f"{shape} -> {n_out}")
     if kind == "module":
         shape = f" ({sizes[0]} inputs, {sizes[-1]} outputs)" if sizes else ""
