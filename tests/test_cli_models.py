@@ -92,9 +92,9 @@ def test_spec_layers_keep_their_numbers_in_the_checkpoint(tmp_path: Path,
 
 
 def test_cnn_digits_reaches_a_sensible_accuracy(capsys: pytest.CaptureFixture) -> None:
-    out = train(capsys, "--model", "cnn", "--epochs", "5", "--no-save")
+    out = train(capsys, "--model", "cnn", "--epochs", "3", "--no-save")
     assert accuracy(out, "test accuracy") > 0.93
-    assert "5 epoch(s) in" in out
+    assert "3 epoch(s) in" in out
 
 
 def test_lenet_adapts_to_28x28(capsys: pytest.CaptureFixture) -> None:
@@ -246,9 +246,23 @@ def test_evaluate_describes_an_moe_checkpoint_as_moe(tmp_path: Path,
     ({"kind": "module", "sizes": [4, 2], "name": "Sequential"},
      "Sequential (4 inputs, 2 outputs) rebuilt from its chainrule.nn layers"),
     ({"kind": "future"}, "model of unknown kind 'future'"),
+    ({"kind": "cnn", "sizes": [64, 10], "input_shape": [1, 8, 8], "channels": 5,
+      "dropout": "x"}, "model of kind 'cnn' (its description is malformed)"),
 ])
 def test_describe_arch(arch: dict, words: str) -> None:
     assert describe_arch(arch) == words
+
+
+def test_a_record_asking_for_other_classes_is_refused() -> None:
+    from chainrule.cli.common import CLIError
+    from chainrule.cli.model import build_model
+
+    arch = {"kind": "cnn", "sizes": [64, 10], "module": {
+        "format": "chainrule.nn", "version": 1,
+        "module": {"class": "Sequential", "children": [["0", {"class": "Popen", "args": {}}]]}}}
+    with pytest.raises(CLIError) as e:
+        build_model(arch)
+    assert "asks for class 'Popen', which chainrule.nn does not export" in str(e.value)
 
 
 def test_gradcheck_and_report_describe_the_record(tmp_path: Path,

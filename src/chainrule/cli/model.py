@@ -136,6 +136,13 @@ def describe_arch(arch: dict[str, Any]) -> str:
     """The model an architecture record describes, in words, for every command's output:
     ``MLP 64-256-128-10 relu``, ``MoE MLP (8 experts, k=2) 64-32-16-10 relu``,
     ``CNN 1x8x8 -> conv3x3 32,64 ... -> 10``, ``LeNet-5 ...``, ``Sequential from net.toml ...``."""
+    try:
+        return _describe(arch)
+    except (TypeError, ValueError, AttributeError):  # an edited record: say so, do not crash
+        return f"model of kind {str(arch.get('kind'))[:40]!r} (its description is malformed)"
+
+
+def _describe(arch: dict[str, Any]) -> str:
     kind = arch.get("kind")
     sizes = arch.get("sizes") or []
     dashed = "-".join(map(str, sizes))
