@@ -36,6 +36,28 @@ def existing_file(path: str | os.PathLike[str], what: str) -> Path:
     return p
 
 
+def load_toml(path: str, what: str, flag: str) -> dict[str, Any]:
+    """The table in the TOML file ``path`` (``what``: "config file", for the messages; ``flag``:
+    the option that named it), with tomllib (Python 3.11+) or tomli."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CLIError(f"{what} {path!r} does not exist")
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise CLIError(f"{flag} needs Python 3.11+ (tomllib) or `pip install tomli`") \
+                from None
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise CLIError(f"{what} {path!r} is not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CLIError(f"cannot read {what} {path!r}: {e}") from None
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint at ``path`` as a dict with ``model`` (a state dict), ``epoch`` and
     ``meta`` (the architecture and data description the train command stored)."""

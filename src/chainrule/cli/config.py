@@ -1,9 +1,10 @@
 """Options of ``chainrule train`` declared once: the command line, TOML config files and the
 configuration a checkpoint remembers all go through the same table.
 
-Precedence, lowest first: built-in defaults, the dataset's defaults, the configuration stored in
-the checkpoint being resumed, the ``--config`` file, the flags on the command line. A config
-file holds the same names (dashes or underscores), at top level or under ``[train]``::
+Precedence, lowest first: built-in defaults, the dataset's defaults, the model kind's (cnn:
+dropout 0.25), the configuration stored in the checkpoint being resumed, the ``--config`` file,
+the flags on the command line. A config file holds the same names (dashes or underscores), at
+top level or under ``[train]``::
 
     dataset = "fashion-mnist"
     layers = [256, 128]          # or "256,128"
@@ -18,17 +19,18 @@ import argparse
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from chainrule.cli.common import CLIError
+from chainrule.cli.common import CLIError, load_toml
 from chainrule.cli.model import (
     ACTIVATIONS,
+    KINDS,
     LOSS_ALIASES,
     LOSSES,
     OPTIMIZERS,
     OUTPUT_ACTIVATIONS,
     parse_layers,
+    parse_sizes,
 )
 
 
@@ -124,6 +126,18 @@ def _layers(v: Any) -> list[int]:
     return parse_layers(v)
 
 
+def _channels(v: Any) -> list[int]:
+    return parse_sizes(v, "--channels", "channels per conv block like 32,64")
+
+
+def parse_input_shape(v: Any) -> list[int]:
+    shape = parse_sizes(v, "--input-shape", "C,H,W like 1,28,28 (or H,W; or N for rows of N "
+                        "features)")
+    if len(shape) > 3:
+        raise CLIError(f"--input-shape {v!r}: expected at most 3 sizes (C,H,W), got {len(shape)}")
+    return shape
+
+
 OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("dataset", _str, "digits", "digits (default, bundled), fashion-mnist, mnist, xor, "
            "parity, encoder, spirals, moons, circles, blobs, sine; or a folder of IDX files, a "
@@ -144,7 +158,8 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            "after the last layer: auto (sigmoid for mse/quadratic on classes, as in Nielsen's "
            "book; none otherwise), none, sigmoid, tanh", "NAME"),
     Option("dropout", _float("dropout", 0.0, 1.0, open_high=True), 0.0,
-           "dropout after each hidden activation (0: none)", "P"),
+           "dropout after each hidden activation, or before the cnn's last layer (0: none; "
+           "default 0, 0.25 for --model cnn)", "P"),
     Option("loss", _opt(_choice("loss", LOSSES, LOSS_ALIASES)), None,
            "cross-entropy (default for classes), mse (default for real targets), quadratic "
            "(Nielsen's 1/2n sum ||y - a||^2), l1, huber; mse/quadratic compare with one-hot "
@@ -161,9 +176,21 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("schedule", _choice("schedule", ("none", "cosine", "plateau")), "none",
            "learning-rate schedule per epoch: none, cosine (annealed to 0 at the last epoch), "
            "plateau (x0.1 after 3 epochs without a lower val_loss, or loss)", "NAME"),
-    Option("model", _choice("model", ("mlp", "moe")), "mlp",
-           "mlp, or moe: Linear-act-MixtureOfExperts-act-Linear, the first --layers size the "
-           "width, the second each expert's hidden size", "KIND"),
+    Option("model", _choice("model", KINDS), "mlp",
+           "mlp (default); moe (Linear-act-MixtureOfExperts-act-Linear, --layers WIDTH,"
+           "EXPERT_HIDDEN); cnn (conv3x3 blocks of --channels with BatchNorm and max-pool, "
+           "dropout, linear); lenet (LeNet-5); spec (the layers of --model-spec); cnn and lenet "
+           "take images", "KIND"),
+    Option("model_spec", _opt(_str), None,
+           "a TOML file listing the model's chainrule.nn layers ([[layer]] type = \"Conv2d\" "
+           "in_channels = 1 ...; see docs/cli.md); implies --model spec", "FILE"),
+    Option("channels", _channels, [32, 64],
+           "--model cnn: output channels of its conv3x3 blocks, one block per size (each "
+           "halves the image)", "SIZES"),
+    Option("input_shape", _opt(parse_input_shape), None,
+           "the image shape C,H,W of each sample's features, for cnn/lenet/spec on data that "
+           "has none (a .csv of pixels; e.g. 1,28,28); default: the dataset's own (digits "
+           "1,8,8, MNIST-style 1,28,28, an .npz of images)", "C,H,W"),
     Option("experts", _int("experts", 1), 8, "experts of --model moe", "E"),
     Option("k", _int("k", 1), 2, "experts per example of --model moe", "K"),
     Option("capacity_factor", _opt(_float("capacity-factor", 0.0)), None,
@@ -282,30 +309,19 @@ def normalise(raw: dict[str, Any], where: str) -> dict[str, Any]:
 
 def read_config(path: str) -> dict[str, Any]:
     """The options in a TOML file (top level, or the ``[train]`` table)."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise CLIError(f"config file {path!r} does not exist")
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise CLIError("--config needs Python 3.11+ (tomllib) or `pip install tomli`") \
-                from None
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise CLIError(f"config file {path!r} is not valid TOML: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CLIError(f"cannot read config file {path!r}: {e}") from None
+    data = load_toml(path, "config file", "--config")
     if isinstance(data.get("train"), dict):
         data = {**{k: v for k, v in data.items() if k != "train"}, **data["train"]}
     return normalise(data, f"config file {path}")
 
 
-def defaults_for(dataset: str) -> dict[str, Any]:
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cnn": {"dropout": 0.25}}
+
+
+def defaults_for(dataset: str, model: str = "mlp") -> dict[str, Any]:
+    """The built-in defaults, then the dataset's, then the model kind's."""
     base = {name: o.default for name, o in OPTIONS.items()}
     key = dataset.strip().lower()
     base.update(DATASET_DEFAULTS.get(key, {}))
+    base.update(MODEL_DEFAULTS.get(model, {}))
     return base

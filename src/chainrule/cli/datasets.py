@@ -66,6 +66,7 @@ class Data:
     pixel_scale: float | None = None  # raw integer inputs are divided by this (predict)
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    image_shape: list[int] | None = None  # (C, H, W) of image data (rows are flattened images)
 
     @property
     def n_features(self) -> int:
@@ -76,6 +77,8 @@ class Data:
         out = {"name": self.name, "task": self.task, "input_shape": list(self.input_shape),
                "n_outputs": self.n_outputs, "classes": self.classes,
                "pixel_scale": self.pixel_scale}
+        if self.image_shape is not None:
+            out["image_shape"] = list(self.image_shape)
         if "mean" in self.extra:
             out["mean"] = self.extra["mean"]
             out["scale"] = self.extra["scale"]
@@ -181,7 +184,8 @@ def _synthetic(name: str) -> tuple[Any, Any, str]:
     return train, test, "1000 samples, 20% held out for test"
 
 
-def _idx(cls_name: str, root: str | None, download: bool) -> tuple[Any, Any, list[str]]:
+def _idx(cls_name: str, root: str | None, download: bool
+         ) -> tuple[Any, Any, list[str], list[int]]:
     from chainrule.data import datasets as D
     from chainrule.data.transforms import Flatten
 
@@ -197,7 +201,7 @@ def _idx(cls_name: str, root: str | None, download: bool) -> tuple[Any, Any, lis
         raise CLIError(FASHION_HINT if cls_name == "FashionMNIST" else MNIST_HINT) from e
     except (D.IDXError, D.DownloadError, OSError, ValueError) as e:
         raise CLIError(one_line(e)) from None
-    return train, test, list(cls.classes)
+    return train, test, list(cls.classes), [1, *map(int, train.data.shape[1:])]
 
 
 def _where(ds: Any, i: int, what: str) -> str:
@@ -284,14 +288,16 @@ def load(spec: str, limit: int | None = None, download: bool = False, task: str 
     file_task = None
     classes: list[str] | None = None
     pixel_scale: float | None = None
+    image_shape: list[int] | None = None
     if key == "digits":
         from chainrule.data.datasets import load_digits
 
         train, test = load_digits("train"), load_digits("test")
         name, note, pixel_scale = "digits", "bundled 8x8 digits, stratified 80/20 split", 16.0
+        image_shape = [1, 8, 8]
     elif key in ("fashion-mnist", "mnist"):
-        train, test, classes = _idx("FashionMNIST" if key == "fashion-mnist" else "MNIST", None,
-                                    download)
+        train, test, classes, image_shape = _idx(
+            "FashionMNIST" if key == "fashion-mnist" else "MNIST", None, download)
         name, note, pixel_scale = key, "the official 60000/10000 split", 255.0
     elif key in SYNTHETIC:
         train, test, note = _synthetic(key)
@@ -299,11 +305,12 @@ def load(spec: str, limit: int | None = None, download: bool = False, task: str 
     else:
         path = Path(spec).expanduser()
         if path.is_dir():
-            train, test, classes = _idx("MNIST", str(path), False)
+            train, test, classes, image_shape = _idx("MNIST", str(path), False)
             name, note, pixel_scale = str(path), "IDX files, their own train/test split", 255.0
         elif path.is_file() and path.suffix.lower() in (".csv", ".npz"):
             train, test, note, file_task = _table(path, task, allow_nonfinite)
             name = str(path)
+            train, test, image_shape = _flat_images(train, test)
             note += (f"; {file_task} (--task {task})" if task != "auto" else
                      f"; {file_task}, by the --task auto rule")
         elif path.suffix.lower() in (".csv", ".npz") or "/" in spec or path.suffix:
@@ -334,4 +341,23 @@ def load(spec: str, limit: int | None = None, download: bool = False, task: str 
     else:
         task = "regression"
         n_out = 1 if y.ndim == 1 else int(math.prod(y.shape[1:]))
-    return Data(train, test, name, task, _input_shape(train), n_out, classes, pixel_scale, note)
+    return Data(train, test, name, task, _input_shape(train), n_out, classes, pixel_scale, note,
+                image_shape=image_shape)
+
+
+def _flat_images(train: Any, test: Any) -> tuple[Any, Any, list[int] | None]:
+    """An .npz's samples of shape (H, W) or (C, H, W) as flat rows, and that image shape
+    (channels first; None for rows of features)."""
+    from chainrule.data.dataset import TensorDataset
+
+    shape = _input_shape(train)
+    if len(shape) < 2:
+        return train, test, None
+    if len(shape) > 3:
+        raise CLIError(f"the samples have shape {tuple(shape)}; expected rows of features, "
+                       "(H, W) images or (C, H, W) images")
+    flat = []
+    for ds in (train, test):
+        x, y = materialize(ds)
+        flat.append(TensorDataset(x, y))
+    return flat[0], flat[1], [1, *shape] if len(shape) == 2 else shape

@@ -14,7 +14,7 @@ import numpy as np
 
 from chainrule.cli import datasets as D
 from chainrule.cli.common import CLIError, read_checkpoint, say
-from chainrule.cli.model import build_loss, build_model
+from chainrule.cli.model import build_loss, build_model, describe_arch
 
 HELP = "score a checkpoint's model on a dataset (accuracy, loss)"
 
@@ -53,7 +53,7 @@ def load_model(path: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         from chainrule.cli.common import one_line
 
         raise CLIError(f"checkpoint {path!r} does not fit its own architecture "
-                       f"{_arch_name(meta['arch'])}: {one_line(e)}") from None
+                       f"{describe_arch(meta['arch'])}: {one_line(e)}") from None
     model.eval()
     return model, meta, ckpt
 
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         else ("mae", "r2")
     ds = data.test if args.split == "test" else data.train
     res = evaluate(model, ds, loss_fn, metrics, batch_size=args.batch_size)
-    say(f"checkpoint {ckpt['path']} (epoch {ckpt['epoch']}): {_arch_name(meta['arch'])}, "
+    say(f"checkpoint {ckpt['path']} (epoch {ckpt['epoch']}): {describe_arch(meta['arch'])}, "
         f"loss {loss_name}")
     if task == "classification":
         say(f"{data.name} {args.split}: {len(ds)} samples, accuracy {res['accuracy']:.4f}, "
@@ -104,15 +104,6 @@ def run(args: argparse.Namespace) -> int:
         say(f"{data.name} {args.split}: {len(ds)} samples, mae {res['mae']:.4f}, "
             f"r2 {res['r2']:.4f}, loss {res['loss']:.4f}")
     return 0
-
-
-def _arch_name(arch: dict[str, Any]) -> str:
-    """``MLP 784-128-10 relu`` for the train command's records, the class otherwise."""
-    if arch.get("kind") == "module":
-        sizes = arch.get("sizes")
-        shape = f" ({sizes[0]} inputs, {sizes[-1]} outputs)" if sizes else ""
-        return f"{arch.get('name', 'Module')}{shape} rebuilt from its chainrule.nn layers"
-    return f"MLP {'-'.join(map(str, arch.get('sizes') or []))} {arch.get('activation')}"
 
 
 def _print_confusion(m: np.ndarray, classes: list[str] | None) -> None:

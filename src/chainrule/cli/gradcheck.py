@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule.cli import datasets as D
 from chainrule.cli.common import CLIError, say
-from chainrule.cli.model import ACTIVATIONS, build_loss, parse_layers
+from chainrule.cli.model import ACTIVATIONS, build_loss, describe_arch, parse_layers
 
 HELP = "check a model's backprop gradients against finite differences, per parameter tensor"
 
@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
         model, meta, ckpt = load_model(args.checkpoint)
         sizes = list(meta["arch"]["sizes"])
-        what = (f"checkpoint {ckpt['path']}: MLP {'-'.join(map(str, sizes))} "
-                f"{meta['arch']['activation']}")
+        what = f"checkpoint {ckpt['path']}: {describe_arch(meta['arch'])}"
     info = meta.get("data") or {}
     spec = args.dataset or info.get("name") or "digits"
     data = D.load(spec, args.examples)

@@ -16,12 +16,21 @@ LOSSES = ("cross-entropy", "mse", "quadratic", "l1", "huber")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3,
               "adagrad": 1e-2}
+KINDS = ("mlp", "moe", "cnn", "lenet", "spec")  # what ``--model`` builds
+RECORDED = ("cnn", "lenet", "spec", "module")  # rebuilt from their chainrule.nn layer record
 LOSS_ALIASES = {"ce": "cross-entropy", "cross_entropy": "cross-entropy",
                 "crossentropy": "cross-entropy", "nielsen": "quadratic", "l2": "mse"}
 
 
 def parse_layers(spec: Any) -> list[int]:
     """Hidden layer sizes from ``"256,128"``, ``[256, 128]``, ``256`` or ``""``/``"none"``."""
+    return parse_sizes(spec, "--layers", "hidden layer sizes like 256,128 (or 'none' for no "
+                       "hidden layer)", allow_empty=True)
+
+
+def parse_sizes(spec: Any, flag: str, expected: str, allow_empty: bool = False) -> list[int]:
+    """Positive whole numbers from ``"32,64"``, ``"1x28x28"``, ``[32, 64]`` or ``32``; ``flag``
+    and ``expected`` word the error (``allow_empty``: ``""``/``"none"`` give ``[]``)."""
     if isinstance(spec, (list, tuple)):
         items = list(spec)
     elif isinstance(spec, int) and not isinstance(spec, bool):
@@ -30,16 +39,18 @@ def parse_layers(spec: Any) -> list[int]:
         s = spec.strip().strip("[]()").replace(" ", "")
         items = [] if s.lower() in ("", "none", "-") else s.replace("x", ",").split(",")
     else:
-        raise CLIError(f"--layers: expected sizes like 256,128, got {spec!r}")
+        raise CLIError(f"{flag}: expected {expected}, got {spec!r}")
+    if not items and not allow_empty:
+        raise CLIError(f"{flag}: expected {expected}, got {spec!r}")
     sizes = []
     for item in items:
         try:
             n = int(item)
         except (TypeError, ValueError):
-            raise CLIError(f"--layers {spec!r}: {item!r} is not a whole number; expected hidden "
-                           "layer sizes like 256,128 (or 'none' for no hidden layer)") from None
+            raise CLIError(f"{flag} {spec!r}: {item!r} is not a whole number; expected "
+                           f"{expected}") from None
         if n <= 0:
-            raise CLIError(f"--layers {spec!r}: sizes must be positive, got {n}")
+            raise CLIError(f"{flag} {spec!r}: sizes must be positive, got {n}")
         sizes.append(n)
     return sizes
 
@@ -103,7 +114,7 @@ def _build_model(arch: dict[str, Any]) -> Any:
 
     if arch.get("kind") == "moe":
         return build_moe(arch)
-    if arch.get("kind") == "module":  # written by fit()/save_checkpoint: chainrule.nn layers
+    if arch.get("kind") in RECORDED:  # chainrule.nn layers described as plain data
         from chainrule.nn.architecture import ArchitectureError, build
 
         try:
@@ -112,13 +123,56 @@ def _build_model(arch: dict[str, Any]) -> Any:
             raise CLIError(f"cannot rebuild the checkpoint's model: {e}") from None
     if arch.get("kind") != "mlp":
         raise CLIError(f"unknown model kind {arch.get('kind')!r} in the checkpoint; this "
-                       "version of chainrule builds 'mlp', 'moe' and 'module'")
+                       f"version of chainrule builds {', '.join(KINDS)}")
     try:
         return nn.MLP(arch["sizes"], activation=arch["activation"],
                       output_activation=arch.get("output_activation"),
                       dropout=float(arch.get("dropout") or 0.0))
     except (ValueError, TypeError, KeyError) as e:
         raise CLIError(f"cannot build the model {arch}: {e}") from None
+
+
+def describe_arch(arch: dict[str, Any]) -> str:
+    """The model an architecture record describes, in words, for every command's output:
+    ``MLP 64-256-128-10 relu``, ``MoE MLP (8 experts, k=2) 64-32-16-10 relu``,
+    ``CNN 1x8x8 -> conv3x3 32,64 ... -> 10``, ``LeNet-5 ...``, ``Sequential from net.toml ...``."""
+    try:
+        return _describe(arch)
+    except (TypeError, ValueError, AttributeError):  # an edited record: say so, do not crash
+        return f"model of kind {str(arch.get('kind'))[:40]!r} (its description is malformed)"
+
+
+def _describe(arch: dict[str, Any]) -> str:
+    kind = arch.get("kind")
+    sizes = arch.get("sizes") or []
+    dashed = "-".join(map(str, sizes))
+    act = arch.get("activation")
+    if kind == "mlp":
+        out = arch.get("output_activation")
+        return f"MLP {dashed} {act}{' -> ' + str(out) if out else ''}"
+    if kind == "moe":
+        return f"MoE MLP ({arch.get('experts')} experts, k={arch.get('k')}) {dashed} {act}"
+    shape = "x".join(map(str, arch.get("input_shape") or sizes[:1]))
+    n_out = sizes[-1] if sizes else "?"
+    if kind == "cnn":
+        drop = arch.get("dropout") or 0.0
+        return (f"CNN {shape} -> conv3x3 {','.join(map(str, arch.get('channels') or []))} "
+                f"(BatchNorm, {act}, max-pool 2){f' -> dropout {drop:g}' if drop else ''} -> "
+                f"{n_out}")
+    if kind == "lenet":
+        return f"LeNet-5 {shape} -> conv5x5 6,16 ({act}, max-pool 2) -> fc 120,84 -> {n_out}"
+    if kind == "spec":
+        module = (arch.get("module") or {}).get("module") or {}
+        types = [str(c[1].get("class")) for c in module.get("children") or []
+                 if isinstance(c, (list, tuple)) and len(c) == 2 and isinstance(c[1], dict)
+                 and c[0] != "0"]
+        shown = "-".join(types[:10]) + ("-..." if len(types) > 10 else "")
+        return (f"Sequential from {str(arch.get('spec'))[:80]} ({len(types)} layers: {shown}) "
+                f"{shape} -> {n_out}")
+    if kind == "module":
+        shape = f" ({sizes[0]} inputs, {sizes[-1]} outputs)" if sizes else ""
+        return f"{arch.get('name', 'Module')}{shape} rebuilt from its chainrule.nn layers"
+    return f"model of unknown kind {str(kind)[:40]!r}"
 
 
 class OneHotLoss:

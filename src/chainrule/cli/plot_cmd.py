@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.cli.common import CLIError, say
+from chainrule.cli.model import describe_arch
 
 HELP_PLOT = "draw a training run's pictures into RUN_DIR/plots/ (curves, boundary, ...)"
 HELP_REPORT = "write one self-contained HTML report of a training run"
@@ -180,7 +181,8 @@ def make_plots(d: Path, dataset: str | None = None
         grads = P.gradients_on_batch(model, loss_fn, x[:n], y[:n])
         made["histograms"] = P.plot_histograms(
             model, out / "histograms.png", gradients=grads,
-            title=f"MLP {'-'.join(map(str, sizes))}: weights and gradients (batch of {len(x[:n])})")
+            title=f"{describe_arch(meta['arch'])}: weights and gradients (batch of "
+                  f"{len(x[:n])})")
     if not made:
         raise CLIError(f"run folder {str(d)!r}: its metrics file is empty and it holds no "
                        "model.ckpt; nothing to draw")
@@ -202,9 +204,7 @@ def run_report(args: argparse.Namespace) -> int:
     arch = meta.get("arch") or {}
     subtitle = ""
     if arch:
-        from chainrule.cli.evaluate import _arch_name
-
-        subtitle = (f"{_arch_name(arch)}, loss {meta.get('loss', '?')}, {len(records)} "
+        subtitle = (f"{describe_arch(arch)}, loss {meta.get('loss', '?')}, {len(records)} "
                     "epoch(s) logged")
     dest = Path(args.output) if args.output else d / "report.html"
     try:

@@ -1,6 +1,9 @@
-"""``chainrule train``: train an MLP on a dataset, print progress and the test accuracy.
+"""``chainrule train``: train a model on a dataset, print progress and the test accuracy.
 
-    chainrule train                                   # digits, a few seconds
+    chainrule train                                   # digits, an MLP, a few seconds
+    chainrule train --model cnn                       # a small CNN on the digits' 8x8 images
+    chainrule train --model lenet --dataset fashion-mnist --epochs 5
+    chainrule train --model-spec examples/net.toml    # the layers listed in a TOML file
     chainrule train --dataset fashion-mnist --layers 256,128 --epochs 10
     chainrule train --dataset fashion-mnist --layers 30 --activation sigmoid \\
         --loss quadratic --optimizer sgd --lr 3.0 --batch-size 10        # Nielsen's network
@@ -28,11 +31,13 @@ from chainrule.cli.model import (
     build_loss,
     build_model,
     build_optimizer,
+    describe_arch,
     moe_architecture,
 )
 from chainrule.cli.plot import PLOT_HINT, have_matplotlib, plot_history
 
-HELP = "train an MLP (default: on the bundled digits) and report its test accuracy"
+HELP = "train an MLP, CNN, LeNet-5, MoE or TOML-listed model (default: an MLP on the bundled " \
+       "digits) and report its test accuracy"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -75,7 +80,15 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     dataset = given.get("dataset") or from_file.get("dataset") or stored.get("dataset") or \
         "digits"
     resumed_epoch = stored.pop("_resumed_epoch", None)
-    cfg = {**C.defaults_for(dataset), **stored, **from_file, **given}
+    explicit = given.get("model") or from_file.get("model")
+    spec = given.get("model_spec") or from_file.get("model_spec") or stored.get("model_spec")
+    model = explicit or ("spec" if spec else stored.get("model")) or "mlp"
+    if spec and model != "spec":
+        raise CLIError(f"--model-spec {spec} lists the whole model; drop --model {model} (or "
+                       "--model-spec)")
+    if model == "spec" and not spec:
+        raise CLIError("--model spec needs --model-spec FILE.toml (the layers, see docs/cli.md)")
+    cfg = {**C.defaults_for(dataset, model), **stored, **from_file, **given, "model": model}
     old_epochs = stored.get("epochs")
     if (cfg["schedule"] == "cosine" and stored.get("schedule") == "cosine" and old_epochs
             and cfg["epochs"] != old_epochs):
@@ -87,6 +100,27 @@ def resolve(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     if cfg["out"] is None and not cfg["no_save"]:
         cfg["out"] = str(Path("runs") / _slug(cfg["dataset"]))
     return cfg, ckpt_path
+
+
+def _architecture(cfg: dict[str, Any], data: Any, out_act: str | None) -> dict[str, Any]:
+    """The architecture record of ``--model`` (cli.model, cli.convnets) for ``data``."""
+    from chainrule.cli import convnets
+
+    kind = cfg["model"]
+    if kind == "moe":
+        return moe_architecture(data.n_features, cfg["layers"], data.n_outputs,
+                                cfg["activation"], cfg["experts"], cfg["k"],
+                                cfg["capacity_factor"])
+    if kind == "spec":
+        return convnets.spec_architecture(cfg["model_spec"], data, cfg["input_shape"])
+    if kind in ("cnn", "lenet"):
+        shape = convnets.image_shape(kind, data, cfg["input_shape"])
+        if kind == "lenet":
+            return convnets.lenet_architecture(shape, data.n_outputs, cfg["activation"], out_act)
+        return convnets.cnn_architecture(shape, data.n_outputs, cfg["channels"],
+                                         cfg["activation"], cfg["dropout"], out_act)
+    return architecture(data.n_features, cfg["layers"], data.n_outputs, cfg["activation"],
+                        out_act, cfg["dropout"])
 
 
 def _plain_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +158,9 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     if cfg["labels"] or cfg["semi"] != "none" or cfg["pretrain"] != "none" or cfg["probe"]:
         from chainrule.cli.regimes import run_regime
 
+        if cfg["model"] != "mlp":
+            raise CLIError(f"--labels/--semi/--pretrain/--probe train the MLP of --layers; "
+                           f"--model {cfg['model']} is not supported there (drop --model)")
         return run_regime(cfg, data)
     classify = data.task == "classification"
     loss_name = cfg["loss"] or ("cross-entropy" if classify else "mse")
@@ -137,13 +174,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
                        "scores (logits); drop --output-activation, or use --loss mse/quadratic")
     if cfg["early_stopping"] and not cfg["val_split"]:
         raise CLIError("--early-stopping watches val_loss: give --val-split too (e.g. 0.1)")
-    if cfg["model"] == "moe":
-        arch = moe_architecture(data.n_features, cfg["layers"], data.n_outputs,
-                                cfg["activation"], cfg["experts"], cfg["k"],
-                                cfg["capacity_factor"])
-    else:
-        arch = architecture(data.n_features, cfg["layers"], data.n_outputs, cfg["activation"],
-                            out_act, cfg["dropout"])
+    arch = _architecture(cfg, data, out_act)
 
     cr.manual_seed(cfg["seed"])
     model = build_model(arch)
@@ -184,19 +215,20 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     from chainrule.train.threads import auto_threads, limit_threads, matmul_work
 
     if cfg["threads"] is None:
-        threads, why = auto_threads(matmul_work(arch["sizes"], cfg["batch_size"]))
+        threads, why = auto_threads(cfg["batch_size"] * arch["macs"] if "macs" in arch else
+                                    matmul_work(arch["sizes"], cfg["batch_size"]))
     else:
         threads, why = cfg["threads"], "--threads"
-    sizes = "-".join(map(str, arch["sizes"]))
     what = (f"{data.n_outputs} classes" if classify else f"{data.n_outputs} output(s)")
+    images = f" ({'x'.join(map(str, arch['input_shape']))} images)" \
+        if len(arch.get("input_shape") or ()) > 1 else ""
     lr = optimizer.param_groups[0]["lr"]
     say(f"chainrule train: {data.name} ({len(data.train)} train / {len(data.test)} test, "
-        f"{data.n_features} features, {what}; {data.note})")
-    kind = "MLP" if arch["kind"] == "mlp" else \
-        f"MoE MLP ({arch['experts']} experts, k={arch['k']}, balance weight " \
-        f"{cfg['balance_weight']:g})"
-    say(f"  model {kind} {sizes} {cfg['activation']}"
-        f"{' -> ' + out_act if out_act else ''}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}"
+        f"{data.n_features} features{images}, {what}; {data.note})")
+    kind = describe_arch(arch)
+    if arch["kind"] == "moe":
+        kind += f", balance weight {cfg['balance_weight']:g}"
+    say(f"  model {kind}, loss {loss_name}, {cfg['optimizer']} lr {lr:g}"
         f"{'' if cfg['schedule'] == 'none' else ' (' + cfg['schedule'] + ')'}, "
         f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, seed {cfg['seed']}, "
         f"threads {threads} ({why})")
@@ -236,7 +268,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
             trainer.save_checkpoint(out / "model.ckpt")
         files = ["model.ckpt", "metrics.csv", "metrics.jsonl"]
         if have_matplotlib() and dist.is_main_process():
-            plot_history(history, out / "loss.png", title=f"{data.name}: {kind} {sizes}")
+            plot_history(history, out / "loss.png", title=f"{data.name}: {kind}")
             files.append("loss.png")
             say(f"saved {out}/: {', '.join(files)}")
         else:

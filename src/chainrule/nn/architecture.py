@@ -28,6 +28,7 @@ limits on size and depth).
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import weakref
 from collections import OrderedDict
@@ -39,7 +40,7 @@ from chainrule.random import get_rng_state, set_rng_state
 FORMAT = "chainrule.nn"
 VERSION = 2  # 2: an argument may be a module node; records without one are written as 1
 _READS = (1, 2)
-_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 _NOT_BUILT = ("Module", "ParameterList", "ParameterDict")
 _DTYPES = ("float16", "float32", "float64")
 _MAX_NODES = 100_000
@@ -175,7 +176,7 @@ def _node(module: Any, exports: dict[str, type]) -> dict[str, Any] | None:
     name = type(module).__name__
     if exports.get(name) is not type(module):
         return None
-    if name in _CONTAINERS:
+    if name in CONTAINERS:
         children = []
         for key, child in module._modules.items():
             node = None if child is None else _node(child, exports)
@@ -256,7 +257,14 @@ def build(desc: Any) -> Any:
         raise ArchitectureError(f"architecture record version {version!r}; this chainrule "
                                 f"reads versions {', '.join(map(str, _READS))}")
     count = [0]
-    return _build(desc.get("module"), _exports(), 0, count, "module", version)
+    return _build(desc.get("module"), _exports(), 0, count, "architecture record: module",
+                  version)
+
+
+def build_layer(node: Any, where: str) -> Any:
+    """One module from a node (``{"class": "Conv2d", "args": {...}}``) by the rules of ``build``;
+    an ``ArchitectureError`` starts with ``where`` (e.g. ``"net.toml: layer 3"``)."""
+    return _build(node, _exports(), 0, [0], where, VERSION)
 
 
 def _build(node: Any, exports: dict[str, type], depth: int, count: list[int],
@@ -266,23 +274,25 @@ def _build(node: Any, exports: dict[str, type], depth: int, count: list[int],
         raise ArchitectureError(f"architecture record: more than {_MAX_NODES} modules or "
                                 f"nested deeper than {_MAX_DEPTH}")
     if not isinstance(node, dict) or set(node) - {"class", "args", "children"}:
-        raise ArchitectureError(f"architecture record: {where} is not a module node "
+        raise ArchitectureError(f"{where} is not a module node "
                                 "({'class', 'args'} or {'class', 'children'})")
     name = node.get("class")
     cls = exports.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ArchitectureError(f"architecture record: {where} asks for class {name!r}, which "
-                                "chainrule.nn does not export; only its own layers are built")
-    if name in _CONTAINERS:
+        close = difflib.get_close_matches(str(name), list(exports), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ArchitectureError(f"{where} asks for class {name!r}, which chainrule.nn does not "
+                                f"export{hint}; only its own layers are built")
+    if name in CONTAINERS:
         children = node.get("children")
         if not isinstance(children, list) or "args" in node:
-            raise ArchitectureError(f"architecture record: {where} ({name}) needs a 'children' "
+            raise ArchitectureError(f"{where} ({name}) needs a 'children' "
                                     "list of [name, node] pairs and no 'args'")
         items = OrderedDict()
         for item in children:
             if not (isinstance(item, (list, tuple)) and len(item) == 2
                     and isinstance(item[0], str) and len(item[0]) <= _MAX_STR):
-                raise ArchitectureError(f"architecture record: {where} has a child that is not "
+                raise ArchitectureError(f"{where} has a child that is not "
                                         "a [name, node] pair")
             items[item[0]] = _build(item[1], exports, depth + 1, count, f"{where}.{item[0]}",
                                     version)
@@ -291,24 +301,24 @@ def _build(node: Any, exports: dict[str, type], depth: int, count: list[int],
         return cls(items)
     args = node.get("args", {})
     if not isinstance(args, dict) or "children" in node:
-        raise ArchitectureError(f"architecture record: {where} ({name}) needs an 'args' dict")
+        raise ArchitectureError(f"{where} ({name}) needs an 'args' dict")
     allowed = {p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                and p.name != "device" and not p.name.startswith("_")}
     kwargs: dict[str, Any] = {}
     for key, value in args.items():
         if key not in allowed:
-            raise ArchitectureError(f"architecture record: {where} ({name}) has argument "
+            raise ArchitectureError(f"{where} ({name}) has argument "
                                     f"{key!r}; {name} takes {', '.join(sorted(allowed)) or 'none'}")
         if key == "dtype":
             if value not in _DTYPES:
-                raise ArchitectureError(f"architecture record: {where} ({name}) dtype {value!r}; "
+                raise ArchitectureError(f"{where} ({name}) dtype {value!r}; "
                                         f"expected one of {', '.join(_DTYPES)}")
             value = _dtype(value)
         elif isinstance(value, dict) and version >= 2 and "class" in value:
             value = _build(value, exports, depth + 1, count, f"{where}.{key}", version)
         elif not _plain(value):
-            raise ArchitectureError(f"architecture record: {where} ({name}) argument {key!r} "
+            raise ArchitectureError(f"{where} ({name}) argument {key!r} "
                                     f"is a {type(value).__name__}; arguments are None, bool, "
                                     "int, float, str, lists of them or (version 2) module "
                                     "nodes")
@@ -316,7 +326,7 @@ def _build(node: Any, exports: dict[str, type], depth: int, count: list[int],
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, RuntimeError) as e:  # the layer's own argument checks
-        raise ArchitectureError(f"architecture record: {where}: {name}(**{kwargs}) failed: "
+        raise ArchitectureError(f"{where}: {name}(**{kwargs}) failed: "
                                 f"{e}") from None
 
 
