@@ -16,13 +16,25 @@ strided-view copy, then GEMMs: per sample (columns (N, C*kh*kw, OH*OW), batched 
 and gradients stay NCHW with no transposes) when a sample has >= 256 output positions, else one
 batch-innermost (C*kh*kw, OH*OW*N) matrix and a single GEMM (see ``_batched``; the batch
 innermost makes im2col/col2im copy runs of OW*N values, not OW); grouped: a batched matmul over
-groups. The backward reuses the saved columns for the weight gradient ``g @ cols^T`` and
+groups. The backward reuses the saved columns for the weight gradient, computed as
+``cols @ g^T`` (the long positions axis inner to both operands: 1.4x faster than ``g @ cols^T``
+at 3x3 with 64 channels, 1.6x at LeNet's second layer, ~6x at its first). The input gradient
+takes one of three routes (``conv_input_grad_arrays``): a stride-1 convolution whose gradient
+needs no more columns than the forward (O * |input| <= 2 C * |output|, e.g. 64 -> 64 channels)
+is itself a convolution of g with the flipped kernel, the offsets summed inside one GEMM
+(16x64x32x32: 104 -> 76 ms against GEMM + col2im); batch-innermost layouts run one small GEMM
+per kernel offset and add it while in cache (LeNet's second layer 4.0 -> 3.0 ms); the rest
 scatters ``W^T @ g`` back with one strided add per kernel offset (col2im).
 Against ``sliding_window_view`` + ``einsum`` (forward and both gradients), im2col + GEMM measured
 2.4x faster at LeNet's first layer (64x1x28x28, 6x5x5: 16.9 vs 40.8 ms), 2.9x at a CIFAR-like
 layer (32x3x32x32, 32x3x3: 27.7 vs 79.8 ms) and 1.2x at 3x3 with 64 channels (16x64x32x32:
 276 vs 337 ms). 1x1 convolutions with stride 1 skip the im2col copy (a batched matmul on the
-input itself; not separately measured). Winograd for 3x3 was not tried.
+input itself; not separately measured). Measured and not taken, at 16x64x32x32: Winograd
+F(2x2, 3x3) in NumPy (its 16 GEMMs 26-29 ms against the im2col GEMM's 41-48, but the tile
+transforms, strided NumPy passes, cost ~60 ms: forward 92-132 ms against 64-73), NHWC columns
+(one (N*H*W, 9C) GEMM: 99 vs 93 ms forward; its im2col copy is slower), and 9 per-offset
+(N*H*W, C) x (C, O) GEMMs accumulated (input gradient 70-73 ms against 48 for the flipped
+convolution).
 """
 
 from __future__ import annotations
@@ -276,7 +288,7 @@ def conv_weight_grad_arrays(x: Any, g: Any, geom: tuple, k: Sequence[int],
     if cols is None:
         cols, _ = _im2col(xp, x, k, stride, pad, dil)
     if cols.ndim == 3:
-        if groups == 1:  # cols_n @ g_n^T, not g_n @ cols_n^T: 1.4-6x faster (docstring)
+        if groups == 1:  # cols_n @ g_n^T, not g_n @ cols_n^T: 1.4-6x faster (module docstring)
             gw = xp.matmul(cols, g.reshape(n, o, -1).swapaxes(1, 2)).sum(0).T
         else:
             gw = xp.matmul(g.reshape(n, groups, o // groups, -1),
