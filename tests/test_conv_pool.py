@@ -211,3 +211,33 @@ def test_conv_per_sample_layout_for_large_outputs(groups):
     _both(lambda x, w: F.conv_transpose2d(x, w, stride=2, groups=groups),
           lambda t, x, w: t.nn.functional.conv_transpose2d(x, w, stride=2, groups=groups),
           R.standard_normal((1, 4, 9, 8)), w.copy())
+
+
+@pytest.mark.parametrize("kw, xs, ws", [
+    # stride 1, many input channels: the input gradient as a convolution of g (flipped kernel)
+    ({"padding": 1}, (2, 8, 17, 16), (4, 8, 3, 3)),
+    ({"padding": (2, 1), "dilation": (2, 1)}, (2, 6, 9, 7), (3, 6, 3, 2)),
+    # padding wider than the dilated kernel: no such convolution, the col2im route
+    ({"padding": 3}, (1, 6, 5, 5), (2, 6, 3, 3)),
+    # few input channels, small outputs: per-offset GEMMs on the batch-innermost rows
+    ({}, (3, 2, 8, 9), (5, 2, 5, 5)),
+    ({"stride": 2, "padding": 1}, (3, 2, 9, 9), (5, 2, 3, 3)),
+])
+def test_conv_input_gradient_routes(kw, xs, ws):
+    """Each input-gradient algorithm (chosen from the shapes) matches PyTorch's, and so does
+    conv_transpose2d, which runs the same code as its forward."""
+    x, w = R.standard_normal(xs), R.standard_normal(ws)
+    _both(lambda x, w: F.conv2d(x, w, **kw), lambda t, x, w: t.nn.functional.conv2d(x, w, **kw),
+          x, w)
+    y = R.standard_normal(F.conv2d(cr.tensor(x), cr.tensor(w), **kw).shape)
+    _both(lambda y, w: F.conv_transpose2d(y, w, **kw),
+          lambda t, y, w: t.nn.functional.conv_transpose2d(y, w, **kw), y, w.copy())
+
+
+def test_conv_transpose_stride_1_output_padding_takes_the_flipped_route():
+    """Dilation 2 allows output_padding 1 at stride 1: the extra row/column is padding on the
+    high side of the flipped convolution."""
+    x, w = R.standard_normal((2, 3, 5, 4)), R.standard_normal((3, 4, 3, 3))
+    kw = {"dilation": 2, "output_padding": 1}
+    _both(lambda x, w: F.conv_transpose2d(x, w, **kw),
+          lambda t, x, w: t.nn.functional.conv_transpose2d(x, w, **kw), x, w)
