@@ -14,7 +14,9 @@ SVG: the forward pass on the left-to-right panel, the gradients on the right-to-
 
 from __future__ import annotations
 
+import functools
 import html
+import operator
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,12 +39,23 @@ def num(v: Any, digits: int = 9) -> str:
     return f"{v:.{digits}g}"
 
 
+def _total(grads: list) -> Any:
+    """The sum of the gradients a value received; None when some are a split's pieces (filed
+    by output index, not summable with arrays)."""
+    if any(hasattr(g, "grads") for g in grads):
+        return None
+    return functools.reduce(operator.add, grads)
+
+
 def arr(a: Any, digits: int = 6, limit: int = 8) -> str:
     """A small array on one line, ``[1, 2, 3]``; a larger one summarised by its shape, its
     first values, its mean and its range: ``<2x1x8x8 float32> [0.1, -0.3, 0.7, ...] mean
     0.02, range [-2.1, 2.3]``."""
     if a is None:
         return ""
+    if hasattr(a, "grads"):  # what reaches a split/unbind from its outputs, filed by index
+        pieces = sorted(a.grads().items())
+        return "; ".join(f"piece {k}: {arr(g, digits, limit)}" for k, g in pieces)
     a = np.asarray(a)
     if a.dtype.kind not in "fiub":
         return "None" if a.ndim == 0 and a.item() is None else f"<{a.dtype} {a.shape}>"
@@ -294,7 +307,7 @@ def explain_trace(t: Trace, title: str = "Backprop, step by step", params: Any =
     if acc:
         d.h("Accumulation (a value used several times: its gradients add up)")
         d.table(["value", "from", "contribution", "total"],
-                [[name, c, arr(g), arr(sum(x for _, x in uses)) if k == len(uses) - 1 else ""]
+                [[name, c, arr(g), arr(_total([x for _, x in uses])) if k == len(uses) - 1 else ""]
                  for name, uses in acc for k, (c, g) in enumerate(uses)])
     d.h("Gradients of the leaves")
     d.table(["leaf", "shape", "norm", "gradient"],
