@@ -4,6 +4,8 @@
     chainrule export runs/digits/model.ckpt runs/digits/model.onnx
     python examples/onnx_serve.py runs/digits/model.onnx --checkpoint runs/digits/model.ckpt
 
+    chainrule train --model cnn --out runs/cnn                # a CNN: the same three steps
+
 The server side needs only NumPy and onnxruntime: the file holds the graph and the weights, and
 its metadata says how the inputs were prepared (standardisation). The checkpoint is read only
 to compare: the same test split through chainrule, the largest relative difference of the

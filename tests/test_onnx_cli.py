@@ -16,8 +16,10 @@ pytest.importorskip("onnxruntime")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onnx_serve.py"
 
 
-def test_train_export_serve(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert cli.main(["train", "--epochs", "2", "--out", str(tmp_path), "--progress", "none"]) == 0
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_train_export_serve(model: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["train", "--model", model, "--epochs", "2", "--out", str(tmp_path),
+                     "--progress", "none"]) == 0
     onnx_path = tmp_path / "model.onnx"
     assert cli.main(["export", str(tmp_path / "model.ckpt"), str(onnx_path)]) == 0
     out = capsys.readouterr().out
