@@ -127,3 +127,84 @@ def test_compiled_steps_with_chunk_and_lstm_replay() -> None:
 
     losses = [float(step(x)) for _ in range(3)]
     assert losses[2] < losses[0]
+
+
+def test_pieces_join_only_pieces() -> None:
+    """What a split's outputs send it joins with ``+`` (and ``sum``) into pieces filed by index;
+    an array is refused on either side of ``+`` (NumPy defers to the pieces), and so is
+    ``np.asarray``: an array of objects would hide the pieces and break their join tree later."""
+    from chainrule.ops.indexing import _Pieces
+    p, q = _Pieces((0, np.ones(2))), _Pieces((1, np.full(2, 3.0)))
+    both = sum([p, q, _Pieces((0, np.ones(2)))])
+    assert sorted(both.grads()) == [0, 1]
+    np.testing.assert_array_equal(both.grads()[0], [2, 2])
+    assert repr(both) == "_Pieces({0: shape (2,), 1: shape (2,)})"
+    for bad in (lambda: p + np.ones(()), lambda: np.ones(()) + p, lambda: np.float32(1) + p,
+                lambda: p + 1.0):
+        with pytest.raises(TypeError, match="can only be added to each other"):
+            bad()
+    with pytest.raises(TypeError, match="filed by output index"):
+        np.asarray(p)
+
+
+def _chunked_model(observed: bool, anomaly: bool = False, hook: bool = True) -> dict:
+    """MultiheadAttention -> TransformerEncoderLayer -> LSTM on the chunks of one input that is
+    also used elsewhere, a hook on one chunk, retain_grad on another: every gradient, by name."""
+    from contextlib import ExitStack
+    cr.manual_seed(0)
+    mha, tel = cr.nn.MultiheadAttention(8, 2), cr.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0)
+    lstm = cr.nn.LSTM(8, 4)
+    x = cr.tensor(np.random.default_rng(1).standard_normal((5, 2, 24)).astype(np.float32),
+                  requires_grad=True)
+    names: list[str] = []
+    with ExitStack() as stack:
+        if anomaly:
+            stack.enter_context(cr.autograd.detect_anomaly())
+        q, k, v = x.chunk(3, -1)
+        if hook:
+            k.register_hook(lambda g: g * 2)
+        v.retain_grad()
+        h = tel(mha(q, k, v)[0] + x[..., :8])
+        loss = (lstm(h)[0] ** 2).mean()
+        if observed:
+            stack.enter_context(cr.autograd.observe(lambda ev: names.append(ev.node.name)))
+        loss.backward()
+    assert ("unbind_output" not in names) if not observed else ("split" in names)
+    out = {f"{m}.{n}": p.grad.numpy() for m, mod in (("mha", mha), ("tel", tel), ("lstm", lstm))
+           for n, p in mod.named_parameters()}
+    return {**out, "x": x.grad.numpy(), "v": v.grad.numpy()}
+
+
+def test_observed_backward_through_chunks_equals_the_fast_one() -> None:
+    """An observer (or anomaly mode) sends backward down the engine's general loop: the
+    gradients through chunks, hooks and retain_grad must be those of the fast loop."""
+    fast = _chunked_model(False)
+    for got in (_chunked_model(True), _chunked_model(False, anomaly=True)):
+        assert set(got) == set(fast)
+        for name, g in fast.items():
+            np.testing.assert_allclose(got[name], g, rtol=1e-5, atol=1e-7, err_msg=name)
+    # the hook on k doubled k's slice of x's gradient (x itself is used elsewhere only in q's)
+    plain = _chunked_model(True, hook=False)
+    np.testing.assert_allclose(fast["x"][..., 8:16], 2 * plain["x"][..., 8:16], rtol=1e-5)
+    np.testing.assert_allclose(fast["v"], fast["x"][..., 16:], rtol=1e-6)
+
+
+def test_explain_and_draw_show_a_split_piece_by_piece() -> None:
+    """A split with three used outputs, its input used elsewhere too: the trace keeps what the
+    outputs send as pieces (not arrays of objects), explain prints them piece by piece and
+    sums them in the accumulation table, draw names them; the gradients are autograd's."""
+    x = cr.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    a, b, c = x.unbind(0)
+    loss = (a * b).sum() + (c * c).sum() + (x * 0.5).sum()
+    t = cr.viz.trace(loss, params={"x": x})
+    hub = next(s for s in t.steps if s.op == "unbind")
+    assert len(hub.uses) == 3 and all(hasattr(g, "grads") for _, g in hub.uses)
+    np.testing.assert_array_equal(hub.grad.grads()[2], [10.0, 12.0])
+    (want,) = cr.autograd.grad(loss, [x], retain_graph=True)
+    np.testing.assert_allclose(t.grads()["x"], want.numpy())
+    np.testing.assert_allclose(want.numpy(), [[3.5, 4.5], [1.5, 2.5], [10.5, 12.5]])
+    text = cr.explain(loss, params={"x": x})
+    assert "piece 0: [3, 4]; piece 1: [1, 2]; piece 2: [10, 12]" in text  # the summed total
+    assert "object" not in text
+    svg = cr.viz.draw(loss, params={"x": x}, show="grads").svg
+    assert "grad: 3 pieces" in svg

@@ -74,11 +74,14 @@ def test_explain_summarises_nd_tensors(name: str) -> None:
     lines = text.splitlines()
     assert max(map(len, lines)) <= WIDTH
     # n-d tensors are summarised by their shape, first values, mean and range, not dumped:
-    # no printed array holds more than 8 numbers
+    # no printed array holds more than 8 numbers (read cell by cell from the markdown, one row
+    # a line: the text wraps cells, so its lines interleave neighbouring columns)
     flat = " ".join(ln.strip() for ln in lines)
     assert re.search(r"<\d+(x\d+)+ float32> \[[^]]*, \.\.\.\] mean \S+ range \[", flat)
-    for inner in re.findall(r"\[([^][]*)\]", flat):
-        assert len(re.findall(r"-?\d[\d.e+-]*", inner)) <= 8, inner
+    md = cr.explain(loss, params=m, format="markdown")
+    for cell in (c for ln in md.splitlines() for c in ln.split(" | ")):
+        for inner in re.findall(r"\[([^][]*)\]", cell):
+            assert len(re.findall(r"-?\d[\d.e+-]*", inner)) <= 8, inner
     assert len(text) < 200_000
     # every parameter's gradient is listed, equal to autograd's
     t = trace(loss, params=m)

@@ -535,12 +535,32 @@ class _Pieces:
 
     __slots__ = ("a", "b")
     shape = ()  # as the output nodes' input marker: the engine never unbroadcasts it
+    __array_ufunc__ = None  # ``array + pieces`` is not NumPy's: it comes to __radd__ (and fails)
 
     def __init__(self, a: Any, b: Any = None) -> None:
         self.a, self.b = a, b  # a leaf: ((index, gradient), None); a join: (left, right)
 
-    def __add__(self, other: _Pieces) -> _Pieces:
-        return _Pieces(self, other)
+    def __add__(self, other: Any) -> _Pieces:
+        # Only pieces join pieces (0 too, so that ``sum()`` works): an array here would be
+        # filed under no index, and the join tree would break later, far from the cause.
+        if isinstance(other, _Pieces):
+            return _Pieces(self, other)
+        if isinstance(other, int) and other == 0:
+            return self
+        raise TypeError(
+            f"split/unbind: the gradients of a split's outputs (filed by output index) can "
+            f"only be added to each other, not to {type(other).__name__} "
+            f"{getattr(other, 'shape', '')}; read them with .grads()")
+
+    __radd__ = __add__
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("split/unbind: the gradients of a split's outputs are filed by output "
+                        "index, not an array; read them with .grads()")
+
+    def __repr__(self) -> str:
+        return "_Pieces({" + ", ".join(f"{k}: shape {tuple(getattr(g, 'shape', ()))}"
+                                       for k, g in sorted(self.grads().items())) + "})"
 
     def grads(self) -> dict[int, Any]:
         """Each output's gradient (summed, were one to arrive twice)."""

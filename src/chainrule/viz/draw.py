@@ -66,6 +66,8 @@ def _fmt(v: float) -> str:
 def _summary(arr: Any, what: str) -> str:
     if arr is None:
         return f"{what}: n/a"
+    if hasattr(arr, "grads"):  # what a split/unbind received from its outputs, by index
+        return f"{what}: {len(arr.grads())} pieces"
     a = np.asarray(arr)
     if a.size == 0:
         return f"{what}: empty"

@@ -14,9 +14,7 @@ SVG: the forward pass on the left-to-right panel, the gradients on the right-to-
 
 from __future__ import annotations
 
-import functools
 import html
-import operator
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,14 +37,6 @@ def num(v: Any, digits: int = 9) -> str:
     return f"{v:.{digits}g}"
 
 
-def _total(grads: list) -> Any:
-    """The sum of the gradients a value received; None when some are a split's pieces (filed
-    by output index, not summable with arrays)."""
-    if any(hasattr(g, "grads") for g in grads):
-        return None
-    return functools.reduce(operator.add, grads)
-
-
 def arr(a: Any, digits: int = 6, limit: int = 8) -> str:
     """A small array on one line, ``[1, 2, 3]``; a larger one summarised by its shape, its
     first values, its mean and its range: ``<2x1x8x8 float32> [0.1, -0.3, 0.7, ...] mean
@@ -54,8 +44,7 @@ def arr(a: Any, digits: int = 6, limit: int = 8) -> str:
     if a is None:
         return ""
     if hasattr(a, "grads"):  # what reaches a split/unbind from its outputs, filed by index
-        pieces = sorted(a.grads().items())
-        return "; ".join(f"piece {k}: {arr(g, digits, limit)}" for k, g in pieces)
+        return _pieces(sorted(a.grads().items()), digits, limit)
     a = np.asarray(a)
     if a.dtype.kind not in "fiub":
         return "None" if a.ndim == 0 and a.item() is None else f"<{a.dtype} {a.shape}>"
@@ -70,6 +59,26 @@ def arr(a: Any, digits: int = 6, limit: int = 8) -> str:
     if a.ndim == 1 or (a.shape[0] == 1 and a.ndim == 2):
         return "[" + ", ".join(num(x, digits) for x in a.ravel()) + "]"
     return "[" + "; ".join(arr(r, digits, limit) for r in a) + "]"
+
+
+def _pieces(pieces: list[tuple[int, Any]], digits: int, limit: int) -> str:
+    """The gradients of a split's outputs: each piece when they hold at most ``limit`` numbers
+    in all (or there is one), else one summary of them all, as a large array's:
+    ``pieces 0-4 <5 x 2x12 float32> [0.1, ...] mean 0.02, range [-2.1, 2.3]``."""
+    if len(pieces) == 1 or sum(np.size(g) for _, g in pieces) <= limit:
+        return "; ".join(f"piece {k}: {arr(g, digits, limit)}" for k, g in pieces)
+    runs: list[list[int]] = []
+    for k, _ in pieces:
+        if runs and runs[-1][1] == k - 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    which = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+    shapes = {np.shape(g) for _, g in pieces}
+    shape = "x".join(map(str, shapes.pop())) or "0-d" if len(shapes) == 1 else "mixed"
+    flat = np.concatenate([np.ravel(np.asarray(g)) for _, g in pieces])
+    body = arr(flat, digits, limit)  # "<n dtype> [first values, ...] mean m, range [lo, hi]"
+    return f"pieces {which} <{len(pieces)} x {shape} {flat.dtype}>{body[body.index('>') + 1:]}"
 
 
 # ---------------------------------------------------------------------------------- documents
@@ -307,7 +316,7 @@ def explain_trace(t: Trace, title: str = "Backprop, step by step", params: Any =
     if acc:
         d.h("Accumulation (a value used several times: its gradients add up)")
         d.table(["value", "from", "contribution", "total"],
-                [[name, c, arr(g), arr(_total([x for _, x in uses])) if k == len(uses) - 1 else ""]
+                [[name, c, arr(g), arr(sum(x for _, x in uses)) if k == len(uses) - 1 else ""]
                  for name, uses in acc for k, (c, g) in enumerate(uses)])
     d.h("Gradients of the leaves")
     d.table(["leaf", "shape", "norm", "gradient"],

@@ -71,7 +71,9 @@ class Step:
     shape: tuple[int, ...]
     dtype: str
     value: np.ndarray
-    grad: np.ndarray | None = None  # incoming gradient d(root)/d(this output)
+    # incoming gradient d(root)/d(this output); for a split/unbind, its outputs' gradients
+    # filed by index (``.grads()``), and so are its uses' contributions
+    grad: np.ndarray | None = None
     uses: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (consumer, contribution)
 
 
@@ -225,17 +227,24 @@ def trace(tensor: Tensor, params: Any = None, backward: bool = False) -> Trace:
     return Trace(leaves=list(leaves.values()), steps=steps, root=steps[-1].name, backward=scalar)
 
 
+def _grad_record(g: Any) -> Any:
+    """A gradient as the trace keeps it: an array, or as it is when it is what a split/unbind
+    output sends to its split (its gradient filed by output index, with ``.grads()``; an array
+    of objects would hide that, and arrays and pieces must never be added)."""
+    return g if hasattr(g, "grads") else np.asarray(g)
+
+
 def _record(events: list[NodeEvent], step_of: dict[int, Step], leaves: dict[int, Leaf]) -> None:
     """The numbers of the backward pass, from the engine's events (latest step first)."""
     for ev in events:
         s = step_of.get(id(ev.node))
         if s is None:
             continue
-        s.grad = np.asarray(ev.grad_output)
+        s.grad = _grad_record(ev.grad_output)
         for i, (e, gi, inp) in enumerate(zip(_edges(ev.node), ev.grad_inputs, s.inputs)):
             if e is None or gi is None:
                 continue
-            gi = np.asarray(gi)
+            gi = _grad_record(gi)
             inp.product = gi
             inp.local, inp.local_kind = _local(ev.node, i, s.value, inp.value)
             if isinstance(e, Node):
