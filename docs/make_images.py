@@ -6,15 +6,22 @@ Run from the repository root: ``python docs/make_images.py [--out docs/images]``
 - ``report.png``: the top of ``chainrule report`` for a 20-epoch moons run
   (docs/training_pictures.md);
 - ``graph_mlp_grads.png`` (with its ``.svg``/``.html`` and ``graph_mlp.svg``): the example of
-  docs/graphs.md, through ``examples/draw_graph_demo.py`` and ``GraphDrawing.save(".png")``.
+  docs/graphs.md, through ``examples/draw_graph_demo.py`` and ``GraphDrawing.save(".png")``;
+- ``cnn_filters.png``, ``cnn_feature_maps.png``: ``chainrule plot`` of a CNN trained for 2 epochs
+  on 10000 Fashion-MNIST images (about 4 minutes on 2 loaded cores; needs the data set, e.g.
+  ``chainrule train --dataset fashion-mnist --download`` once);
+- ``attention_reverse.png``, ``attention_reverse_untrained.png``: the attention maps of
+  ``examples/attention_reverse.py`` (a transformer layer that learns to reverse a sequence).
+  These four are in docs/training_pictures.md.
 
-Every PNG goes through ``chainrule.viz.render.screenshot``; it needs Chromium
-(Debian/Ubuntu: ``apt-get install chromium``).
+The HTML/SVG pictures go through ``chainrule.viz.render.screenshot``; it needs Chromium
+(Debian/Ubuntu: ``apt-get install chromium``). The others need matplotlib.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,8 +54,18 @@ def main() -> None:
         print(screenshot(Path(tmp) / "runs/moons/report.html", out / "report.png", width=1200,
                          height=1800))
 
+        chainrule("train", "--model", "cnn", "--dataset", "fashion-mnist", "--limit", "10000",
+                  "--epochs", "2", "--out", "runs/fm_cnn", cwd=Path(tmp))
+        chainrule("plot", "runs/fm_cnn", cwd=Path(tmp))
+        for name in ("filters", "feature_maps"):
+            print(shutil.copyfile(Path(tmp) / "runs/fm_cnn/plots" / f"{name}.png",
+                                  out / f"cnn_{name}.png"))
+
     subprocess.run([sys.executable, str(ROOT / "examples" / "draw_graph_demo.py"),
                     "--out", str(out)], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, str(ROOT / "examples" / "attention_reverse.py"),
+                    "--out", str(out / "attention_reverse.png"),
+                    "--before", str(out / "attention_reverse_untrained.png")], check=True, cwd=ROOT)
 
 
 if __name__ == "__main__":

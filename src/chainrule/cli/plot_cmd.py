@@ -32,7 +32,7 @@ CAPTIONS = {"curves": "Loss and accuracy per epoch", "boundary": "Decision bound
             "confusion": "Confusion matrix (test split)",
             "histograms": "Weights and gradients per layer",
             "filters": "The first convolution's filters",
-            "feature_maps": "Feature maps of one input, one row per convolution",
+            "feature_maps": "Feature maps of one input, each convolution in turn",
             "attention": "Attention weights of one input, one row per attention layer"}
 
 
@@ -113,7 +113,7 @@ def inside_pictures(model: Any, data: Any, out: Path) -> dict[str, Path]:
         if x is not None:
             made["feature_maps"] = P.plot_feature_maps(
                 model, P.model_input(model, x), out / "feature_maps.png",
-                title=f"feature maps{name}: one row per Conv2d")
+                title=f"feature maps{name}: each Conv2d in turn, 8 maps a row")
     if P.attention_layers(model) and x is not None:
         made["attention"] = P.plot_attention(model, P.model_input(model, x),
                                              path=out / "attention.png",

@@ -441,14 +441,17 @@ def plot_filters(model: Any, path: str | Path | None = None, layer: str | None =
 
 
 def plot_feature_maps(model: Any, x: Any, path: str | Path | None = None, max_maps: int = 16,
-                      title: str = "") -> Any:
-    """The input image (first sample of ``x``, shaped for the model) and, one row per Conv2d,
-    the feature maps it produces (at most ``max_maps`` channels per layer)."""
+                      title: str = "", cols: int = 8) -> Any:
+    """The input image (first sample of ``x``, shaped for the model) and, for each Conv2d, the
+    feature maps it produces (at most ``max_maps`` channels per layer, ``cols`` to a row)."""
     plt = _plt()
     img, maps = _conv_io(model, x)
-    cols = max(min(max_maps, max(m.shape[0] for m in maps.values())), 1)
-    fig, axes = plt.subplots(len(maps) + 1, cols,
-                             figsize=(1.5 * cols + 0.6, 1.7 * (len(maps) + 1) + 0.6),
+    shown = {name: min(max_maps, m.shape[0]) for name, m in maps.items()}
+    cols = max(min(cols, max(shown.values())), 1)
+    starts, rows = {}, 1  # the input's row, then ceil(shown / cols) rows per layer
+    for name, n in shown.items():
+        starts[name], rows = rows, rows + math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols + 0.6, 1.6 * rows + 0.8),
                              squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
@@ -457,11 +460,13 @@ def plot_feature_maps(model: Any, x: Any, path: str | Path | None = None, max_ma
         show = (show - show.min()) / (np.ptp(show) or 1.0)
     axes[0][0].imshow(show, cmap="gray")
     axes[0][0].set_title("input" if img.shape[0] in (1, 3) else "input ch 0", fontsize=8)
-    for r, (name, m) in enumerate(maps.items(), start=1):
-        for k in range(min(cols, m.shape[0])):
-            axes[r][k].imshow(m[k], cmap="viridis")
-            axes[r][k].set_title(f"Conv2d {name!r} ch {k}" if k == 0 else f"ch {k}", fontsize=7)
-    fig.suptitle(title or "feature maps of one input (one row per Conv2d; colour per map)")
+    for name, m in maps.items():
+        for k in range(shown[name]):
+            ax = axes[starts[name] + k // cols][k % cols]
+            ax.imshow(m[k], cmap="viridis")
+            ax.set_title(f"Conv2d {name!r} ch {k}" if k == 0 else f"ch {k}", fontsize=8)
+    fig.suptitle(title or "feature maps of one input (rows: each Conv2d in turn; colour per "
+                 "map)")
     fig.tight_layout()
     return _finish(fig, path)
 
@@ -493,6 +498,7 @@ def plot_attention(model: Any, *inputs: Any, path: str | Path | None = None, sam
             ax.set_xlabel("key", fontsize=7)
             ax.set_ylabel("query", fontsize=7)
             ax.tick_params(labelsize=6)
+    fig.subplots_adjust(wspace=0.45, hspace=0.45)  # room for the next map's "query" label
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
     fig.suptitle(title or f"attention weights (sample {sample}; each row sums to 1)")
     return _finish(fig, path)
