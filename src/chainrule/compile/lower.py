@@ -1,0 +1,123 @@
+"""Lowerings: the hot ops' forwards and vjps written out as the array calls they make.
+
+A recorded op is normally replayed as a call of its forward (or vjp) function. For the ops
+below, the generated replay inlines the calls that function makes instead (the same ufuncs on
+the same operands in the same order, so the same bits), with no Python frame, no context object
+and no ``*args`` in between; temporaries the eager formula creates and drops are written in
+place (``multiply(t, o, t)`` for ``t * o`` on a fresh ``t``: the same values).
+
+Each lowering returns source lines (or None when the recorded call is not the case it covers:
+the op's generic call is replayed instead). ``{o}`` is the output, ``{g0}``, ``{g1}``, ... the
+input gradients; operands arrive as names. ``E.fn(f)`` names an object in the replay's closure.
+The recorder runs every lowering once on the recorded arrays and keeps it only if it reproduces
+the eager result bit for bit (dtype, shape and bytes), so a lowering that does not match a
+case falls back rather than drifting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_BINARY = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}
+_UNARY = {"neg": "negative", "tanh": "tanh", "exp": "exp", "log": "log", "sqrt": "sqrt",
+          "square": "square"}
+
+
+def _is_scalar(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+def forward(E: Any, name: str, xp: Any, xs: tuple, a: list[str], p: tuple,
+            out: Any) -> list[str] | None:
+    """Lines computing ``{o}`` as the op's forward does, or None."""
+    nd = xp.ndarray
+    if out.ndim == 0 and name not in ("mse_loss",):
+        return None  # NumPy returns a scalar for 0-d results: the generic path fixes it up
+    if name in _BINARY and not p:
+        if all(type(x) is nd or _is_scalar(x) for x in xs):
+            return [f"{{o}} = {E.fn(getattr(xp, _BINARY[name]))}({a[0]}, {a[1]})"]
+    elif name in _UNARY and not p and type(xs[0]) is nd:
+        return [f"{{o}} = {E.fn(getattr(xp, _UNARY[name]))}({a[0]})"]
+    elif name == "relu" and type(xs[0]) is nd:
+        return [f"{{o}} = {E.fn(xp.maximum)}({a[0]}, 0)"]
+    elif name == "sigmoid" and type(xs[0]) is nd:  # tanh(x * 0.5) * 0.5 + 0.5
+        mul, tanh, add = E.fn(xp.multiply), E.fn(xp.tanh), E.fn(xp.add)
+        return [f"{{o}} = {mul}({a[0]}, 0.5)", f"{tanh}({{o}}, {{o}})",
+                f"{mul}({{o}}, 0.5, {{o}})", f"{add}({{o}}, 0.5, {{o}})"]
+    elif name == "linear":
+        x, w, b = xs
+        if type(x) is nd and x.ndim == 2 and type(w) is nd and w.ndim == 2:
+            lines = [f"{{o}} = {E.fn(xp.matmul)}({a[0]}, {E.transposed(w, a[1])})"]
+            if b is None:
+                return lines
+            if type(b) is nd and b.dtype == out.dtype and b.ndim <= 1:
+                return [*lines, f"{E.fn(xp.add)}({{o}}, {a[2]}, {{o}})"]
+    elif name == "mse_loss" and p == ("mean",):
+        x, y = xs
+        if type(x) is nd and type(y) is nd and x.shape == y.shape and x.size:
+            return [f"_t = {E.fn(xp.subtract)}({a[0]}, {a[1]})",
+                    f"{E.fn(xp.multiply)}(_t, _t, _t)",
+                    f"{{o}} = {E.fn(xp.asarray)}(_t.sum() / {x.size})"]
+    return None
+
+
+def vjp(E: Any, name: str, xp: Any, cxp: Any, xs: tuple, a: list[str], g: str,
+        o: str | None, need: tuple, p: tuple) -> list[str] | None:
+    """Lines computing the needed input gradients ``{g0}``, ``{g1}``, ... as the op's vjp does
+    (before the engine's sum back to a broadcast input's shape), or None. ``xp`` is the array
+    module, ``cxp`` the namespace vjps get as ``c.xp``."""
+    nd = xp.ndarray
+    if name == "add" and not p:
+        return [f"{{g{i}}} = {g}" for i in range(2) if need[i]]
+    if name == "sub" and not p:
+        return (["{g0} = " + g] if need[0] else []) + (
+            [f"{{g1}} = {E.fn(xp.negative)}({g})"] if need[1] else [])
+    if name == "mul" and not p:
+        mul = E.fn(xp.multiply)
+        return [f"{{g{i}}} = {mul}({g}, {a[1 - i]})" for i in range(2) if need[i]]
+    if name == "neg":
+        return [f"{{g0}} = {E.fn(xp.negative)}({g})"]
+    if name == "exp" and o is not None:
+        return [f"{{g0}} = {E.fn(xp.multiply)}({g}, {o})"]
+    if name == "log":
+        return [f"{{g0}} = {E.fn(xp.divide)}({g}, {a[0]})"]
+    if name == "tanh" and o is not None:  # g - (g * out) * out
+        mul = E.fn(xp.multiply)
+        return [f"_t = {mul}({g}, {o})", f"{mul}(_t, {o}, _t)",
+                f"{{g0}} = {E.fn(xp.subtract)}({g}, _t, _t)"]
+    if name == "sigmoid" and o is not None:  # go - go * out, go = g * out
+        mul = E.fn(xp.multiply)
+        return [f"_t = {mul}({g}, {o})", f"_u = {mul}(_t, {o})",
+                f"{{g0}} = {E.fn(xp.subtract)}(_t, _u, _u)"]
+    if name == "relu" and o is not None:
+        return [f"{{g0}} = {E.fn(xp.multiply)}({g}, {E.fn(xp.greater)}({o}, 0))"]
+    if name == "linear":
+        x, w, b = xs
+        if not (type(x) is nd and x.ndim == 2 and type(w) is nd and w.ndim == 2):
+            return None
+        mm = E.fn(xp.matmul)
+        lines = []
+        if need[0]:
+            lines.append(f"{{g0}} = {mm}({g}, {a[1]})")
+        if need[1]:
+            lines.append(f"{{g1}} = {mm}({g}.T, {a[0]})")
+        if need[2]:
+            if type(b) is not nd or b.ndim != 1:
+                return None
+            ones = E.fn(cxp.ones_vector(x.shape[0], w.dtype), "ones")
+            lines.append(f"{{g2}} = {mm}({ones}, {g})")
+        return lines
+    if name == "mse_loss" and p == ("mean",):
+        x, y = xs
+        if not (type(x) is nd and type(y) is nd and x.shape == y.shape):
+            return None
+        scale = 2.0 / max(x.size, 1)
+        lines = [f"_t = {E.fn(xp.multiply)}({g}, {scale!r})",
+                 f"_u = {E.fn(xp.subtract)}({a[0]}, {a[1]})",
+                 f"{E.fn(xp.multiply)}(_u, _t, _u)"]
+        if need[0]:
+            lines.append("{g0} = _u")
+        if need[1]:
+            lines.append(f"{{g1}} = {E.fn(xp.negative)}(_u)")
+        return lines
+    return None
