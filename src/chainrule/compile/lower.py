@@ -29,8 +29,10 @@ def _is_scalar(v: Any) -> bool:
 
 def forward(E: Any, name: str, xp: Any, xs: tuple, a: list[str], p: tuple,
             out: Any) -> list[str] | None:
-    """Lines computing ``{o}`` as the op's forward does, or None."""
+    """Lines computing ``{o}`` (and the residuals ``{r}``) as the op's forward does, or None."""
     nd = xp.ndarray
+    if name == "cross_entropy":
+        return _cross_entropy(E, xp, xs, a, p)
     if out.ndim == 0 and name not in ("mse_loss",):
         return None  # NumPy returns a scalar for 0-d results: the generic path fixes it up
     if name in _BINARY and not p:
@@ -62,11 +64,23 @@ def forward(E: Any, name: str, xp: Any, xs: tuple, a: list[str], p: tuple,
 
 
 def vjp(E: Any, name: str, xp: Any, cxp: Any, xs: tuple, a: list[str], g: str,
-        o: str | None, need: tuple, p: tuple) -> list[str] | None:
+        o: str | None, r: str | None, need: tuple, p: tuple) -> list[str] | None:
     """Lines computing the needed input gradients ``{g0}``, ``{g1}``, ... as the op's vjp does
     (before the engine's sum back to a broadcast input's shape), or None. ``xp`` is the array
     module, ``cxp`` the namespace vjps get as ``c.xp``."""
     nd = xp.ndarray
+    if name == "cross_entropy" and r is not None:
+        if not need[0]:
+            return []
+        x = xs[0]
+        scale = f", {E.fn(xp.multiply)}({g}, {1.0 / x.shape[0]!r})" if p[0] == "mean" else \
+            f", {g}"
+        mul, sub = E.fn(xp.multiply), E.fn(xp.subtract)
+        return [  # softmax from the forward's exp(x - max) and its row sums (the same calls)
+            f"_t = {r}e", f"{E.fn(xp.divide)}(_t, {r}s[..., None], _t)",
+            f"_u = {E.fn(xp.zeros)}({x.shape!r}, {E.fn(x.dtype, 'dt_' + x.dtype.name)})",
+            f"_u[{E.fn(_rows(xp, x.shape[0]), 'rows')}, {a[1]}] = 1.0",
+            f"{sub}(_t, _u, _t)", f"{{g0}} = {mul}(_t{scale}, _t)"]
     if name == "add" and not p:
         return [f"{{g{i}}} = {g}" for i in range(2) if need[i]]
     if name == "sub" and not p:
@@ -121,3 +135,48 @@ def vjp(E: Any, name: str, xp: Any, cxp: Any, xs: tuple, a: list[str], g: str,
             lines.append(f"{{g1}} = {E.fn(xp.negative)}(_u)")
         return lines
     return None
+
+
+def _rows(xp: Any, n: int) -> Any:
+    """``arange(n)``, read-only, one per (module, n): the row index of a class gather."""
+    r = _ROWS.get((xp, n))
+    if r is None:
+        r = _ROWS[xp, n] = xp.arange(n)
+        r.flags.writeable = False
+    return r
+
+
+_ROWS: dict[tuple, Any] = {}
+
+
+def _cross_entropy(E: Any, xp: Any, xs: tuple, a: list[str], p: tuple) -> list[str] | None:
+    """The fused loss's hot path: logits (N, C) float, class indices (N,), no weight, no
+    ignore_index, no smoothing; 'mean' or 'sum'. Also keeps ``exp(x - max)`` and its row sums
+    as ``{r}e``, ``{r}s``, which the vjp's softmax would compute again with the same calls."""
+    x, t = xs
+    if not (type(x) is xp.ndarray and type(t) is xp.ndarray and x.ndim == 2 and t.ndim == 1
+            and t.shape[0] == x.shape[0] > 0 and t.dtype.kind in "iu" and x.dtype.kind == "f"
+            and len(p) == 4 and p[0] in ("mean", "sum") and p[1] is None and p[2] is None
+            and not p[3]):
+        return None
+    n, c = x.shape
+    sub, fwd = E.fn(xp.subtract), E.fn(xp.matmul)
+    ones = E.fn(xp.ones(c, dtype=x.dtype), "ones_c")
+    total = f" / {n}" if p[0] == "mean" else ""
+    udt = t.dtype.str.replace("i", "u")
+    return [  # a class outside [0, C) (negatives wrap): the op's own error, from its forward
+        f"if {a[1]}.view({udt!r}).max() >= {c}: {E.fn(_ce_error)}({a[0]}, {a[1]}, {p!r})",
+        f"_t = {sub}({a[0]}, {a[0]}.max(axis=1, keepdims=True))",
+        f"_u = _t[{E.fn(_rows(xp, n), 'rows')}, {a[1]}]",
+        f"{E.fn(xp.exp)}(_t, _t)", "{r}e = _t", f"{{r}}s = {fwd}(_t, {ones})",
+        f"_t = {sub}({E.fn(xp.log)}({{r}}s), _u)",
+        f"{{o}} = {E.fn(xp.asarray)}(_t.sum(){total})",
+        f"{{r}} = ({a[1]}, None, None, {n})"]
+
+
+def _ce_error(x: Any, t: Any, p: tuple) -> None:
+    """Raise the op's own error for a target class outside [0, C)."""
+    from chainrule import backend
+    from chainrule.ops.registry import REGISTRY
+    REGISTRY["cross_entropy"].forward(backend.get_array_module(x), x, t, *p)
+    raise IndexError(f"cross_entropy: target class out of range [0, {x.shape[1]})")

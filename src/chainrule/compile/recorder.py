@@ -80,6 +80,7 @@ class Recorder:
         self.nodes: dict[Node, list[int]] = {}  # gradient contributions waiting for a node
         self.given: dict[int, Any] = {}  # per replayed backward: arrays handed to a .grad
         self.stores: dict[int, str] = {}  # id(leaf tensor) -> name of its store function
+        self.aux: dict[str, Any] = {}  # record-time values of lowered forwards' extra locals
 
     # -- names and slots -------------------------------------------------------------------------
     def unsafe(self, why: str) -> None:
@@ -167,14 +168,14 @@ class Recorder:
                 out.append(self.lit(x))
         return out
 
-    def _verify(self, lines: list[str], fmt: dict,
-                expect: list[tuple[str, Any, Any]]) -> dict | None:
+    def _verify(self, lines: list[str], fmt: dict, expect: list[tuple[str, Any, Any]],
+                keep: str | None = None) -> dict | None:
         """Run ``lines`` now on the recorded arrays. When each ``(name, array, shape)`` of
         ``expect`` comes out with the eager result's dtype, shape and bytes (after the engine's
         sum back to ``shape`` when given), the shapes the lines produced; else None."""
-        ns = dict(self.env)
+        ns = dict(self.env, **self.aux)
         ns.update((f"v{k}", self.vals[k]) for k in self._reads)
-        shapes = {}
+        shapes: dict[str, Any] = {}
         try:
             exec("\n".join(line.format(**fmt) for line in lines), ns)
             for nm, want, shape in expect:
@@ -187,6 +188,8 @@ class Recorder:
                     return None
         except Exception:  # a lowering that does not fit this case: the generic call replays
             return None
+        if keep is not None:
+            shapes[keep] = {k: v for k, v in ns.items() if k.startswith(keep)}
         return shapes
 
     # -- forward -------------------------------------------------------------------------------
@@ -199,15 +202,19 @@ class Recorder:
         self.keep.append(out)
         if res is not None:
             self.keep.append(res)
-        lines = None
-        if not variadic and not op.has_res and type(out) is _nd:
+        lines, shapes = None, None
+        if not variadic and type(out) is _nd:
             lines = lower.forward(self, op.name, xp, tuple(xs), args, p, out)
-            if lines is not None and self._verify(lines, {"o": "_o"}, [("_o", out, None)]) is None:
-                lines = None
+            if lines is not None:
+                fmt = {"o": "_o", "r": "_r"}
+                shapes = self._verify(lines, fmt, [("_o", out, None)], keep="_r")
         o = self.new(out)
-        if lines is not None:
+        if shapes is not None:
             self.lowered += 1
-            self.emit(*[line.format(o=f"v{o}") for line in lines])
+            r = self.new(res) if res is not None else -1
+            self.emit(*[line.format(o=f"v{o}", r=f"v{r}") for line in lines])
+            for nm, v in shapes.pop("_r", {}).items():  # residual locals, for the vjp's check
+                self.aux["v" + str(r) + nm[2:]] = v
             return
         self.generic += 1
         ps = "".join(", " + self.lit(v) for v in p)
@@ -326,9 +333,11 @@ class Recorder:
             self.keep.append(gi)
             outs.append((i, gi, getattr(n.x[i], "shape", None)))
         lines = None
-        if n.res is None:
+        rname = f"v{res}" if res >= 0 else None
+        if n.res is None or (rname is not None and rname + "e" in self.aux):
             xp = backend.get_array_module(ev.grad_output)
-            lines = lower.vjp(self, op.name, xp, Node.xp, n.x, args, gname, oname, n.need, n.p)
+            lines = lower.vjp(self, op.name, xp, Node.xp, n.x, args, gname, oname, rname,
+                              n.need, n.p)
         fmt = {f"g{i}": f"_g{i}" for i, _, _ in outs}
         shapes = None if lines is None else self._verify(
             lines, fmt, [(f"_g{i}", gi, shape) for i, gi, shape in outs])
