@@ -151,15 +151,18 @@ _ROWS: dict[tuple, Any] = {}
 
 def _cross_entropy(E: Any, xp: Any, xs: tuple, a: list[str], p: tuple) -> list[str] | None:
     """The fused loss's hot path: logits (N, C) float, class indices (N,), no weight, no
-    ignore_index, no smoothing; 'mean' or 'sum'. Also keeps ``exp(x - max)`` and its row sums
-    as ``{r}e``, ``{r}s``, which the vjp's softmax would compute again with the same calls."""
+    smoothing, 'mean' or 'sum'; no ignore_index, or one outside [0, C) with constant targets
+    (targets holding it take eager's other path, which a replay cannot switch to). Also keeps
+    ``exp(x - max)`` and its row sums as ``{r}e``, ``{r}s``, which the vjp's softmax would
+    compute again with the same calls."""
     x, t = xs
     if not (type(x) is xp.ndarray and type(t) is xp.ndarray and x.ndim == 2 and t.ndim == 1
             and t.shape[0] == x.shape[0] > 0 and t.dtype.kind in "iu" and x.dtype.kind == "f"
-            and len(p) == 4 and p[0] in ("mean", "sum") and p[1] is None and p[2] is None
-            and not p[3]):
+            and len(p) == 4 and p[0] in ("mean", "sum") and p[1] is None and not p[3]):
         return None
     n, c = x.shape
+    if p[2] is not None and (0 <= p[2] < c or not a[1].startswith("c")):
+        return None
     sub, fwd = E.fn(xp.subtract), E.fn(xp.matmul)
     ones = E.fn(xp.ones(c, dtype=x.dtype), "ones_c")
     total = f" / {n}" if p[0] == "mean" else ""
@@ -179,4 +182,6 @@ def _ce_error(x: Any, t: Any, p: tuple) -> None:
     from chainrule import backend
     from chainrule.ops.registry import REGISTRY
     REGISTRY["cross_entropy"].forward(backend.get_array_module(x), x, t, *p)
-    raise IndexError(f"cross_entropy: target class out of range [0, {x.shape[1]})")
+    raise RuntimeError(f"cross_entropy: the constant targets were changed in place since "
+                       f"cr.compile recorded the step to hold ignore_index={p[2]}; record again "
+                       "(a new cr.compile) or pass the targets as an argument")
