@@ -18,8 +18,10 @@ so the core reports to it (each a single check of an already-read flag on the ea
   ``numpy()``, ``repr``): ``data_read(what)``: the step may branch on them, so it is unsafe.
 
 Arrays are tracked by identity (the recorder keeps every array it saw alive until recording
-ends, so an ``id`` is never reused): an array produced by a logged call gets a slot that the
-replay fills; one never produced (a parameter, a buffer, a constant) is bound by reference.
+ends, so an ``id`` is never reused): an array produced by a logged call gets a slot (a local
+variable of the generated replay); one never produced (a parameter, a buffer, a constant) is
+bound by reference. Each logged call becomes source lines (``Recorder.code``); ``step.py``
+turns them into the replay function.
 """
 
 from __future__ import annotations
