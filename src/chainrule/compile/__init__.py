@@ -3,8 +3,9 @@
 An eager step pays Python bookkeeping for every op (a Tensor, a graph node, the backward loop).
 ``cr.compile(step)`` runs the step eagerly once per input signature (the warm-up: lazy optimiser
 state, scratch buffers), records the second call, and replays the recording from the third call
-on: a flat list of closures that call the same array-level forwards, vjps, gradient sums and
-stores, optimiser steps and in-place writes, in the same order, with no Tensors and no graph.
+on: one generated Python function (``compiled.code``) that makes the same array-level calls
+(forwards and vjps, hot ones inlined as their ufunc calls), gradient sums and stores, optimiser
+steps and in-place writes, in the same order, with no Tensors and no graph.
 The recording is bit-for-bit the eager step: same functions, same operands, same order.
 
 See ``docs/compile.md`` for what a recording sees, what makes a step fall back to eager, and the

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
+import itertools
+import linecache
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -18,17 +21,14 @@ _SCALARS = (bool, int, float, str, type(None))
 
 
 class _Program:
-    """One recording: the replay closures, where inputs go, how to rebuild the result, and
-    the guards (modules' train/eval flags, optimised tensors still holding the same arrays)."""
+    """One recording: the generated replay function, where inputs go, and the guards
+    (modules' train/eval flags, optimised tensors still holding the same arrays)."""
 
-    def __init__(self, rec: Recorder, in_slots: list[int], result: Any) -> None:
-        self.S = rec.S
-        self.prog = tuple(rec.prog)
-        self.in_slots = in_slots
-        self.result = result
+    def __init__(self, rec: Recorder, in_slots: list[int], result: Any, title: str) -> None:
+        self.code, self.run = _generate(rec, in_slots, result, title)
         self.modules = tuple(rec.modules.values())
         self.params = tuple(rec.params)
-        self.n_ops = len(self.prog)
+        self.lowered, self.generic = rec.lowered, rec.generic
 
     def guards_hold(self) -> bool:
         for m, training in self.modules:
@@ -36,24 +36,64 @@ class _Program:
                 return False
         return all(p._data is a for p, a in self.params)
 
-    def run(self, arrays: list) -> Any:
-        S = self.S
-        for k, a in zip(self.in_slots, arrays):
-            S[k] = a
-        for f in self.prog:
-            f()
-        return _rebuild(self.result, S)
+
+def _generate(rec: Recorder, in_slots: list[int], result: Any, title: str) -> tuple[str, Any]:
+    """The replay as Python source: one function over local variables, each recorded call a
+    line or a few, each value deleted after its last use; compiled once, its closure names
+    bound to ``rec.env``."""
+    keep = set(_result_slots(result)) | set(in_slots)
+    last: dict[int, int] = {}
+    for i, (_, reads) in enumerate(rec.code):
+        for k in reads:
+            last[k] = i
+    dels: dict[int, list[int]] = {}
+    for k, i in last.items():
+        if k not in keep:
+            dels.setdefault(i, []).append(k)
+    body = []
+    for i, (lines, _) in enumerate(rec.code):
+        body += lines
+        if i in dels:
+            body.append("del " + ", ".join(f"v{k}" for k in sorted(dels[i])))
+    env = dict(rec.env, ndarray=_nd, _leaf=_leaf)
+    src = (f"def _make({', '.join(env)}):\n"
+           f"    def replay({''.join(f'v{k}, ' for k in in_slots)}):\n"
+           + "".join(f"        {line}\n" for line in body)
+           + f"        return {_result_source(result, rec)}\n"
+           "    return replay\n")
+    filename = f"<cr.compile {title} #{next(_SERIAL)}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    ns: dict[str, Any] = {}
+    exec(builtins.compile(src, filename, "exec"), ns)
+    return src, ns["_make"](**env)
 
 
-def _rebuild(tpl: Any, S: list) -> Any:
+_SERIAL = itertools.count(1)
+
+
+def _result_slots(tpl: Any) -> list[int]:
     kind = tpl[0]
     if kind == "t":
-        return _leaf(S[tpl[1]])
+        return [tpl[1]]
     if kind == "v":
-        return tpl[1]
+        return []
+    items = tpl[2] if kind == "seq" else [v for _, v in tpl[1]]
+    return [k for x in items for k in _result_slots(x)]
+
+
+def _result_source(tpl: Any, rec: Recorder) -> str:
+    """The replay's return expression: tensors as ``_leaf(v{k})``, other values by name."""
+    kind = tpl[0]
+    if kind == "t":
+        return f"_leaf({rec.name(tpl[1])})"
+    if kind == "v":
+        return rec.lit(tpl[1])
     if kind == "seq":
-        return tpl[1](_rebuild(x, S) for x in tpl[2])
-    return {k: _rebuild(v, S) for k, v in tpl[1]}
+        items = "".join(_result_source(x, rec) + ", " for x in tpl[2])
+        if tpl[1] is tuple:
+            return f"({items})"
+        return f"[{items}]" if tpl[1] is list else f"{rec.fn(tpl[1])}([{items}])"
+    return "{" + ", ".join(f"{rec.lit(k)}: {_result_source(v, rec)}" for k, v in tpl[1]) + "}"
 
 
 class Compiled:
@@ -123,7 +163,7 @@ class Compiled:
         for prog in self.programs.get(key, ()):
             if prog.guards_hold():
                 self.replays += 1
-                return prog.run(arrays)
+                return prog.run(*arrays)
         n = self.seen.get(key, 0)
         if n < self.warmup:
             self.seen[key] = n + 1
@@ -177,7 +217,7 @@ class Compiled:
         if rec.reasons:
             return self._fallback(key, "; ".join(rec.reasons), args, kwargs, out, done=True)
         self.recordings += 1
-        self.programs.setdefault(key, []).append(_Program(rec, in_slots, result))
+        self.programs.setdefault(key, []).append(_Program(rec, in_slots, result, self._name()))
         return out
 
     def _template(self, out: Any, rec: Recorder) -> Any:
@@ -191,6 +231,17 @@ class Compiled:
             return ("dict", tuple((k, self._template(v, rec)) for k, v in out.items()))
         rec.unsafe(f"the step returns a {type(out).__name__}")
         return ("v", None)
+
+    @property
+    def code(self) -> str:
+        """The Python source of the latest recording's replay function ('' before one); each
+        line is one recorded call (or part of one): see ``docs/compile.md``."""
+        progs = [p for ps in self.programs.values() for p in ps]
+        return progs[-1].code if progs else ""
+
+    def print_code(self) -> None:
+        """Print :attr:`code` (as ``torch.fx.GraphModule.print_readable``)."""
+        print(self.code)
 
     def __repr__(self) -> str:
         return (f"cr.compile({self._name()}, strict={self.strict}): {self.recordings} "
