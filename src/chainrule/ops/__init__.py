@@ -22,6 +22,7 @@ from chainrule.ops import (  # importing each op family registers its ops
     pooling,
     reduce,
     shape,
+    special,
     torch_names,
 )
 from chainrule.ops import namespace as _namespace

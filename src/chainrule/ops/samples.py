@@ -58,6 +58,11 @@ def unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.uniform(-0.9, 0.9, shape)
 
 
+def above_one(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values in [1.2, 3]: inside the domain of acosh, clear of its edge at 1."""
+    return rng.uniform(1.2, 3.0, shape)
+
+
 def distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Values with no ties, at least 0.1 apart (max, min, sort: no kink from equal entries)."""
     n = int(np.prod(shape, dtype=np.int64))
