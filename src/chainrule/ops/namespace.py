@@ -24,6 +24,7 @@ from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops import arrays as A
 from chainrule.ops import conv as _conv
+from chainrule.ops import decomp as _decomp
 from chainrule.ops import fused as _fused
 from chainrule.ops import indexing as _indexing
 from chainrule.ops import linalg as _linalg
@@ -84,6 +85,7 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         conv_weight_grad=_conv.conv_weight_grad_arrays,
         digamma=partial(_special.digamma_array, xp),
         polygamma=partial(_special.polygamma_array, xp),  # (n, x), as torch.polygamma
+        inv=partial(_decomp.inv_array, xp), solve=partial(_decomp.solve_array, xp),
     )
     return ns
 
@@ -134,6 +136,7 @@ def bind_tensor_namespace(ops: Any) -> None:
                                                                        tuple(size)),
         conv_weight_grad=lambda x, g, geom, k: _conv._conv_weight(x, g, *geom, tuple(k)),
         digamma=ops.digamma, polygamma=ops.polygamma,
+        inv=_decomp._inv, solve=_decomp._solve,
     )
     missing = set(vars(ArrayNS)) ^ set(vars(TensorNS))
     if missing:
