@@ -18,6 +18,7 @@ from chainrule.ops import (  # importing each op family registers its ops
     indexing,
     linalg,
     losses,
+    matrix,
     nondiff,
     normalization,
     pooling,
