@@ -212,9 +212,19 @@ def test_linalg_norms_match_torch(fn: str, args: tuple, kwargs: dict) -> None:
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
 
 
-def test_linalg_norm_refuses_svd_norms() -> None:
-    with pytest.raises(NotImplementedError, match="no SVD"):
-        cr.linalg.matrix_norm(cr.ones(2, 2), ord="nuc")
+@pytest.mark.parametrize("ord", ["nuc", 2, -2])
+def test_linalg_svd_norms_match_torch(ord: Any) -> None:
+    torch = _torch()
+    a = np.random.default_rng(0).standard_normal((2, 3, 4))
+    x = cr.tensor(a, requires_grad=True)
+    xt = torch.tensor(a, requires_grad=True)
+    y = cr.linalg.matrix_norm(x, ord=ord, dim=(0, 2), keepdim=True)
+    yt = torch.linalg.matrix_norm(xt, ord=ord, dim=(0, 2), keepdim=True)
+    assert tuple(y.shape) == tuple(yt.shape)
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-12)
+    y.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10)
 
 
 def test_functional_call() -> None:

@@ -8,7 +8,8 @@ Everything else asks this module for its array module instead of importing NumPy
 * ``to_numpy(arr)``: a host (NumPy) copy or view, for CPU-only work such as writing a file;
 * dtype constants (``float32``, ...), the dtype constructor ``dtype`` and the array and scalar
   types (``ndarray``, ``generic``, ``integer``, ``floating``) for ``isinstance`` and dtype checks;
-* ``special_erf(xp)``: the array library's own ``erf``, where it has one.
+* ``special(xp, name)``: the array library's own special functions (``erf``, ``digamma``, ...),
+  where it has them.
 
 Code in ``nn/``, ``optim/``, ``ops/`` and ``autograd/`` looks these names up as attributes of this
 module at call time (``backend.xp``, not ``from chainrule.backend import xp``), so moving to a GPU
@@ -104,25 +105,34 @@ def get_array_module(*arrays: Any) -> Any:
 
 
 
-_ERF: dict[Any, Any] = {}
+_SPECIAL: dict[tuple[Any, str], Any] = {}
 
 
-def special_erf(module: Any) -> Any:
-    """The elementwise ``erf`` of the array library ``module`` (SciPy's for NumPy, imported on
-    first use: it costs ~0.15 s), or None where there is none (callers then use their own
-    series). CuPy would answer ``cupyx.scipy.special.erf`` here."""
+def special(module: Any, name: str) -> Any:
+    """The elementwise special function ``name`` (SciPy's names: ``erf``, ``erfc``, ``erfinv``,
+    ``gammaln``, ``digamma``, ``polygamma``) of the array library ``module``: SciPy's for NumPy,
+    imported on first use (it costs ~0.15 s), or None where there is none (SciPy is optional:
+    callers fall back to their own series or raise a clear error). CuPy would answer
+    ``cupyx.scipy.special.NAME`` here."""
+    key = (module, name)
     try:
-        return _ERF[module]
+        return _SPECIAL[key]
     except KeyError:
         pass
     found = None
     if module is numpy:
         try:
-            from scipy.special import erf as found
+            import scipy.special as sp
         except ImportError:  # SciPy is optional
-            found = None
-    _ERF[module] = found
+            sp = None
+        found = getattr(sp, name, None)
+    _SPECIAL[key] = found
     return found
+
+
+def special_erf(module: Any) -> Any:
+    """The elementwise ``erf`` of the array library ``module`` (``special(module, "erf")``)."""
+    return special(module, "erf")
 
 
 def to_numpy(arr: Any) -> numpy.ndarray:

@@ -13,6 +13,12 @@ class DTypeError(TypeError):
     """Operands whose dtypes do not fit the op."""
 
 
+class LinAlgError(RuntimeError):
+    """A linear-algebra routine could not finish: a singular matrix (``linalg.inv``,
+    ``linalg.solve``), one that is not positive-definite (``linalg.cholesky``), no convergence
+    (``linalg.svd``). ``chainrule.linalg.LinAlgError``, as ``torch.linalg.LinAlgError``."""
+
+
 def fmt_shape(shape: Any) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 

@@ -1,8 +1,8 @@
-"""``cr.linalg``: the norms of ``torch.linalg`` (``norm``, ``vector_norm``, ``matrix_norm``),
-composed from chainrule's differentiable ops.
-
-Matrix norms that need singular values (``ord=2``, ``-2``, ``'nuc'``) raise: chainrule has no
-SVD yet.
+"""``cr.linalg``: ``torch.linalg`` on chainrule's differentiable ops: the norms (``norm``,
+``vector_norm``, ``matrix_norm``, composed here) and the decompositions, solvers and products
+of ``chainrule.ops.decomp`` and ``chainrule.ops.matrix`` (inv, det, slogdet, solve, cholesky,
+qr, eigh, svd, pinv, lstsq, matrix_power, matrix_exp, multi_dot, cross, ...). A singular or
+non-positive-definite input raises ``LinAlgError`` (a RuntimeError), as PyTorch.
 """
 
 from __future__ import annotations
@@ -12,10 +12,32 @@ from typing import Any
 
 from chainrule.autograd.dtypes import to_dtype
 from chainrule.autograd.tensor import Tensor
-from chainrule.ops import amax, amin
+from chainrule.errors import LinAlgError
+from chainrule.ops import amax, amin, matmul
 from chainrule.ops import norm as _vector
+from chainrule.ops.matrix import (
+    cholesky,
+    det,
+    eigh,
+    eigvalsh,
+    inv,
+    lstsq,
+    matrix_exp,
+    matrix_power,
+    multi_dot,
+    pinv,
+    slogdet,
+    solve,
+    svdvals,
+    vecdot,
+)
+from chainrule.ops.matrix import linalg_cross as cross
+from chainrule.ops.matrix import linalg_qr as qr
+from chainrule.ops.matrix import linalg_svd as svd
 
-__all__ = ["matrix_norm", "norm", "vector_norm"]
+__all__ = ["LinAlgError", "cholesky", "cross", "det", "eigh", "eigvalsh", "inv", "lstsq",
+           "matmul", "matrix_exp", "matrix_norm", "matrix_power", "multi_dot", "norm", "pinv",
+           "qr", "slogdet", "solve", "svd", "svdvals", "vecdot", "vector_norm"]
 
 _MATRIX_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
 
@@ -50,8 +72,9 @@ def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),
     if ord == "fro":
         return _vector(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs the singular values "
-                                  "and chainrule has no SVD yet; use 'fro', 1, -1, inf or -inf")
+        sv = svdvals(A.movedim((d0, d1), (-2, -1)))
+        out = sv.sum(-1) if ord == "nuc" else (amax if ord == 2 else amin)(sv, -1)
+        return out.unsqueeze(min(d0, d1)).unsqueeze(max(d0, d1)) if keepdim else out
     # 1: max over columns of the column sums (sum over rows, d0); inf: over rows (sum over d1)
     summed, other = (d0, d1) if abs(ord) == 1 else (d1, d0)
     sums = A.abs().sum(summed, keepdim=True)

@@ -24,10 +24,12 @@ from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.ops import arrays as A
 from chainrule.ops import conv as _conv
+from chainrule.ops import decomp as _decomp
 from chainrule.ops import fused as _fused
 from chainrule.ops import indexing as _indexing
 from chainrule.ops import linalg as _linalg
 from chainrule.ops import shape as _shape
+from chainrule.ops import special as _special
 
 
 def _const(name: str) -> Any:
@@ -81,6 +83,9 @@ def array_namespace(xp: Any) -> SimpleNamespace:
         cumprod=xp.cumprod, logcumsumexp=partial(_logcumsumexp_array, xp),
         conv=_conv.conv_arrays, conv_input_grad=_conv.conv_input_grad_arrays,
         conv_weight_grad=_conv.conv_weight_grad_arrays,
+        digamma=partial(_special.digamma_array, xp),
+        polygamma=partial(_special.polygamma_array, xp),  # (n, x), as torch.polygamma
+        inv=partial(_decomp.inv_array, xp), solve=partial(_decomp.solve_array, xp),
     )
     return ns
 
@@ -130,6 +135,8 @@ def bind_tensor_namespace(ops: Any) -> None:
         conv_input_grad=lambda g, w, geom, size: _conv._conv_transpose(g, w, None, *geom,
                                                                        tuple(size)),
         conv_weight_grad=lambda x, g, geom, k: _conv._conv_weight(x, g, *geom, tuple(k)),
+        digamma=ops.digamma, polygamma=ops.polygamma,
+        inv=_decomp._inv, solve=_decomp._solve,
     )
     missing = set(vars(ArrayNS)) ^ set(vars(TensorNS))
     if missing:

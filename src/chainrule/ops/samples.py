@@ -58,11 +58,45 @@ def unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.uniform(-0.9, 0.9, shape)
 
 
+def above_one(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values in [1.2, 3]: inside the domain of acosh, clear of its edge at 1."""
+    return rng.uniform(1.2, 3.0, shape)
+
+
 def distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Values with no ties, at least 0.1 apart (max, min, sort: no kink from equal entries)."""
     n = int(np.prod(shape, dtype=np.int64))
     vals = (rng.permutation(n) - n / 2) * 0.25 + rng.uniform(-0.05, 0.05, n)
     return vals.reshape(shape)
+
+
+def orthogonal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Random orthogonal matrices (a batch of them for shapes (..., n, n))."""
+    q, r = np.linalg.qr(rng.standard_normal(shape))
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def spread(rng: np.random.Generator, batch: tuple[int, ...], k: int, lo: float) -> np.ndarray:
+    """k values per batch entry, descending, at least 0.5 apart, the smallest above ``lo``."""
+    return lo + np.cumsum(rng.uniform(0.5, 1.5, (*batch, k)), axis=-1)[..., ::-1]
+
+
+def full_rank(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Matrices (..., m, n) with distinct singular values, >= 0.5 and 0.5 apart: invertible
+    when square, and clear of the SVD's kinks (equal singular values)."""
+    *batch, m, n = shape
+    k = min(m, n)
+    u = orthogonal(rng, (*batch, m, m))[..., :k]
+    v = orthogonal(rng, (*batch, n, n))[..., :k]
+    return (u * spread(rng, tuple(batch), k, 0.5)[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+def symmetric(rng: np.random.Generator, shape: tuple[int, ...], lo: float) -> np.ndarray:
+    """Symmetric matrices (..., n, n) with distinct eigenvalues, 0.5 apart, all above ``lo``
+    (positive-definite for lo >= 0)."""
+    q = orthogonal(rng, shape)
+    w = spread(rng, shape[:-2], shape[-1], lo)
+    return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
 
 
 UNARY_SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (4,), (2, 3), (2, 1, 3))

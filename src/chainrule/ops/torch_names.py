@@ -715,10 +715,10 @@ def cross(x: Any, other: Any, dim: int | None = None) -> Any:
     d = normalize_dim(dim, len(shape), "cross")
     if shape[d] != 3:
         raise op_error("cross", f"dim {dim} has size {shape[d]}", "size 3")
-    head = (slice(None),) * d
+    tail = (slice(None),) * (len(shape) - 1 - d)  # from the end: operands may have fewer dims
 
     def c(t: Any, i: int) -> Any:
-        return I.getitem(t, (*head, slice(i, i + 1)))
+        return I.getitem(t, (Ellipsis, slice(i, i + 1), *tail))
     parts = [E.sub(E.mul(c(x, (i + 1) % 3), c(other, (i + 2) % 3)),
                    E.mul(c(x, (i + 2) % 3), c(other, (i + 1) % 3))) for i in range(3)]
     return S.cat(parts, d)
