@@ -111,21 +111,25 @@ class _Factor:
     ("PolynomialLR", {"total_iters": 10, "power": 2.0}),
 ])
 def test_state_dict_round_trip(sched: str, kwargs: dict) -> None:
-    o1 = _opt_cr()
-    s1 = getattr(lrs, sched)(o1, **kwargs)
-    for _ in range(5):
+    assert_resumes(_opt_cr, lambda o: getattr(lrs, sched)(o, **kwargs), 5, 7)
+
+
+def assert_resumes(make_opt: Any, make_sched: Any, before: int, after: int) -> None:
+    """A scheduler restored from a state dict (with its optimiser's) goes on as the original."""
+    o1 = make_opt()
+    s1 = make_sched(o1)
+    for _ in range(before):
         o1.step()
         s1.step()
     saved = copy.deepcopy(s1.state_dict())
-    o2 = _opt_cr()
-    s2 = getattr(lrs, sched)(o2, **kwargs)
+    o2 = make_opt()
+    s2 = make_sched(o2)
     o2.load_state_dict(o1.state_dict())  # the current rates: chainable schedulers update them
     s2.load_state_dict(saved)
-    for _ in range(7):
-        o1.step()
-        s1.step()
-        o2.step()
-        s2.step()
+    for _ in range(after):
+        for o, s in ((o1, s1), (o2, s2)):
+            o.step()
+            s.step()
         assert s1.get_last_lr() == s2.get_last_lr()
 
 
@@ -147,18 +151,4 @@ def test_validation(make: Any, match: str) -> None:
 
 
 def test_chained_scheduler_state_dict_round_trip() -> None:
-    o1 = _opt_cr()
-    s1 = _chained(lrs, o1)
-    for _ in range(6):
-        o1.step()
-        s1.step()
-    saved = copy.deepcopy(s1.state_dict())
-    o2 = _opt_cr()
-    s2 = _chained(lrs, o2)
-    o2.load_state_dict(o1.state_dict())
-    s2.load_state_dict(saved)
-    for _ in range(8):
-        for o, s in ((o1, s1), (o2, s2)):
-            o.step()
-            s.step()
-        assert s1.get_last_lr() == s2.get_last_lr()
+    assert_resumes(_opt_cr, lambda o: _chained(lrs, o), 6, 8)

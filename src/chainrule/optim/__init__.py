@@ -2,10 +2,11 @@
 
 ``cr.optim.SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``,
 ``NAdam``, ``RAdam``, ``LBFGS``, ``Rprop``, ``ASGD``, ``Adafactor``, ``SparseAdam``; schedulers in
-``cr.optim.lr_scheduler`` (``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``, ...).
+``cr.optim.lr_scheduler`` (``StepLR``, ``CosineAnnealingLR``, ``OneCycleLR``, ...); weight averaging
+in ``cr.optim.swa_utils`` (``AveragedModel``, ``SWALR``, ``update_bn``).
 """
 
-from chainrule.optim import lr_scheduler
+from chainrule.optim import lr_scheduler, swa_utils
 from chainrule.optim.adadelta import Adadelta
 from chainrule.optim.adafactor import Adafactor
 from chainrule.optim.adagrad import Adagrad
@@ -23,4 +24,4 @@ from chainrule.optim.sparse_adam import SparseAdam
 
 __all__ = ["ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax",
            "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "SparseAdam", "lr_scheduler",
-           "required"]
+           "required", "swa_utils"]

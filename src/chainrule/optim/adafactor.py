@@ -7,17 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, apply_update, implementation_flags
+from chainrule.optim.optimizer import Optimizer, apply_update, implementation_flags, lerp_
 
 __all__ = ["Adafactor"]
-
-
-def _lerp_(xp: Any, v: Any, new: Any, w: float) -> None:
-    """``v = v + w * (new - v)`` in place, in PyTorch's two-branch form (exact at ``w = 1``)."""
-    if w < 0.5:
-        v += w * (new - v)
-    else:
-        xp.subtract(new, (new - v) * (1.0 - w), out=v)
 
 
 def _rms(xp: Any, a: Any) -> float:
@@ -112,13 +104,13 @@ class Adafactor(Optimizer):
                 gg = g * g
                 if a.ndim > 1:
                     r, c = state["row_var"]._data, state["col_var"]._data
-                    _lerp_(xp, r, xp.mean(gg, axis=-1, keepdims=True), w)
-                    _lerp_(xp, c, xp.mean(gg, axis=-2, keepdims=True), w)
+                    lerp_(xp, r, xp.mean(gg, axis=-1, keepdims=True), w, xp.empty_like(r))
+                    lerp_(xp, c, xp.mean(gg, axis=-2, keepdims=True), w, xp.empty_like(c))
                     v = xp.matmul(r, c)
                     v /= xp.maximum(xp.mean(r, axis=-2, keepdims=True), e1)
                 else:
                     v = state["variance"]._data
-                    _lerp_(xp, v, gg, w)
+                    lerp_(xp, v, gg, w, xp.empty_like(v))
                     v = v.copy()
                 xp.maximum(v, e1 * e1, out=v)  # u = g * rsqrt(max(v, eps1^2)), as PyTorch
                 xp.sqrt(v, out=v)

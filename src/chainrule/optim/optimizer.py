@@ -44,10 +44,15 @@ required: Any = _RequiredParameter()
 
 def lerp_(xp: Any, m: Any, g: Any, weight: float, tmp: Any) -> None:
     """``m = m + weight * (g - m)`` in place (torch's lerp: a first-moment average), with
-    ``tmp`` as scratch."""
+    ``tmp`` as scratch; for ``weight >= 0.5`` computed as ``g - (g - m) * (1 - weight)``, as
+    PyTorch does (exact at ``weight = 1``)."""
     xp.subtract(g, m, out=tmp)
-    tmp *= weight
-    m += tmp
+    if abs(weight) < 0.5:
+        tmp *= weight
+        m += tmp
+    else:
+        tmp *= 1.0 - weight
+        xp.subtract(g, tmp, out=m)
 
 
 def square_average_(xp: Any, v: Any, g: Any, decay: float, tmp: Any) -> None:
