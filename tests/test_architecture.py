@@ -15,7 +15,7 @@ SRC = Path(chainrule.__file__).parent
 # -> viz, cli. A module may import its own layer or lower ones, never a higher one.
 LAYERS = {
     "backend": 0, "errors": 0,
-    "autograd": 1, "ops": 1, "random": 1, "creation": 1,
+    "autograd": 1, "ops": 1, "random": 1, "creation": 1, "runtime": 1,
     "func": 2, "nn.functional": 2, "distributed": 2, "distributions": 2, "linalg": 2,
     "compile": 2,
     "nn": 3,

@@ -79,6 +79,16 @@ from chainrule.creation import (
 )
 from chainrule.ops import *
 from chainrule.random import Generator, get_rng_state, manual_seed, seed, set_rng_state
+from chainrule.runtime import (
+    Size,
+    are_deterministic_algorithms_enabled,
+    finfo,
+    get_num_threads,
+    iinfo,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_num_threads,
+    use_deterministic_algorithms,
+)
 
 half = float16
 float = float32

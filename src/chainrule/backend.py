@@ -64,6 +64,21 @@ broadcast_shapes = numpy.broadcast_shapes
 """Shape arithmetic (no arrays): the shape two or more shapes broadcast to."""
 
 
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple of ints (``Tensor.shape`` and ``Tensor.size()`` return
+    one) with ``numel()``. It compares, hashes, prints and slices as the plain tuple it is (a
+    slice or a sum is a plain tuple, where PyTorch keeps ``torch.Size``)."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        """The number of elements of a tensor of this shape (1 for ``()``)."""
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
 def _tune_allocator() -> bool:
     """Ask glibc to keep freed memory instead of returning it to the OS at once.
 

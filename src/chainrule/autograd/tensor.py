@@ -90,8 +90,8 @@ class Tensor(InplaceMixin):
 
     # -- array facts -------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._data.shape
+    def shape(self) -> backend.Size:
+        return backend.Size(self._data.shape)
 
     @property
     def dtype(self) -> Any:
@@ -105,8 +105,8 @@ class Tensor(InplaceMixin):
         return self._data.ndim
 
     def size(self, dim: int | None = None) -> Any:
-        """The shape (PyTorch's ``x.size()``), or one dimension's length."""
-        return self._data.shape if dim is None else self._data.shape[dim]
+        """The shape (PyTorch's ``x.size()``, a ``cr.Size``), or one dimension's length."""
+        return backend.Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     def numel(self) -> int:
         return int(self._data.size)

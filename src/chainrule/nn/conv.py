@@ -127,8 +127,7 @@ class Conv1d(_ConvNd):
 
     def forward(self, input: Any) -> Tensor:
         x, pad = self._padded(input)
-        p = self._parameters
-        return F.conv1d(x, p["weight"], p["bias"], self.stride, pad, self.dilation, self.groups)
+        return F.conv1d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -154,8 +153,7 @@ class Conv2d(_ConvNd):
 
     def forward(self, input: Any) -> Tensor:
         x, pad = self._padded(input)
-        p = self._parameters
-        return F.conv2d(x, p["weight"], p["bias"], self.stride, pad, self.dilation, self.groups)
+        return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
 
 
 class ConvTranspose1d(_ConvNd):
@@ -181,8 +179,7 @@ class ConvTranspose1d(_ConvNd):
                          groups, bias, padding_mode, device, dtype, output_padding)
 
     def forward(self, input: Any, output_size: Any = None) -> Tensor:
-        p = self._parameters
-        return F.conv_transpose1d(input, p["weight"], p["bias"], self.stride, self.padding,
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, self.groups, self.dilation) \
             if output_size is None else _transpose_to(self, input, output_size)
 
@@ -212,15 +209,13 @@ class ConvTranspose2d(_ConvNd):
                          groups, bias, padding_mode, device, dtype, output_padding)
 
     def forward(self, input: Any, output_size: Any = None) -> Tensor:
-        p = self._parameters
         if output_size is not None:
             return _transpose_to(self, input, output_size)
-        return F.conv_transpose2d(input, p["weight"], p["bias"], self.stride, self.padding,
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, self.groups, self.dilation)
 
 
 def _transpose_to(m: _ConvNd, input: Any, output_size: Any) -> Tensor:
     from chainrule.ops.conv import _conv_transpose_nd
-    p = m._parameters
-    return _conv_transpose_nd(type(m).__name__, m._nd, input, p["weight"], p["bias"], m.stride,
+    return _conv_transpose_nd(type(m).__name__, m._nd, input, m.weight, m.bias, m.stride,
                               m.padding, 0, m.groups, m.dilation, output_size)

@@ -77,10 +77,13 @@ class Linear(Module):
 
     def forward(self, input: Any) -> Tensor:
         p = self._parameters  # one dict read instead of two __getattr__ calls (hot path)
-        w = p["weight"]
+        try:
+            w, b = p["weight"], p["bias"]
+        except KeyError:  # reparametrised (nn.utils.weight_norm, parametrize): computed
+            w, b = self.weight, self.bias
         if not isinstance(input, Tensor) or input._data.dtype != w._data.dtype:
             _linear_input_error(input, w)
-        return ops.linear(input, w, p["bias"])
+        return ops.linear(input, w, b)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

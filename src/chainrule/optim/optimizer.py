@@ -29,7 +29,7 @@ from chainrule import backend
 from chainrule.autograd.grad_mode import STATE, enable_grad
 from chainrule.autograd.tensor import Tensor, _leaf
 
-__all__ = ["Optimizer", "apply_update", "required"]
+__all__ = ["Optimizer", "apply_update", "implementation_flags", "required"]
 
 
 class _RequiredParameter:
@@ -44,10 +44,15 @@ required: Any = _RequiredParameter()
 
 def lerp_(xp: Any, m: Any, g: Any, weight: float, tmp: Any) -> None:
     """``m = m + weight * (g - m)`` in place (torch's lerp: a first-moment average), with
-    ``tmp`` as scratch."""
+    ``tmp`` as scratch; for ``weight >= 0.5`` computed as ``g - (g - m) * (1 - weight)``, as
+    PyTorch does (exact at ``weight = 1``)."""
     xp.subtract(g, m, out=tmp)
-    tmp *= weight
-    m += tmp
+    if abs(weight) < 0.5:
+        tmp *= weight
+        m += tmp
+    else:
+        tmp *= 1.0 - weight
+        xp.subtract(g, tmp, out=m)
 
 
 def square_average_(xp: Any, v: Any, g: Any, decay: float, tmp: Any) -> None:
@@ -57,6 +62,22 @@ def square_average_(xp: Any, v: Any, g: Any, decay: float, tmp: Any) -> None:
     xp.multiply(g, g, out=tmp)
     tmp *= 1.0 - decay
     v += tmp
+
+
+def implementation_flags(name: str, foreach: bool | None = None, differentiable: bool = False,
+                         capturable: bool = False, fused: bool | None = None) -> dict[str, Any]:
+    """PyTorch's implementation switches, accepted so that its scripts run unchanged: ``foreach``,
+    ``capturable`` and ``fused`` choose among kernels that compute the same update (chainrule has
+    one); ``differentiable=True`` (autograd through ``step``) is refused, as updates write the
+    parameters' arrays in place, outside the graph."""
+    if differentiable:
+        raise RuntimeError(f"{name}: differentiable=True is not supported: chainrule updates the "
+                           "parameters in place outside the autograd graph; for gradients "
+                           "through an update, write it with tensor ops (cr.func)")
+    flags: dict[str, Any] = {"foreach": foreach, "differentiable": False, "capturable": capturable}
+    if fused is not None:
+        flags["fused"] = fused
+    return flags
 
 
 def apply_update(p: Tensor, delta: Any = None, *, scale: float | None = None,

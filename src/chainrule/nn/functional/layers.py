@@ -64,7 +64,9 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None,
     any shape: the result has shape ``input.shape + (embedding_dim,)``.
 
     The gradient of a row picked several times is the sum of its gradients (scatter-add); the
-    row ``padding_idx`` gets no gradient (it stays as it is under training).
+    row ``padding_idx`` gets no gradient (it stays as it is under training). ``sparse=True`` is
+    accepted and gives the same dense gradient (chainrule has no sparse tensors; zero rows are
+    the rows not looked up, which ``optim.SparseAdam`` leaves alone).
     """
     idx = input._data if isinstance(input, Tensor) else backend.xp.asarray(input)
     w = weight if isinstance(weight, Tensor) else as_tensor(weight)
@@ -81,8 +83,8 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None,
                        f"indices in [0, {n - 1}]", kind=IndexError)
     if max_norm is not None:
         _renorm_rows(w, idx, float(max_norm), float(norm_type))
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not supported")
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding: scale_grad_by_freq is not supported")
     out = ops.getitem(w, idx)
     if padding_idx is not None and out.requires_grad:
         pad_i = padding_idx + n if padding_idx < 0 else padding_idx

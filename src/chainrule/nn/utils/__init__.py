@@ -14,7 +14,8 @@ from chainrule.autograd.tensor import Tensor
 from chainrule.ops import cat
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "parameters_to_vector",
-           "vector_to_parameters"]
+           "remove_spectral_norm", "remove_weight_norm", "spectral_norm", "vector_to_parameters",
+           "weight_norm"]
 
 
 def _as_list(parameters: Tensor | Iterable[Tensor], who: str) -> list[Tensor]:
@@ -145,4 +146,10 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Any]) -> None:
         pointer += n
 
 
-from chainrule.nn.utils import rnn  # noqa: E402  (torch.nn.utils.rnn: pack/pad sequences)
+from chainrule.nn.utils import parametrizations, parametrize, rnn  # noqa: E402
+from chainrule.nn.utils.weight_norm import (  # noqa: E402
+    remove_spectral_norm,
+    remove_weight_norm,
+    spectral_norm,
+    weight_norm,
+)
