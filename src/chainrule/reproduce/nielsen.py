@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chainrule.reproduce import images
-from chainrule.reproduce.common import Options, Report, Timer, pct, table
+from chainrule.reproduce.common import Options, Report, Timer, spread, table
 from chainrule.reproduce.registry import Experiment, register
 from chainrule.reproduce.trainloop import (
     Recipe,
@@ -50,36 +50,47 @@ CONFIGS = [
 
 
 def run(opts: Options) -> Report:
-    """Train the four configurations (and PyTorch beside); one table."""
+    """Train the four configurations over the seeds (PyTorch beside, from the same initial
+    weights and batch order); one table of median [range] over the seeds."""
     (x, y, xt, yt), name = images.load(opts.data, opts.limit)
     x, y = x[:N_TRAIN], y[:N_TRAIN]
     data = (x, y, xt, yt)
-    seed = 0
+    seeds = list(range(opts.seeds or 1))
     report = Report(f"Nielsen ch. 1 and 3: [784, 30, 10] on {name}")
     rows = []
     torch = opts.want_torch()
+    fmt = "{:.2%}"
     with Timer() as total:
-        for label, recipe in [(lb, r) for lb, r, _ in CONFIGS]:
+        for label, recipe, published in CONFIGS:
             if opts.epochs:
                 recipe = replace(recipe, epochs=opts.epochs)
-            state = mlp_state(init_mlp(SIZES, recipe.init, seed))
             build = mlp(SIZES, "sigmoid")
-            opts.say(f"{label}:")
-            c = train_chainrule(recipe, build, state, data, seed, opts.say)
-            t = train_torch(recipe, build, state, data, seed, opts.say) if torch else None
-            published = next(p for lb, _, p in CONFIGS if lb == label)
-            rows.append([label, published, f"{pct(c.final)} (best {pct(c.best)})",
-                         f"{pct(t.final)} (best {pct(t.best)})" if t else "-",
-                         f"{c.seconds / recipe.epochs:.2f}",
-                         f"{t.seconds / recipe.epochs:.2f}" if t else "-"])
-            report.data[label] = {"chainrule": c, "torch": t}
+            cs, ts = [], []
+            for seed in seeds:
+                state = mlp_state(init_mlp(SIZES, recipe.init, seed))
+                opts.say(f"{label}, seed {seed}:")
+                cs.append(train_chainrule(recipe, build, state, data, seed, opts.say))
+                if torch:
+                    ts.append(train_torch(recipe, build, state, data, seed, opts.say))
+
+            def cell(runs: list) -> str:
+                return (f"{spread([r.final for r in runs], fmt)} (best "
+                        f"{spread([r.best for r in runs], fmt)})") if runs else "-"
+
+            def per_epoch(runs: list, n: int = recipe.epochs) -> str:
+                return spread([r.seconds / n for r in runs], "{:.2f}") if runs else "-"
+
+            rows.append([label, published, cell(cs), cell(ts), per_epoch(cs), per_epoch(ts)])
+            report.data[label] = {"chainrule": cs, "torch": ts}
     epochs = opts.epochs or CH1.epochs
+    over = f"median [range] over seeds {seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else \
+        f"seed {seeds[0]}"
     head = ["configuration", "book, MNIST", f"chainrule, {name}, epoch {epochs}",
             "PyTorch, same weights and batches", "chainrule s/epoch", "PyTorch s/epoch"]
     notes = (f"{len(x):,} training images, {len(xt):,} test images; batch 10, {epochs} epochs, "
-             "seed 0 for the initial weights and the batch order (the same on both sides). "
-             "'best' is the best epoch's test accuracy (the book quotes its best epoch for "
-             "ch. 1). Book: Nielsen, Neural Networks and Deep Learning (2015), ch. 1 "
+             f"{over}: a seed draws the initial weights and the batch order (the same on both "
+             "sides). 'best' is the best epoch's test accuracy (the book quotes its best epoch "
+             "for ch. 1). Book: Nielsen, Neural Networks and Deep Learning (2015), ch. 1 "
              "'Implementing our network to classify digits', ch. 3 'The cross-entropy cost "
              "function', 'Regularization', 'Weight initialization'.")
     report.sections.append(table(head, rows) + "\n\n" + notes)
@@ -89,4 +100,4 @@ def run(opts: Options) -> Report:
 
 
 register(Experiment("nielsen", "Nielsen ch. 1 and 3: [784,30,10], quadratic -> cross-entropy "
-                    "-> L2 -> N(0,1/n_in) init", "Nielsen 2015, ch. 1 and 3", run))
+                    "-> L2 -> N(0,1/n_in) init", "Nielsen 2015, ch. 1 and 3", run, seeded=True))
