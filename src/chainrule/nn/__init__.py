@@ -2,21 +2,36 @@
 
 from chainrule.nn import functional, init, parallel, utils
 from chainrule.nn.activation import (
+    CELU,
     ELU,
     GELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
     Hardtanh,
     Heaviside,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
     PReLU,
     ReLU,
     ReLU6,
+    RReLU,
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
+    Softmin,
     Softplus,
+    Softshrink,
+    Softsign,
     Step,
     Tanh,
+    Tanhshrink,
+    Threshold,
 )
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import (

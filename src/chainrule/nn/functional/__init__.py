@@ -1,23 +1,34 @@
 """Functional forms of the layers, activations and losses (``torch.nn.functional``)."""
 
 from chainrule.nn.functional.activation import (
+    celu,
     elu,
     gelu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
     hardtanh,
     leaky_relu,
     log_softmax,
     logsigmoid,
+    mish,
     prelu,
     relu,
     relu6,
+    rrelu,
+    selu,
     sigmoid,
     silu,
     softmax,
     softmin,
     softplus,
+    softshrink,
     softsign,
     step,
     tanh,
+    tanhshrink,
+    threshold,
 )
 from chainrule.nn.functional.contrastive import nt_xent_loss
 from chainrule.nn.functional.layers import (
