@@ -15,6 +15,7 @@ from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.errors import fmt_shape, op_error
+from chainrule.ops.activations import prelu_slopes
 from chainrule.random import Generator, generator_of
 
 __all__ = [
@@ -112,8 +113,9 @@ def prelu(input: Any, weight: Any) -> Tensor:
     """x if x > 0 else weight * x, with a learnable ``weight`` of 1 or C entries (C: the
     channels, dimension 1 of the input; a 0-d or 1-d input has one channel).
 
-    Differentiable in the input and in the slope: ``where(x > 0, x, w * x)``; the engine sums
-    the slope's gradient over the broadcast dimensions.
+    Differentiable in the input and in the slope (the ``prelu_slopes`` primitive, so that
+    ``cr.compile`` recomputes the sign mask); the engine sums the slope's gradient over the
+    broadcast dimensions.
     """
     x = input if isinstance(input, Tensor) else as_tensor(input)
     w = weight if isinstance(weight, Tensor) else as_tensor(weight)
@@ -130,7 +132,7 @@ def prelu(input: Any, weight: Any) -> Tensor:
         w = ops.reshape(w, (n,) + (1,) * (x.ndim - 2))
     elif x.ndim == 0:
         w = ops.reshape(w, ())
-    return ops.where(x._data > 0, x, w * x)
+    return prelu_slopes(x, w)
 
 
 def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0,
@@ -280,8 +282,7 @@ def rrelu(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: 
     if STATE.recorder is not None:  # cr.compile: fresh slopes at each replay
         STATE.recorder.source(_rrelu_slopes, (None, arr.shape, arr.dtype, float(lower),
                                               float(upper)), a)
-    # relu(x) - a * relu(-x): the sign mask lives inside relu, so cr.compile replays it
-    return ops.relu(x) - ops.relu(-x) * a
+    return prelu_slopes(x, a)  # x <= 0: x * a, gradient a (PyTorch's rule at 0)
 
 
 def step(input: Any, threshold: float = 0.0) -> Tensor:
