@@ -298,8 +298,9 @@ def check_torch_parity(name: str, s: ModuleSample) -> None:
         theirs.train(mode)
         xo, xt = inputs_of(s), _torch_inputs(s)
         yo, yt = run(ours, s, xo), run(theirs, s, xt)
-        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-9, atol=1e-10,
-                                   err_msg=f"{name} output (training={mode})")
+        rtol = s.rtol
+        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=rtol,
+                                   atol=1e-10, err_msg=f"{name} output (training={mode})")
         u = np.random.default_rng(1).standard_normal(yo.shape)
         ours.zero_grad()
         theirs.zero_grad()
@@ -307,7 +308,7 @@ def check_torch_parity(name: str, s: ModuleSample) -> None:
         yt.backward(torch.tensor(u))
         for i, (a, b) in enumerate(zip(xo, xt)):
             if a.requires_grad:
-                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9,
+                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=rtol,
                                            atol=1e-10, err_msg=f"{name} input {i} gradient")
         tp = dict(theirs.named_parameters())
         for k, p in ours.named_parameters():
@@ -316,11 +317,11 @@ def check_torch_parity(name: str, s: ModuleSample) -> None:
                 assert g is None or not g.numpy().any(), f"{name}.{k}: torch has no gradient"
                 continue
             assert g is not None, f"{name}.{k}: no gradient"
-            np.testing.assert_allclose(g.numpy(), gt.numpy(), rtol=1e-9, atol=1e-10,
+            np.testing.assert_allclose(g.numpy(), gt.numpy(), rtol=rtol, atol=1e-10,
                                        err_msg=f"{name}.{k} gradient (training={mode})")
         tb = dict(theirs.named_buffers())
         for k, b in ours.named_buffers():
-            np.testing.assert_allclose(b.numpy(), tb[k].numpy(), rtol=1e-9, atol=1e-10,
+            np.testing.assert_allclose(b.numpy(), tb[k].numpy(), rtol=rtol, atol=1e-10,
                                        err_msg=f"{name} buffer {k}")
 
 

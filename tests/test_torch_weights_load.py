@@ -54,8 +54,8 @@ def _compare(name: str, s: Any, ours: Any, theirs: Any) -> None:
         theirs.train(mode)
         xo, xt = inputs_of(s), _torch_inputs(s)
         yo, yt = run(ours, s, xo), run(theirs, s, xt)
-        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-9, atol=1e-10,
-                                   err_msg=f"{name} output (training={mode})")
+        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=s.rtol,
+                                   atol=1e-10, err_msg=f"{name} output (training={mode})")
         u = np.random.default_rng(1).standard_normal(tuple(yo.shape))
         ours.zero_grad()
         theirs.zero_grad()
@@ -63,7 +63,7 @@ def _compare(name: str, s: Any, ours: Any, theirs: Any) -> None:
         yt.backward(torch.tensor(u))
         for i, (a, b) in enumerate(zip(xo, xt)):
             if a.requires_grad:
-                np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.numpy(), rtol=1e-9,
+                np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.numpy(), rtol=s.rtol,
                                            atol=1e-10, err_msg=f"{name} input {i} gradient")
         tp = dict(theirs.named_parameters())
         for k, p in ours.named_parameters():
@@ -71,11 +71,11 @@ def _compare(name: str, s: Any, ours: Any, theirs: Any) -> None:
             if gt is None:
                 assert p.grad is None or not p.grad.detach().numpy().any(), f"{name}.{k}"
                 continue
-            np.testing.assert_allclose(p.grad.detach().numpy(), gt.numpy(), rtol=1e-9, atol=1e-10,
+            np.testing.assert_allclose(p.grad.detach().numpy(), gt.numpy(), rtol=s.rtol, atol=1e-10,
                                        err_msg=f"{name}.{k} gradient (training={mode})")
         tb = dict(theirs.named_buffers())
         for k, b in ours.named_buffers():
-            np.testing.assert_allclose(b.detach().numpy(), tb[k].numpy(), rtol=1e-9, atol=1e-10,
+            np.testing.assert_allclose(b.detach().numpy(), tb[k].numpy(), rtol=s.rtol, atol=1e-10,
                                        err_msg=f"{name} buffer {k}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule import creation
+from chainrule import backend, creation
 from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
@@ -265,3 +265,251 @@ class Step(Module):
 
 
 Heaviside = Step
+
+
+# --- torch.nn's other activations ---------------------------------------------------------------
+
+
+class _Inplace(Module):
+    """An activation with only PyTorch's ``inplace`` flag (repr: ``inplace=True`` when set)."""
+
+    _fn: Any = None
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Any) -> Tensor:
+        return type(self)._fn(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class _Plain(Module):
+    """An activation without arguments."""
+
+    _fn: Any = None
+
+    def forward(self, input: Any) -> Tensor:
+        return type(self)._fn(input)
+
+
+class SELU(_Inplace):
+    """scale * elu(x, alpha) with alpha = 1.6733, scale = 1.0507 (self-normalising)."""
+
+    _fn = staticmethod(F.selu)
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(away_from(rng, (3, 4)),))
+
+
+class CELU(Module):
+    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        # torch's float64 backward uses 1 / alpha rounded to float32 (relative error ~1e-8)
+        return ModuleSample(args=(0.7,), inputs=(away_from(rng, (3, 4)),), rtol=1e-7)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input: Any) -> Tensor:
+        return F.celu(input, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Mish(_Inplace):
+    """x * tanh(softplus(x))."""
+
+    _fn = staticmethod(F.mish)
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 2,))
+
+
+class Hardswish(_Inplace):
+    """x * relu6(x + 3) / 6."""
+
+    _fn = staticmethod(F.hardswish)
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(away_from(rng, (3, 4), (-3.0, 3.0), 3.0),))
+
+
+class Hardsigmoid(_Inplace):
+    """relu6(x + 3) / 6."""
+
+    _fn = staticmethod(F.hardsigmoid)
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        # torch's float64 backward multiplies by 1/6 rounded to float32 (relative error ~3e-8)
+        return ModuleSample(inputs=(away_from(rng, (3, 4), (-3.0, 3.0), 3.0),), rtol=1e-7)
+
+
+class _Shrink(Module):
+    """Shrinkage with PyTorch's ``lambd`` (repr: the value alone)."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(_Shrink):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.3,), inputs=(away_from(rng, (3, 4), (-0.3, 0.3)),))
+
+    def forward(self, input: Any) -> Tensor:
+        return F.softshrink(input, self.lambd)
+
+
+class Hardshrink(_Shrink):
+    """x where |x| > lambd, else 0."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.4,), inputs=(away_from(rng, (3, 4), (-0.4, 0.4)),))
+
+    def forward(self, input: Any) -> Tensor:
+        return F.hardshrink(input, self.lambd)
+
+
+class Tanhshrink(_Plain):
+    """x - tanh(x)."""
+
+    _fn = staticmethod(F.tanhshrink)
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)),))
+
+
+class LogSigmoid(_Plain):
+    """log(sigmoid(x)), stable for any x."""
+
+    _fn = staticmethod(F.logsigmoid)
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((3, 4)) * 3,))
+
+
+class Softsign(_Plain):
+    """x / (1 + |x|)."""
+
+    _fn = staticmethod(F.softsign)
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(away_from(rng, (3, 4)),))
+
+
+class Threshold(Module):
+    """x where x > threshold, else ``value``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.1, -2.0), inputs=(away_from(rng, (3, 4), (0.1,)),))
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.value = value
+        self.inplace = inplace
+
+    def forward(self, input: Any) -> Tensor:
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}" + (
+            ", inplace=True" if self.inplace else "")
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: in training, each negative entry is scaled by a slope drawn from
+    U(lower, upper); in eval mode by the mean slope (lower + upper) / 2."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.1, 0.3), inputs=(away_from(rng, (3, 4)),), random=True,
+                            mode_dependent=True)
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+                 inplace: bool = False) -> None:
+        super().__init__()
+        self.lower = lower
+        self.upper = upper
+        self.inplace = inplace
+
+    def forward(self, input: Any) -> Tensor:
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace
+                                                            else "")
+
+
+class GLU(Module):
+    """Gated linear unit: a * sigmoid(b) for the two halves a, b of the input along ``dim``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"dim": 1}, inputs=(rng.standard_normal((3, 4)),))
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Any) -> Tensor:
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmin(Module):
+    """softmax(-x) along ``dim``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(kwargs={"dim": 1}, inputs=(rng.standard_normal((3, 4)),))
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Any) -> Tensor:
+        return F.softmin(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of (N, C, H, W) or (C, H, W): at every spatial position."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(inputs=(rng.standard_normal((2, 3, 2, 2)),))
+
+    def forward(self, input: Any) -> Tensor:
+        nd = input.ndim if isinstance(input, Tensor) else backend.xp.ndim(input)
+        if nd not in (3, 4):
+            raise ValueError(f"Softmax2d: expected a 3D or 4D input (C, H, W) or (N, C, H, W), "
+                             f"got {nd}D")
+        return F.softmax(input, -3)

@@ -1,5 +1,6 @@
-"""Convolution layers: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``, on the
-fused ``conv``/``conv_transpose`` ops, with PyTorch's weight layouts and initialisation."""
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d``,
+``ConvTranspose2d``, on the fused ``conv``/``conv_transpose`` ops, with PyTorch's weight
+layouts and initialisation."""
 
 from __future__ import annotations
 
@@ -154,6 +155,31 @@ class Conv2d(_ConvNd):
     def forward(self, input: Any) -> Tensor:
         x, pad = self._padded(input)
         return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C_in, D, H, W), as ``torch.nn.Conv3d``: weight (C_out,
+    C_in / groups, kd, kh, kw), bias (C_out,); options and initialisation as ``Conv2d`` (the
+    same N-d ``conv`` op)."""
+
+    _nd = 3
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(2, 4, (2, 3, 2)), kwargs={"stride": (1, 2, 1), "padding": 1,
+                                                            "groups": 2},
+                            inputs=(rng.standard_normal((2, 2, 3, 4, 3)),))
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input: Any) -> Tensor:
+        x, pad = self._padded(input)
+        p = self._parameters
+        return F.conv3d(x, p["weight"], p["bias"], self.stride, pad, self.dilation, self.groups)
 
 
 class ConvTranspose1d(_ConvNd):

@@ -51,3 +51,17 @@ class Dropout2d(_DropoutNd):
     def forward(self, input: Any) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace)
 
+
+
+class AlphaDropout(_DropoutNd):
+    """Dropout that keeps a SELU network's mean 0 and variance 1, as ``torch.nn.AlphaDropout``:
+    in training, entries are set with probability ``p`` to SELU's negative saturation, then
+    the whole output is scaled and shifted (``F.alpha_dropout``); the identity in eval mode."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.3,), inputs=(rng.standard_normal((3, 4)),), random=True,
+                            mode_dependent=True)
+
+    def forward(self, input: Any) -> Tensor:
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)

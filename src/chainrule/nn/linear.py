@@ -1,4 +1,5 @@
-"""``Linear`` and the shape layers ``Identity``, ``Flatten``, ``Unflatten``."""
+"""``Linear``, ``Bilinear``, ``LazyLinear`` and the shape layers ``Identity``, ``Flatten``,
+``Unflatten``."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from chainrule import creation, ops
+from chainrule import backend, creation, ops
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import size_arg
+from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import Generator, ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample, integers
 
 
 class Identity(Module):
@@ -127,3 +129,107 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Bilinear(Module):
+    """``y = x1^T W x2 + b`` per output feature, as ``torch.nn.Bilinear``: ``weight`` (out,
+    in1, in2), ``bias`` (out,), both U(-1/sqrt(in1), 1/sqrt(in1)); inputs (..., in1) and
+    (..., in2)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(3, 2, 4), inputs=(rng.standard_normal((5, 3)),
+                                                    rng.standard_normal((5, 2))))
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int,
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.in1_features = size_arg("Bilinear", "in1_features", in1_features)
+        self.in2_features = size_arg("Bilinear", "in2_features", in2_features)
+        self.out_features = size_arg("Bilinear", "out_features", out_features)
+        self.weight = Parameter(creation.empty(out_features, in1_features, in2_features,
+                                               dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(creation.empty(out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1]) if self.weight.shape[1] else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Any, input2: Any) -> Tensor:
+        p = self._parameters
+        return F.bilinear(input1, input2, p["weight"], p["bias"])
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+def _materialised(m: Any, in_features: int) -> Any:
+    """A lazy layer with its parameters created for ``in_features`` (sample builds: the
+    module sweep compares weights, so both libraries' layers must have them before a call)."""
+    m.initialize_parameters(integers([[0] * in_features]))
+    return m
+
+
+class LazyLinear(Linear):
+    """A ``Linear`` whose ``in_features`` is inferred from its first input, as
+    ``torch.nn.LazyLinear``: until then ``weight`` has shape (out_features, 0); the first call
+    sizes it (out_features, in_features), initialises it as ``Linear`` does, and the module
+    becomes a ``Linear`` (as PyTorch's ``cls_to_become``). Create the optimiser after that
+    first call (or a dry run), as in PyTorch. Loading a state_dict sizes it too."""
+
+    cls_to_become = Linear
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(build=lambda nn: _materialised(nn.LazyLinear(2), 3),
+                            inputs=(rng.standard_normal((4, 3)),))
+
+    def __init__(self, out_features: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        Module.__init__(self)
+        self.in_features = 0
+        self.out_features = size_arg("LazyLinear", "out_features", out_features)
+        self.weight = Parameter(creation.empty(self.out_features, 0, dtype=dtype,
+                                               device=device))
+        if bias:
+            self.bias = Parameter(creation.zeros(self.out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+
+    def has_uninitialized_params(self) -> bool:
+        """True until the first input (or a state_dict) has sized the weight."""
+        return self.in_features == 0
+
+    def initialize_parameters(self, input: Any) -> None:
+        """Size the weight for ``input.shape[-1]`` features and initialise it (once)."""
+        if not self.has_uninitialized_params():
+            return
+        n = int(input.shape[-1])
+        w = self._parameters["weight"]
+        xp = backend.get_array_module(w._data)
+        w._data = xp.empty((self.out_features, n), dtype=w._data.dtype)
+        w._vc[0] += 1
+        self.in_features = n
+        self.reset_parameters()
+
+    def forward(self, input: Any) -> Tensor:
+        if self.has_uninitialized_params():
+            self.initialize_parameters(input)
+        self.__class__ = self.cls_to_become
+        return Linear.forward(self, input)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        w = state_dict.get(prefix + "weight")
+        if self.has_uninitialized_params() and w is not None and len(w.shape) == 2:
+            self.initialize_parameters(w)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)

@@ -1,5 +1,6 @@
-"""Normalisation layers (BatchNorm1d/2d, SyncBatchNorm, LayerNorm, InstanceNorm2d, GroupNorm)
-on the fused ``batch_norm`` / ``layer_norm`` ops."""
+"""Normalisation layers (BatchNorm1d/2d/3d, SyncBatchNorm, LayerNorm, RMSNorm, InstanceNorm2d,
+GroupNorm, LocalResponseNorm) on the fused ``batch_norm`` / ``layer_norm`` ops and
+compositions."""
 
 from __future__ import annotations
 
@@ -202,6 +203,85 @@ class BatchNorm2d(_BatchNorm):
         if shape[1] != self.num_features:
             raise ValueError(f"BatchNorm2d: input of shape {shape} has {shape[1]} channels "
                              f"(dimension 1) but the layer has num_features={self.num_features}")
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs per channel C, as
+    ``torch.nn.BatchNorm3d``: statistics over (N, D, H, W); otherwise as ``BatchNorm2d``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(2,), inputs=(rng.standard_normal((2, 2, 2, 1, 2)),),
+                            mode_dependent=True)
+
+    def _check_input_dim(self, input: Any) -> None:
+        shape = tuple(backend.xp.shape(input))
+        if len(shape) != 5:
+            raise ValueError(f"BatchNorm3d: expected 5D input (got {len(shape)}D input of shape "
+                             f"{shape}); use (N, C, D, H, W)")
+        if shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm3d: input of shape {shape} has {shape[1]} channels "
+                             f"(dimension 1) but the layer has num_features={self.num_features}")
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the last dims ``normalized_shape``, then an
+    elementwise ``weight`` (initialised to 1), as ``torch.nn.RMSNorm``: ``x / sqrt(mean(x^2) +
+    eps) * weight``; ``eps=None`` is the machine epsilon of the input's computation."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=((3, 2),), inputs=(rng.standard_normal((2, 3, 2)),))
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
+                 elementwise_affine: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, (int, backend.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.empty(self.normalized_shape, dtype=dtype,
+                                                   device=device))
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, input: Any) -> Tensor:
+        return F.rms_norm(input, self.normalized_shape, self._parameters["weight"], self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class LocalResponseNorm(Module):
+    """AlexNet's normalisation across neighbouring channels, as ``torch.nn.LocalResponseNorm``:
+    ``x / (k + alpha / size * sum of x^2 over size channels)^beta``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(3,), kwargs={"alpha": 0.1, "k": 2.0},
+                            inputs=(rng.standard_normal((2, 4, 3)),))
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                 k: float = 1.0) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Any) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class SyncBatchNorm(_BatchNorm):

@@ -1,5 +1,6 @@
-"""Pooling and resampling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``,
-``AdaptiveMaxPool2d``, ``Upsample``, as ``torch.nn``'s, on ``chainrule.ops.pooling``."""
+"""Pooling and resampling layers: ``MaxPool1d/2d/3d``, ``AvgPool1d/2d/3d``,
+``AdaptiveAvgPool1d/2d/3d``, ``AdaptiveMaxPool2d``, ``Upsample``, as ``torch.nn``'s, on
+``chainrule.ops.pooling``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,19 @@ class MaxPool2d(_MaxPoolNd):
                             self.ceil_mode, self.return_indices)
 
 
+class MaxPool3d(_MaxPoolNd):
+    """Max over sliding windows of (N, C, D, H, W), as ``torch.nn.MaxPool3d``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(2,), kwargs={"stride": (1, 2, 2)},
+                            inputs=(_distinct(rng, (1, 2, 3, 4, 4)),))
+
+    def forward(self, input: Any) -> Any:
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
+
+
 class AvgPool1d(Module):
     """Mean over sliding windows of (N, C, L), as ``torch.nn.AvgPool1d``."""
 
@@ -121,6 +135,20 @@ class AvgPool2d(Module):
                 f"padding={self.padding}")
 
 
+class AvgPool3d(AvgPool2d):
+    """Mean over sliding windows of (N, C, D, H, W), as ``torch.nn.AvgPool3d``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(2,), kwargs={"stride": 1, "padding": 1,
+                                               "count_include_pad": False},
+                            inputs=(rng.standard_normal((1, 2, 2, 3, 2)),))
+
+    def forward(self, input: Any) -> Tensor:
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
 class _Adaptive(Module):
     def __init__(self, output_size: Any) -> None:
         super().__init__()
@@ -152,6 +180,18 @@ class AdaptiveAvgPool2d(_Adaptive):
 
     def forward(self, input: Any) -> Tensor:
         return F.adaptive_avg_pool2d(input, self.output_size)
+
+
+class AdaptiveAvgPool3d(_Adaptive):
+    """Average pooling of (N, C, D, H, W) to ``output_size`` (OD, OH, OW), as
+    ``torch.nn.AdaptiveAvgPool3d``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=((2, None, 3),), inputs=(rng.standard_normal((2, 2, 3, 2, 4)),))
+
+    def forward(self, input: Any) -> Tensor:
+        return F.adaptive_avg_pool3d(input, self.output_size)
 
 
 class AdaptiveMaxPool2d(_Adaptive):

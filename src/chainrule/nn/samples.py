@@ -45,7 +45,9 @@ class ModuleSample:
 
     Flags: ``random`` (training-mode output draws random numbers: Dropout), ``mode_dependent``
     (training and eval outputs differ), ``torch=False`` (no parity check although torch.nn has the
-    name; say why in a comment), ``atol`` (finite-difference tolerance, for kinks).
+    name; say why in a comment), ``atol`` (finite-difference tolerance, for kinks), ``rtol``
+    (parity tolerance against torch, where torch's float64 kernel rounds a constant to float32;
+    say which in a comment).
     """
 
     args: tuple = ()
@@ -60,6 +62,7 @@ class ModuleSample:
     random: bool = False
     mode_dependent: bool = False
     atol: float = 1e-6
+    rtol: float = 1e-9
 
 
 def away_from(rng: np.random.Generator, shape: tuple[int, ...], kinks: tuple[float, ...] = (0.0,),

@@ -98,6 +98,22 @@ def _leaky_relu(g, ins, xs, p, dt):
     return g.add("LeakyRelu", ins, alpha=float(p[0]))
 
 
+@op("prelu_slopes")
+def _prelu_slopes(g, ins, xs, p, dt):
+    return g.add("PRelu", ins)
+
+
+@op("hardshrink")
+def _hardshrink(g, ins, xs, p, dt):
+    return g.add("Shrink", ins, lambd=float(p[0]), bias=0.0)
+
+
+@op("threshold")
+def _threshold(g, ins, xs, p, dt):
+    above = g.add("Greater", [ins[0], g.const(p[0], dt)])
+    return g.add("Where", [above, ins[0], g.const(p[1], dt)])
+
+
 @op("elu")
 def _elu(g, ins, xs, p, dt):
     return g.add("Elu", ins, alpha=float(p[0]))

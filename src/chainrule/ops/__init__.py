@@ -8,6 +8,7 @@ Nothing here lists ops by hand: importing an op module registers what it declare
 
 from chainrule.autograd.tensor import Tensor as _Tensor
 from chainrule.ops import (  # importing each op family registers its ops
+    activations,
     attention,
     conv,
     cumulative,

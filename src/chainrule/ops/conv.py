@@ -1,4 +1,5 @@
-"""Convolution: ``conv1d``/``conv2d`` (stride, padding incl. 'same'/'valid', dilation, groups),
+"""Convolution: ``conv1d``/``conv2d``/``conv3d`` (stride, padding incl. 'same'/'valid', dilation,
+groups),
 ``conv_transpose1d``/``conv_transpose2d``, ``unfold``/``fold``; NCHW, PyTorch's weight layouts.
 
 Three primitives close under differentiation, so every one is differentiable again (order 2):
@@ -372,6 +373,9 @@ def _conv_samples(rng: Any):
                                                                    (1, 1), 1), label="1x1")
     yield S.Sample([r((1, 1, 1, 1)), r((1, 1, 1, 1)), r((1,))], ((1, 1), ((0, 0),) * 2,
                                                                    (1, 1), 1), label="size 1")
+    yield S.Sample([r((1, 2, 3, 3, 2)), r((2, 1, 2, 2, 2)), r((2,))],
+                   ((1, 2, 1), ((1, 0), (0, 1), (1, 1)), (1, 1, 1), 2),
+                   label="conv3d stride, asymmetric pad, groups")
 
 
 @primitive("conv", nin=3, res=True, torch=_torch_conv, samples=_conv_samples,
@@ -562,6 +566,14 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     thread in docs/cnn.md (``python -m bench.conv_layer``).
     """
     return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+@public(functional=True)
+def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Any:
+    """3-D convolution over (N, C, D, H, W) with weight (out, in / groups, kd, kh, kw), as
+    ``torch.nn.functional.conv3d`` (the same N-d im2col + GEMM as ``conv2d``)."""
+    return _convnd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def _conv_transpose_nd(name: str, nd: int, input: Any, weight: Any, bias: Any, stride: Any,

@@ -1,4 +1,4 @@
-"""Pooling and resampling over (N, C, *spatial): max/avg pooling (1-d, 2-d), adaptive pooling,
+"""Pooling and resampling over (N, C, *spatial): max/avg pooling (1-d, 2-d, 3-d), adaptive pooling,
 ``interpolate`` (nearest, (bi)linear).
 
 ``max_pool`` and ``avg_pool`` are primitives (hot in every CNN): the forward is one strided
@@ -94,6 +94,8 @@ def _max_pool_samples(rng: Any):
                    label="3x3 stride 2 pad 1 (overlapping)")
     yield S.Sample([x((1, 2, 5, 6))], ((2, 2), (2, 1), (0, 1), (2, 1), True),
                    label="dilation, ceil_mode")
+    yield S.Sample([x((1, 2, 3, 4, 4))], ((2, 2, 2), (1, 2, 2), (0, 1, 0), (1, 1, 1), False),
+                   label="3-d")
 
 
 def _torch_max_pool(torch: Any, x: Any, k: Any, s: Any, p: Any, d: Any, ceil: bool) -> Any:
@@ -217,6 +219,15 @@ def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
                         ceil_mode, return_indices)
 
 
+@public(functional=True)
+def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """3-D max pooling over (N, C, D, H, W), as ``torch.nn.functional.max_pool3d``; with
+    ``return_indices`` also the arg-max as flat indices into each (D, H, W) volume."""
+    return _max_pool_nd("max_pool3d", 3, input, kernel_size, stride, padding, dilation,
+                        ceil_mode, return_indices)
+
+
 # --- average pooling ----------------------------------------------------------------------------
 
 
@@ -245,13 +256,16 @@ def _avg_pool_samples(rng: Any):
                    label="ceil_mode")
     yield S.Sample([r((1, 1, 4, 4))], ((2, 2), (1, 1), (0, 0), False, True, 3),
                    label="divisor_override")
+    yield S.Sample([r((1, 2, 3, 4, 3))], ((2, 2, 2), (1, 2, 1), (1, 0, 1), False, False, None),
+                   label="3-d, count_include_pad=False")
 
 
 def _torch_avg_pool(torch: Any, x: Any, k: Any, s: Any, p: Any, ceil: bool, inc: bool,
                     div: Any) -> Any:
     if len(k) == 1:
         return torch.nn.functional.avg_pool1d(x, k, s, p, ceil, inc)
-    return torch.nn.functional.avg_pool2d(x, k, s, p, ceil, inc, div)
+    f = getattr(torch.nn.functional, f"avg_pool{len(k)}d")
+    return f(x, k, s, p, ceil, inc, div)
 
 
 @primitive("avg_pool", torch=_torch_avg_pool, samples=_avg_pool_samples, saves="",
@@ -330,6 +344,15 @@ def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
                         count_include_pad, divisor_override)
 
 
+@public(functional=True)
+def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Any:
+    """3-D average pooling over (N, C, D, H, W), as ``torch.nn.functional.avg_pool3d``."""
+    return _avg_pool_nd("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override)
+
+
 # --- adaptive pooling (composed) ----------------------------------------------------------------
 
 
@@ -357,13 +380,18 @@ def _spatial(name: str, input: Any, nd: int) -> Tensor:
 
 
 def _apply_matrices(x: Tensor, mats: Sequence[Any]) -> Tensor:
-    """Apply one (out, in) matrix along each trailing dim: x @ A^T on the last, A @ x before."""
+    """Apply one (out, in) matrix along each trailing dim: x @ A^T on the last, A @ x on the
+    one before; a third from the end (3-d) on the (D, OH * OW) view."""
     from chainrule.ops import matmul
     nd = len(mats)
     if nd == 1:
         return matmul(x, as_tensor(mats[0].T.copy()))
-    y = matmul(as_tensor(mats[0]), x)
-    return matmul(y, as_tensor(mats[1].T.copy()))
+    y = matmul(matmul(as_tensor(mats[-2]), x), as_tensor(mats[-1].T.copy()))
+    if nd == 3:
+        lead, (oh, ow) = y.shape[:-2], y.shape[-2:]
+        y = matmul(as_tensor(mats[0]), y.reshape(*lead, oh * ow))
+        y = y.reshape(*lead[:-1], y.shape[-2], oh, ow)
+    return y
 
 
 def adaptive_avg_matrix(xp: Any, n: int, o: int, dtype: Any) -> Any:
@@ -394,6 +422,13 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
     """Average pooling to a fixed (OH, OW) (``None`` keeps a size), as
     ``torch.nn.functional.adaptive_avg_pool2d``: ``P_h @ x @ P_w^T`` with constant matrices."""
     return _adaptive_avg("adaptive_avg_pool2d", input, output_size, 2)
+
+
+@public(functional=True)
+def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:
+    """Average pooling of (N, C, D, H, W) to a fixed (OD, OH, OW) (``None`` keeps a size), as
+    ``torch.nn.functional.adaptive_avg_pool3d``: one constant matrix along each dim."""
+    return _adaptive_avg("adaptive_avg_pool3d", input, output_size, 3)
 
 
 @public(functional=True)

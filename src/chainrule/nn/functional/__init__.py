@@ -1,34 +1,48 @@
 """Functional forms of the layers, activations and losses (``torch.nn.functional``)."""
 
 from chainrule.nn.functional.activation import (
+    celu,
     elu,
     gelu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
     hardtanh,
     leaky_relu,
     log_softmax,
     logsigmoid,
+    mish,
     prelu,
     relu,
     relu6,
+    rrelu,
+    selu,
     sigmoid,
     silu,
     softmax,
     softmin,
     softplus,
+    softshrink,
     softsign,
     step,
     tanh,
+    tanhshrink,
+    threshold,
 )
 from chainrule.nn.functional.contrastive import nt_xent_loss
 from chainrule.nn.functional.layers import (
     batch_norm,
+    bilinear,
     dropout,
     embedding,
+    embedding_bag,
     layer_norm,
     linear,
     normalize,
     one_hot,
     pad,
+    rms_norm,
 )
 from chainrule.nn.functional.loss import (
     binary_cross_entropy,
@@ -52,7 +66,15 @@ from chainrule.nn.functional.loss import (
     soft_margin_loss,
     triplet_margin_loss,
 )
-from chainrule.nn.functional.spatial import dropout1d, dropout2d
+from chainrule.nn.functional.spatial import (
+    alpha_dropout,
+    channel_shuffle,
+    dropout1d,
+    dropout2d,
+    local_response_norm,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 
 # The ops whose functional form is the op itself (declared with ``functional=True`` in the op
 # registry); the forms above that add PyTorch's extra arguments (``inplace=``) take precedence.

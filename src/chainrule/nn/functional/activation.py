@@ -12,11 +12,17 @@ from typing import Any
 
 from chainrule import backend, ops
 from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.errors import fmt_shape, op_error
+from chainrule.ops.activations import prelu_slopes
+from chainrule.random import Generator, generator_of
 
 __all__ = [
-    "elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "logsigmoid", "prelu", "relu",
-    "relu6", "sigmoid", "silu", "softmax", "softmin", "softplus", "softsign", "step", "tanh",
+    "celu", "elu", "gelu", "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
+    "leaky_relu", "log_softmax", "logsigmoid", "mish", "prelu", "relu", "relu6", "rrelu", "selu",
+    "sigmoid", "silu", "softmax", "softmin", "softplus", "softshrink", "softsign", "step", "tanh",
+    "tanhshrink", "threshold",
 ]
 
 
@@ -107,8 +113,9 @@ def prelu(input: Any, weight: Any) -> Tensor:
     """x if x > 0 else weight * x, with a learnable ``weight`` of 1 or C entries (C: the
     channels, dimension 1 of the input; a 0-d or 1-d input has one channel).
 
-    Differentiable in the input and in the slope: ``where(x > 0, x, w * x)``; the engine sums
-    the slope's gradient over the broadcast dimensions.
+    Differentiable in the input and in the slope (the ``prelu_slopes`` primitive, so that
+    ``cr.compile`` recomputes the sign mask); the engine sums the slope's gradient over the
+    broadcast dimensions.
     """
     x = input if isinstance(input, Tensor) else as_tensor(input)
     w = weight if isinstance(weight, Tensor) else as_tensor(weight)
@@ -125,7 +132,7 @@ def prelu(input: Any, weight: Any) -> Tensor:
         w = ops.reshape(w, (n,) + (1,) * (x.ndim - 2))
     elif x.ndim == 0:
         w = ops.reshape(w, ())
-    return ops.where(x._data > 0, x, w * x)
+    return prelu_slopes(x, w)
 
 
 def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0,
@@ -150,6 +157,132 @@ def softsign(input: Any) -> Tensor:
     """x / (1 + |x|)."""
     x = as_tensor(input)
     return x / (ops.abs(x) + 1.0)
+
+
+# --- compositions of registered ops (PyTorch's values and gradients, no new vjp) ---------------
+
+
+def _t(input: Any) -> Tensor:
+    return input if isinstance(input, Tensor) else as_tensor(input)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Any, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants (Klambauer et al. 2017):
+    alpha = 1.6733, scale = 1.0507."""
+    if inplace:
+        return _inplace(input, "selu_", selu)
+    return ops.elu(input, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (exp(x / alpha) - 1), i.e. alpha * elu(x / alpha)."""
+    if alpha == 0:
+        raise op_error("celu", "alpha=0", "a non-zero alpha (it divides x)", kind=ValueError)
+    if inplace:
+        return _inplace(input, "celu_", celu, alpha)
+    return ops.elu(_t(input) * (1.0 / alpha), 1.0) * float(alpha)
+
+
+def mish(input: Any, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)) (Misra 2019)."""
+    if inplace:
+        return _inplace(input, "mish_", mish)
+    x = _t(input)
+    return x * ops.tanh(ops.softplus(x, 1.0, 20.0))
+
+
+def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between."""
+    if inplace:
+        return _inplace(input, "hardsigmoid_", hardsigmoid)
+    return ops.clamp(_t(input) + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardswish(input: Any, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6 (MobileNetV3)."""
+    if inplace:
+        return _inplace(input, "hardswish_", hardswish)
+    x = _t(input)
+    return x * ops.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def _check_lambd(name: str, lambd: float) -> None:
+    if lambd < 0:
+        raise op_error(name, f"lambd={lambd}", "lambd >= 0 (the half-width of the zero band)",
+                       kind=ValueError)
+
+
+def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between: x - clamp(x, -lambd, lambd)."""
+    _check_lambd("softshrink", lambd)
+    x = _t(input)
+    return x - ops.clamp(x, -lambd, lambd)
+
+
+def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    _check_lambd("hardshrink", lambd)
+    return ops.hardshrink(input, float(lambd))
+
+
+def tanhshrink(input: Any) -> Tensor:
+    """x - tanh(x)."""
+    x = _t(input)
+    return x - ops.tanh(x)
+
+
+def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else ``value``."""
+    if inplace:
+        return _inplace(input, "threshold_", ops.threshold, threshold, value)
+    return ops.threshold(input, threshold, value)
+
+
+def glu(input: Any, dim: int = -1) -> Tensor:
+    """Gated linear unit: a * sigmoid(b), where a and b are the two halves of ``input`` along
+    ``dim`` (which must have even size)."""
+    x = _t(input)
+    if x.ndim == 0:
+        raise op_error("glu", "a 0-d input", "at least one dimension to halve", kind=ValueError)
+    n = x.shape[dim]
+    if n % 2:
+        raise op_error("glu", f"dimension {dim} of the input {fmt_shape(x.shape)} has odd size "
+                       f"{n}", "an even size along dim (it is split in two halves)",
+                       kind=ValueError)
+    a, b = ops.chunk(x, 2, dim)
+    return a * ops.sigmoid(b)
+
+
+def _rrelu_slopes(generator: Generator | None, shape: tuple, dtype: Any, lower: float,
+                  upper: float) -> Any:
+    u = generator_of(generator).random(shape,
+                                       dtype=dtype if dtype.itemsize >= 4 else backend.float32)
+    return (u * (upper - lower) + lower).astype(dtype, copy=False)
+
+
+def rrelu(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Randomized leaky ReLU (Xu et al. 2015): x if x >= 0 else a * x. In training each entry
+    draws its slope a ~ U(lower, upper) (from chainrule's default generator); otherwise a is the
+    mean slope (lower + upper) / 2."""
+    if inplace:
+        return _inplace(input, "rrelu_", rrelu, lower, upper, training)
+    if not training:
+        return ops.leaky_relu(input, (lower + upper) / 2)
+    x = _t(input)
+    arr = x._data
+    if arr.dtype.kind != "f":
+        raise op_error("rrelu", f"input has dtype {arr.dtype}", "a floating-point tensor",
+                       kind=TypeError)
+    a = _rrelu_slopes(None, arr.shape, arr.dtype, float(lower), float(upper))
+    if STATE.recorder is not None:  # cr.compile: fresh slopes at each replay
+        STATE.recorder.source(_rrelu_slopes, (None, arr.shape, arr.dtype, float(lower),
+                                              float(upper)), a)
+    return prelu_slopes(x, a)  # x <= 0: x * a, gradient a (PyTorch's rule at 0)
 
 
 def step(input: Any, threshold: float = 0.0) -> Tensor:
