@@ -86,6 +86,11 @@ CASES: dict[str, tuple[Callable[[], Any], tuple, tuple]] = {
     "Softsign": (lambda: nn.Softsign(), (_f32(5, 4),), (0,)),
     "RReLU": (lambda: nn.RReLU(), (_f32(5, 4),), (0,)),
     "GLU": (lambda: nn.GLU(), (_f32(5, 4),), (0,)),
+    "InverseTrig": (lambda: _Fn(lambda m, x: cr.asin(0.5 * x.tanh()) + cr.acos(0.5 * x.tanh())
+                                + cr.atan(x) + cr.asinh(x) + cr.acosh(x * x + 1.5)
+                                + cr.atanh(0.5 * x.tanh())),
+                    (_f32(5, 4),), (0,)),
+    "Det": (lambda: _Fn(lambda m, x: cr.det(x)), (_f32(5, 3, 3),), (0,)),
     "Softmin": (lambda: nn.Softmin(1), (_f32(5, 4),), (0,)),
     "RMSNorm": (lambda: nn.RMSNorm(4), (_f32(5, 4),), (0,)),
     "PixelShuffle": (lambda: nn.PixelShuffle(2), (_f32(2, 8, 3, 2),), (0,)),

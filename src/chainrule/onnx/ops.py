@@ -54,7 +54,8 @@ _SIMPLE = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow",
            "abs": "Abs", "sqrt": "Sqrt", "exp": "Exp", "log": "Log", "sin": "Sin", "cos": "Cos",
            "tan": "Tan", "tanh": "Tanh", "erf": "Erf", "sigmoid": "Sigmoid", "relu": "Relu",
            "reciprocal": "Reciprocal", "maximum": "Max", "minimum": "Min", "clone": "Identity",
-           "matmul": "MatMul"}
+           "matmul": "MatMul", "asin": "Asin", "acos": "Acos", "atan": "Atan", "asinh": "Asinh",
+           "acosh": "Acosh", "atanh": "Atanh", "det": "Det"}
 
 
 def _simple(op_type: str) -> Converter:
