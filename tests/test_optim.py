@@ -370,6 +370,17 @@ def test_validation_errors(make: Any, err: type, match: str) -> None:
         make(params_cr())
 
 
+def test_pytorch_implementation_switches_are_accepted() -> None:
+    ps = params_cr()
+    for make in (lambda: cr.optim.Adam(ps, fused=True), lambda: cr.optim.AdamW(ps, foreach=True),
+                 lambda: cr.optim.SGD(ps, lr=0.1, foreach=False, fused=None),
+                 lambda: cr.optim.RMSprop(ps, capturable=False)):
+        opt = make()
+        assert "foreach" in opt.param_groups[0] and "differentiable" in opt.param_groups[0]
+    with pytest.raises(RuntimeError, match="differentiable=True is not supported"):
+        cr.optim.Adam(ps, differentiable=True)
+
+
 def test_add_param_group_and_repr() -> None:
     ps = params_cr()
     opt = cr.optim.SGD(ps[:2], lr=0.1)
@@ -379,7 +390,8 @@ def test_add_param_group_and_repr() -> None:
     with pytest.raises(ValueError, match="more than one parameter group"):
         opt.add_param_group({"params": [ps[0]]})
     text = repr(opt)
-    assert text.startswith("SGD (\nParameter Group 0\n    dampening: 0\n    lr: 0.1\n")
+    assert text.startswith("SGD (\nParameter Group 0\n    dampening: 0\n    differentiable: False\n"
+                           "    foreach: None\n    fused: None\n    lr: 0.1\n")  # PyTorch's keys
     assert "Parameter Group 1" in text and "    momentum: 0.9\n" in text and text.endswith(")")
     named = cr.optim.Adam([("w", ps[0]), ("b", ps[1])])
     assert named.param_groups[0]["param_names"] == ["w", "b"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainrule.optim.optimizer import Optimizer, apply_update, square_average_
+from chainrule.optim.optimizer import Optimizer, apply_update, implementation_flags, square_average_
 
 __all__ = ["Adadelta"]
 
@@ -35,9 +35,13 @@ class Adadelta(Optimizer):
     _param_state_keys = ("square_avg", "acc_delta")
 
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0, *, maximize: bool = False) -> None:
+                 weight_decay: float = 0, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
                     "maximize": maximize}
+        defaults.update(implementation_flags("Adadelta", foreach, differentiable, capturable,
+                                             fused))
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, implementation_flags
 
 __all__ = ["Adagrad"]
 
@@ -36,10 +36,14 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
-                 eps: float = 1e-10, *, maximize: bool = False) -> None:
+                 eps: float = 1e-10, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value,
                     "maximize": maximize}
+        defaults.update(implementation_flags("Adagrad", foreach, differentiable, capturable,
+                                             fused, has_capturable=False, has_fused=True))
         super().__init__(params, defaults)
         for group in self.param_groups:  # PyTorch fills the state at construction
             for p in group["params"]:

@@ -6,7 +6,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from chainrule.optim.optimizer import Optimizer, apply_update, lerp_, square_average_
+from chainrule.optim.optimizer import (
+    Optimizer,
+    apply_update,
+    implementation_flags,
+    lerp_,
+    square_average_,
+)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -47,10 +53,14 @@ class Adam(Optimizer):
     def __init__(self, params: Any, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
                  decoupled_weight_decay: bool = False) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                     "amsgrad": amsgrad, "maximize": maximize,
                     "decoupled_weight_decay": decoupled_weight_decay}
+        defaults.update(implementation_flags("Adam", foreach, differentiable, capturable,
+                                             fused, has_fused=True))
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
@@ -125,8 +135,11 @@ class AdamW(Adam):
     def __init__(self, params: Any, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         fused=fused,
                          decoupled_weight_decay=True)
 
     def _after_load(self) -> None:

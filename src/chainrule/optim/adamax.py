@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chainrule.optim.optimizer import Optimizer, apply_update, lerp_
+from chainrule.optim.optimizer import Optimizer, apply_update, implementation_flags, lerp_
 
 __all__ = ["Adamax"]
 
@@ -34,9 +34,13 @@ class Adamax(Optimizer):
     _param_state_keys = ("exp_avg", "exp_inf")
 
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0, *, maximize: bool = False) -> None:
+                 eps: float = 1e-8, weight_decay: float = 0, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                     "maximize": maximize}
+        defaults.update(implementation_flags("Adamax", foreach, differentiable, capturable,
+                                             fused))
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:

@@ -8,7 +8,13 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.dtypes import get_default_dtype
 from chainrule.autograd.tensor import Tensor
-from chainrule.optim.optimizer import Optimizer, apply_update, lerp_, square_average_
+from chainrule.optim.optimizer import (
+    Optimizer,
+    apply_update,
+    implementation_flags,
+    lerp_,
+    square_average_,
+)
 
 __all__ = ["NAdam"]
 
@@ -58,10 +64,14 @@ class NAdam(Optimizer):
 
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                     "momentum_decay": momentum_decay,
                     "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize}
+        defaults.update(implementation_flags("NAdam", foreach, differentiable, capturable,
+                                             fused))
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:

@@ -65,17 +65,21 @@ def square_average_(xp: Any, v: Any, g: Any, decay: float, tmp: Any) -> None:
 
 
 def implementation_flags(name: str, foreach: bool | None = None, differentiable: bool = False,
-                         capturable: bool = False, fused: bool | None = None) -> dict[str, Any]:
+                         capturable: bool = False, fused: bool | None = None, *,
+                         has_capturable: bool = True, has_fused: bool = False) -> dict[str, Any]:
     """PyTorch's implementation switches, accepted so that its scripts run unchanged: ``foreach``,
     ``capturable`` and ``fused`` choose among kernels that compute the same update (chainrule has
     one); ``differentiable=True`` (autograd through ``step``) is refused, as updates write the
-    parameters' arrays in place, outside the graph."""
+    parameters' arrays in place, outside the graph. The dict goes into the defaults with the
+    keys the PyTorch optimiser has (``has_capturable``, ``has_fused``)."""
     if differentiable:
         raise RuntimeError(f"{name}: differentiable=True is not supported: chainrule updates the "
                            "parameters in place outside the autograd graph; for gradients "
                            "through an update, write it with tensor ops (cr.func)")
-    flags: dict[str, Any] = {"foreach": foreach, "differentiable": False, "capturable": capturable}
-    if fused is not None:
+    flags: dict[str, Any] = {"foreach": foreach, "differentiable": False}
+    if has_capturable:
+        flags["capturable"] = capturable
+    if has_fused or fused is not None:
         flags["fused"] = fused
     return flags
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
-from chainrule.optim.optimizer import Optimizer, apply_update
+from chainrule.optim.optimizer import Optimizer, apply_update, implementation_flags
 
 __all__ = ["SGD"]
 
@@ -47,9 +47,13 @@ class SGD(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
                     "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
+        defaults.update(implementation_flags("SGD", foreach, differentiable, capturable,
+                                             fused, has_capturable=False, has_fused=True))
         super().__init__(params, defaults)
 
     def _check_hyperparameters(self, group: dict[str, Any]) -> None:
