@@ -174,40 +174,40 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class Softmax(Module):
+class _AlongDim(Module):
+    """An activation applied along one ``dim``: ``F.<_functional>(input, dim)``."""
+
+    _functional = ""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Any) -> Tensor:
+        return getattr(F, self._functional)(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
     """exp(x) / sum(exp(x)) along ``dim``."""
+
+    _functional = "softmax"
 
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"dim": 1}, inputs=(rng.standard_normal((3, 4)),))
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
 
-    def forward(self, input: Any) -> Tensor:
-        return F.softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
-
-
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """log(softmax(x)) along ``dim``."""
+
+    _functional = "log_softmax"
 
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"dim": 0}, inputs=(rng.standard_normal((3, 4)),))
-
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Any) -> Tensor:
-        return F.log_softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class Hardtanh(Module):
@@ -464,40 +464,27 @@ class RReLU(Module):
                                                             else "")
 
 
-class GLU(Module):
+class GLU(_AlongDim):
     """Gated linear unit: a * sigmoid(b) for the two halves a, b of the input along ``dim``."""
+
+    _functional = "glu"
 
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"dim": 1}, inputs=(rng.standard_normal((3, 4)),))
 
     def __init__(self, dim: int = -1) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Any) -> Tensor:
-        return F.glu(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        super().__init__(dim)
 
 
-class Softmin(Module):
+class Softmin(_AlongDim):
     """softmax(-x) along ``dim``."""
+
+    _functional = "softmin"
 
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(kwargs={"dim": 1}, inputs=(rng.standard_normal((3, 4)),))
-
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Any) -> Tensor:
-        return F.softmin(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class Softmax2d(Module):
