@@ -41,6 +41,7 @@ def _reset_affine(m: Module) -> None:
     if m.bias is not None:
         init.zeros_(m.bias)
 
+
 class _BatchNorm(Module):
     """Shared by the batch-norm layers: parameters, running statistics, train/eval logic."""
 
@@ -86,8 +87,20 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    _ranks: tuple[int, ...] = ()  # the input ranks a subclass accepts; () = any of at least 2
+    _layout = "(N, C, ...)"  # the layout its error message asks for
+
     def _check_input_dim(self, input: Any) -> None:
-        raise NotImplementedError
+        name = type(self).__name__
+        shape = tuple(backend.xp.shape(input))
+        ok = len(shape) in self._ranks if self._ranks else len(shape) >= 2
+        if not ok:
+            want = " or ".join(f"{r}D" for r in self._ranks) if self._ranks else "at least 2D"
+            raise ValueError(f"{name}: expected {want} input (got {len(shape)}D input of shape "
+                             f"{shape}); use {self._layout}")
+        if shape[1] != self.num_features:
+            raise ValueError(f"{name}: input of shape {shape} has {shape[1]} channels "
+                             f"(dimension 1) but the layer has num_features={self.num_features}")
 
     def forward(self, input: Any) -> Tensor:
         self._check_input_dim(input)
@@ -134,22 +147,13 @@ class BatchNorm1d(_BatchNorm):
     a cumulative average); in eval mode, normalise with the running statistics. Then scale
     by ``weight`` and shift by ``bias`` (when ``affine``)."""
 
+    _ranks = (2, 3)
+    _layout = "(N, C) or (N, C, L)"
+
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(3,), inputs=(rng.standard_normal((4, 3, 2)),),
                             mode_dependent=True)
-
-    def _check_input_dim(self, input: Any) -> None:
-        nd = input.ndim if isinstance(input, Tensor) else backend.xp.ndim(input)
-        if nd not in (2, 3):
-            raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {nd}D input of shape "
-                             f"{tuple(backend.xp.shape(input))}); use (N, C) or (N, C, L)")
-        c = backend.xp.shape(input)[1]
-        if c != self.num_features:
-            shape = tuple(backend.xp.shape(input))
-            raise ValueError(f"BatchNorm1d: input of shape {shape} has {c} "
-                             f"channels (dimension 1) but the layer has num_features="
-                             f"{self.num_features}")
 
 
 class LayerNorm(Module):
@@ -190,38 +194,26 @@ class BatchNorm2d(_BatchNorm):
     statistics over (N, H, W); running statistics, momentum and train/eval as ``BatchNorm1d``.
     The forward is the fused ``batch_norm`` op."""
 
+    _ranks = (4,)
+    _layout = "(N, C, H, W)"
+
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(3,), inputs=(rng.standard_normal((2, 3, 2, 2)),),
                             mode_dependent=True)
-
-    def _check_input_dim(self, input: Any) -> None:
-        shape = tuple(backend.xp.shape(input))
-        if len(shape) != 4:
-            raise ValueError(f"BatchNorm2d: expected 4D input (got {len(shape)}D input of shape "
-                             f"{shape}); use (N, C, H, W)")
-        if shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm2d: input of shape {shape} has {shape[1]} channels "
-                             f"(dimension 1) but the layer has num_features={self.num_features}")
 
 
 class BatchNorm3d(_BatchNorm):
     """Batch normalisation of (N, C, D, H, W) inputs per channel C, as
     ``torch.nn.BatchNorm3d``: statistics over (N, D, H, W); otherwise as ``BatchNorm2d``."""
 
+    _ranks = (5,)
+    _layout = "(N, C, D, H, W)"
+
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(2,), inputs=(rng.standard_normal((2, 2, 2, 1, 2)),),
                             mode_dependent=True)
-
-    def _check_input_dim(self, input: Any) -> None:
-        shape = tuple(backend.xp.shape(input))
-        if len(shape) != 5:
-            raise ValueError(f"BatchNorm3d: expected 5D input (got {len(shape)}D input of shape "
-                             f"{shape}); use (N, C, D, H, W)")
-        if shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm3d: input of shape {shape} has {shape[1]} channels "
-                             f"(dimension 1) but the layer has num_features={self.num_features}")
 
 
 class RMSNorm(Module):
@@ -308,15 +300,6 @@ class SyncBatchNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
                          dtype, bias=bias)
         self.process_group = process_group
-
-    def _check_input_dim(self, input: Any) -> None:
-        shape = tuple(backend.xp.shape(input))
-        if len(shape) < 2:
-            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {len(shape)}D "
-                             f"input of shape {shape}); use (N, C, ...)")
-        if shape[1] != self.num_features:
-            raise ValueError(f"SyncBatchNorm: input of shape {shape} has {shape[1]} channels "
-                             f"(dimension 1) but the layer has num_features={self.num_features}")
 
     def _normalize(self, input: Any, running_mean: Any, running_var: Any, weight: Any,
                    bias: Any, use_batch: bool, factor: float) -> Tensor:
