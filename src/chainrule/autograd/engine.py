@@ -298,8 +298,7 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
             g = grads_pop(n)
         if n.meta is not None:
             g = _node_extras(n, g, acc)
-        x = n.x
-        vcs = n.vcs
+        x, vcs = n.x, n.vcs
         if x is None:
             raise _freed(n)
         if vcs:
@@ -308,17 +307,22 @@ def _propagate_fast(heap: list, grads: dict, acc: _Accumulator, retain_graph: bo
                 s += v[0]
             if s != n.ver:
                 _check_saved(n)
+        gs, nxt = n.op.vjp(n, g), n.next
         follow = fg = None
-        for e, gi, xi in zip(n.next, n.op.vjp(n, g), x):
+        i, k = 0, len(nxt)
+        while i < k:  # the edges (indexing: a zip costs more than a node's one or two edges)
+            e, gi = nxt[i], gs[i]
+            i += 1
             if e is None or gi is None:
                 continue
+            xi = x[i - 1]
             if gi.shape != xi.shape:
                 gi = sum_to(gi, xi.shape)
             if type(e) is Node:
                 if e is follow:
                     fg = fg + gi
                     continue
-                prev = grads_get(e)
+                prev = grads_get(e) if grads else None
                 if prev is not None:
                     grads[e] = prev + gi
                 elif follow is None:

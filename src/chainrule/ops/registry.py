@@ -33,7 +33,7 @@ from chainrule.autograd.dtypes import get_default_dtype
 from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import _INFERENCE, STATE
 from chainrule.autograd.inference import INFERENCE_VC
-from chainrule.autograd.node import Node, meta_of, new_node
+from chainrule.autograd.node import Node, meta_of, new_node, next_seq
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import get_array_module
 from chainrule.ops.public import public
@@ -47,6 +47,7 @@ _numpy = backend.host  # the fast path: a host array's module is known without a
 _ndarray = backend.ndarray
 _F64 = backend.float64
 _NEED1 = (True,)  # the one input of a recorded unary op needs its gradient
+_NEED11, _NEED10, _NEED01 = (True, True), (True, False), (False, True)
 _NO_VC = [0]  # version counter stand-in for constant operands (never bumped)
 
 
@@ -121,6 +122,7 @@ def primitive(
                 doc=inspect.getdoc(fwd) or "")
         call = _make_call(op)
         call.__name__ = call.__qualname__ = name
+        call.__code__ = call.__code__.replace(co_name=name, co_qualname=name)  # own inline caches
         call.__doc__ = op.doc
         call.op = op  # type: ignore[attr-defined]
         call.defvjp = op.defvjp  # type: ignore[attr-defined]
@@ -136,9 +138,11 @@ def primitive(
 
 
 # ---------------------------------------------------------------------------------------------
-# The apply point: one closure per arity, built at registration. Each runs the same steps: read
+# The apply point: one closure per op, built at registration. Each runs the same steps: read
 # the input arrays, ask the seam for their array module, run the forward, wrap the output, and
-# (only when some input requires grad and grad mode is on) record a Node with ``new_node``.
+# (only when some input requires grad and grad mode is on) record a Node. Plain ops (no
+# parameters, residuals or view: add, mul, tanh, linear, ...) get a closure per arity that skips
+# those checks; unary ops with parameters get ``_unary``; the rest the general ``_apply``.
 # ---------------------------------------------------------------------------------------------
 
 def _operand(v: Any, op: Op) -> Any:
@@ -225,16 +229,15 @@ def _saved_vcs(op: Op, in_vcs: tuple, out_vc: list) -> tuple:
 
 
 def _make_call(op: Op) -> Callable[..., Any]:
-    if op.nin == -1:
-        call = _variadic(op)
-    elif op.nin == 1:
-        call = _unary(op)
-    elif op.nin == 2:
+    plain = not (op.nparams or op.has_res or op.is_view)  # the common op: no per-call checks
+    if op.nin == 1:
+        call = _unary_plain(op) if plain else _unary(op)
+    elif op.nin == 2 and plain:
         call = _binary(op)
-    elif op.nin == 3:
+    elif op.nin == 3 and plain:
         call = _ternary(op)
     else:
-        call = _nary(op)
+        call = _variadic(op) if op.nin == -1 else _nary(op)
     return _keywords(op, call) if op.nparams else call
 
 
@@ -257,6 +260,48 @@ def _keywords(op: Op, call: Callable[..., Any]) -> Callable[..., Any]:
         return call(*values[:first], *values[first:])
 
     return call_kw
+
+
+def _unary_plain(op: Op) -> Callable[..., Any]:
+    """No parameters, no residuals, not a view (exp, tanh, relu, ...): the common op, so its
+    closure skips those steps and builds its node inline (``new_node``'s fields, no call)."""
+    fwd, promotes, saves_x, saves_out = op.forward, op.promotes, op.saves_x, op.saves_out
+
+    def call(i0: Any) -> Tensor:
+        if not isinstance(i0, Tensor):
+            i0 = as_tensor(i0)
+        x0 = i0._data
+        xp = _numpy if type(x0) is _ndarray else get_array_module(x0)
+        try:
+            out = fwd(xp, x0)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _wrap_error(op, e, (x0,)) from None
+        if type(out) is not _ndarray or (promotes and out.dtype is _F64 and x0.dtype is not _F64):
+            out = _output(op, xp, out, (x0,))
+        t = _new(Tensor)
+        t._data, t._grad, t._meta = out, None, None
+        t._vc = [0]
+        if i0.requires_grad and STATE.enabled:
+            t._node = n = Node()
+            n.op, n.next, n.need = op, (i0._node or i0,), _NEED1
+            n.x, n.p, n.res = (x0,), (), None
+            n.meta = None
+            n.seq, n.out = next_seq(), (out if saves_out else None)
+            if saves_x:
+                v = i0._vc
+                n.vcs, n.ver = ((v, t._vc) if saves_out else (v,)), v[0]
+            else:
+                n.vcs, n.ver = ((t._vc,) if saves_out else ()), 0
+            t.requires_grad = True
+            if STATE.slow:
+                _slow(op, n, xp, (x0,), (), t, None)
+        else:
+            t._node, t.requires_grad = None, False
+            if STATE.slow:
+                _slow(op, None, xp, (x0,), (), t, None)
+        return t
+
+    return call
 
 
 def _unary(op: Op) -> Callable[..., Any]:
@@ -308,119 +353,97 @@ def _unary(op: Op) -> Callable[..., Any]:
 
 
 def _binary(op: Op) -> Callable[..., Any]:
-    fwd, nparams, has_res, saves_out = op.forward, op.nparams, op.has_res, op.saves_out
-    is_view, promotes, saves_x = op.is_view, op.promotes, op.saves_x
+    """Two inputs, plain (add, mul, matmul, ...); two-input ops with parameters (losses) take
+    the general ``_apply``."""
+    fwd, promotes, saves_x, saves_out = op.forward, op.promotes, op.saves_x, op.saves_out
 
-    def call(i0: Any, i1: Any, *p: Any) -> Tensor:
-        if len(p) != nparams:
-            p = _params(op, p)
+    def call(i0: Any, i1: Any) -> Tensor:
         if isinstance(i0, Tensor):
-            x0 = i0._data
+            x0, v0 = i0._data, i0._vc
             e0 = (i0._node or i0) if i0.requires_grad else None
         else:
-            x0, e0 = _operand(i0, op), None
+            x0, v0, e0 = _operand(i0, op), _NO_VC, None
         if isinstance(i1, Tensor):
-            x1 = i1._data
+            x1, v1 = i1._data, i1._vc
             e1 = (i1._node or i1) if i1.requires_grad else None
         else:
-            x1, e1 = _operand(i1, op), None
+            x1, v1, e1 = _operand(i1, op), _NO_VC, None
         xp = _numpy if type(x0) is _ndarray or type(x1) is _ndarray else get_array_module(x0, x1)
         try:
-            out = fwd(xp, x0, x1, *p) if p else fwd(xp, x0, x1)
+            out = fwd(xp, x0, x1)
         except (ValueError, TypeError, IndexError) as e:
             raise _wrap_error(op, e, (x0, x1)) from None
-        res = None
-        if has_res:
-            out, res = out
         if type(out) is not _ndarray or (promotes and out.dtype is _F64 and _int_promoted(x0, x1)):
             out = _output(op, xp, out, (x0, x1))
         t = _new(Tensor)
-        t._data = out
-        t._grad = None
-        t._meta = None
-        t._vc = (i0._vc if isinstance(i0, Tensor) else [0]) if is_view else [0]
+        t._data, t._grad, t._meta = out, None, None
+        t._vc = [0]
         if (e0 is not None or e1 is not None) and STATE.enabled:
+            t._node = n = Node()
+            n.op, n.next, n.x = op, (e0, e1), (x0, x1)
+            n.p, n.res, n.meta = (), None, None
+            n.need = (_NEED11 if e1 is not None else _NEED10) if e0 is not None else _NEED01
+            n.seq, n.out = next_seq(), (out if saves_out else None)
             if saves_x:
-                vcs = (i0._vc if isinstance(i0, Tensor) else _NO_VC,
-                       i1._vc if isinstance(i1, Tensor) else _NO_VC)
-                if saves_out:
-                    vcs = (*vcs, t._vc)
+                n.vcs, n.ver = ((v0, v1, t._vc) if saves_out else (v0, v1)), v0[0] + v1[0]
             else:
-                vcs = (t._vc,) if saves_out else ()
-            t._node = n = new_node(op, (e0, e1), (e0 is not None, e1 is not None), (x0, x1), p,
-                                   res, out if saves_out else None, vcs)
+                n.vcs, n.ver = ((t._vc,) if saves_out else ()), 0
             t.requires_grad = True
             if STATE.slow:
-                _slow(op, n, xp, (x0, x1), p, t, res)
+                _slow(op, n, xp, (x0, x1), (), t, None)
         else:
-            t._node = None
-            t.requires_grad = False
+            t._node, t.requires_grad = None, False
             if STATE.slow:
-                _slow(op, None, xp, (x0, x1), p, t, res)
+                _slow(op, None, xp, (x0, x1), (), t, None)
         return t
 
     return call
 
 
 def _ternary(op: Op) -> Callable[..., Any]:
-    """Three tensor inputs (linear: x, weight, optional bias; where): the hot layer op, so it
-    gets its own closure instead of the general loop."""
-    fwd, nparams, has_res, saves_out = op.forward, op.nparams, op.has_res, op.saves_out
-    is_view, saves_x = op.is_view, op.saves_x
+    """Three inputs, plain (linear: x, weight, optional bias; where): the hot layer op."""
+    fwd, saves_x, saves_out = op.forward, op.saves_x, op.saves_out
 
-    def call(i0: Any, i1: Any, i2: Any, *p: Any) -> Tensor:
-        if len(p) != nparams:
-            p = _params(op, p)
+    def call(i0: Any, i1: Any, i2: Any) -> Tensor:
         if isinstance(i0, Tensor):
-            x0 = i0._data
+            x0, v0 = i0._data, i0._vc
             e0 = (i0._node or i0) if i0.requires_grad else None
         else:
-            x0, e0 = _operand(i0, op), None
+            x0, v0, e0 = _operand(i0, op), _NO_VC, None
         if isinstance(i1, Tensor):
-            x1 = i1._data
+            x1, v1 = i1._data, i1._vc
             e1 = (i1._node or i1) if i1.requires_grad else None
         else:
-            x1, e1 = _operand(i1, op), None
+            x1, v1, e1 = _operand(i1, op), _NO_VC, None
         if isinstance(i2, Tensor):
-            x2 = i2._data
+            x2, v2 = i2._data, i2._vc
             e2 = (i2._node or i2) if i2.requires_grad else None
         else:
-            x2, e2 = _operand(i2, op), None
+            x2, v2, e2 = _operand(i2, op), _NO_VC, None
         xp = (_numpy if type(x0) is _ndarray and type(x1) is _ndarray
               else get_array_module(x0, x1, x2))
         try:
-            out = fwd(xp, x0, x1, x2, *p) if p else fwd(xp, x0, x1, x2)
+            out = fwd(xp, x0, x1, x2)
         except (ValueError, TypeError, IndexError) as e:
             raise _wrap_error(op, e, (x0, x1, x2)) from None
-        res = None
-        if has_res:
-            out, res = out
         if type(out) is not _ndarray or out.dtype is _F64:
             out = _output(op, xp, out, (x0, x1, x2))
         t = _new(Tensor)
-        t._data = out
-        t._grad = None
-        t._meta = None
-        t._vc = (i0._vc if isinstance(i0, Tensor) else [0]) if is_view else [0]
+        t._data, t._grad, t._meta = out, None, None
+        t._vc = [0]
         if (e0 is not None or e1 is not None or e2 is not None) and STATE.enabled:
-            vcs = ()
-            if saves_x:
-                vcs = (i0._vc if isinstance(i0, Tensor) else _NO_VC,
-                       i1._vc if isinstance(i1, Tensor) else _NO_VC,
-                       i2._vc if isinstance(i2, Tensor) else _NO_VC)
-            if saves_out:
-                vcs = (*vcs, t._vc)
+            vcs = (v0, v1, v2) if saves_x else ()
             t._node = n = new_node(op, (e0, e1, e2),
-                                   (e0 is not None, e1 is not None, e2 is not None),
-                                   (x0, x1, x2), p, res, out if saves_out else None, vcs)
+                                   (e0 is not None, e1 is not None, e2 is not None), (x0, x1, x2),
+                                   (), None, out if saves_out else None,
+                                   (*vcs, t._vc) if saves_out else vcs)
             t.requires_grad = True
             if STATE.slow:
-                _slow(op, n, xp, (x0, x1, x2), p, t, res)
+                _slow(op, n, xp, (x0, x1, x2), (), t, None)
         else:
-            t._node = None
-            t.requires_grad = False
+            t._node, t.requires_grad = None, False
             if STATE.slow:
-                _slow(op, None, xp, (x0, x1, x2), p, t, res)
+                _slow(op, None, xp, (x0, x1, x2), (), t, None)
         return t
 
     return call
