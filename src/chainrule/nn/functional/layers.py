@@ -23,12 +23,32 @@ __all__ = [
 ]
 
 
-def _dropout_mask(generator: Generator | None, shape: tuple, dtype: Any, p: float) -> Any:
+def keep_mask(generator: Generator | None, shape: tuple, dtype: Any, p: float) -> Any:
+    """1 where an entry is kept (probability 1 - p), 0 where it is dropped, in ``dtype``."""
     u = generator_of(generator).random(shape,
                                        dtype=dtype if dtype.itemsize >= 4 else backend.float32)
-    mask = (u >= p).astype(dtype)
+    return (u >= p).astype(dtype)
+
+
+def dropout_mask(generator: Generator | None, shape: tuple, dtype: Any, p: float) -> Any:
+    """The keep mask scaled by 1 / (1 - p) (inverted dropout)."""
+    mask = keep_mask(generator, shape, dtype, p)
     mask *= 1.0 / (1.0 - p)
     return mask
+
+
+def dropout_input(name: str, input: Any, p: float, training: bool) -> tuple[Tensor, bool]:
+    """The tensor a dropout acts on, and whether it acts (training with p > 0); refuses p
+    outside [0, 1] and, when it acts, a non-floating input."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    if not training or p == 0.0:
+        return x, False
+    if x._data.dtype.kind != "f":
+        raise op_error(name, f"input has dtype {x._data.dtype}", "a floating-point tensor",
+                       kind=DTypeError)
+    return x, True
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False,
@@ -40,21 +60,16 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
     reproducible) or from ``generator``. Its gradient is the same mask times the output
     gradient (one ``mul``).
     """
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    x = input if isinstance(input, Tensor) else as_tensor(input)
-    if not training or p == 0.0:
+    x, acts = dropout_input("dropout", input, p, training)
+    if not acts:
         return x
     arr = x._data
-    if arr.dtype.kind != "f":
-        raise op_error("dropout", f"input has dtype {arr.dtype}", "a floating-point tensor",
-                       kind=DTypeError)
     if p == 1.0:
         mask = backend.get_array_module(arr).zeros(arr.shape, dtype=arr.dtype)
     else:
-        mask = _dropout_mask(generator, arr.shape, arr.dtype, p)
+        mask = dropout_mask(generator, arr.shape, arr.dtype, p)
         if STATE.recorder is not None:  # cr.compile: a fresh mask at each replay
-            STATE.recorder.source(_dropout_mask, (generator, arr.shape, arr.dtype, p), mask)
+            STATE.recorder.source(dropout_mask, (generator, arr.shape, arr.dtype, p), mask)
     if inplace:
         return x._inplace("dropout_", ops.mul, mask)
     return ops.mul(x, mask)

@@ -11,8 +11,9 @@ from chainrule import backend, ops
 from chainrule.autograd.factories import as_tensor
 from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
-from chainrule.errors import DTypeError, fmt_shape, op_error
-from chainrule.random import Generator, generator_of
+from chainrule.errors import fmt_shape, op_error
+from chainrule.nn.functional.layers import dropout_input, dropout_mask, keep_mask
+from chainrule.random import Generator
 
 __all__ = ["alpha_dropout", "channel_shuffle", "dropout1d", "dropout2d", "local_response_norm",
            "pixel_shuffle", "pixel_unshuffle"]
@@ -33,10 +34,7 @@ def _channel_dropout(name: str, nd: int, input: Any, p: float, training: bool,
     if p == 1.0:
         mask = backend.get_array_module(arr).zeros(lead, dtype=arr.dtype)
     else:
-        u = generator_of(generator).random(lead, dtype=arr.dtype if arr.dtype.itemsize >= 4
-                                           else backend.float32)
-        mask = (u >= p).astype(arr.dtype)
-        mask *= 1.0 / (1.0 - p)
+        mask = dropout_mask(generator, lead, arr.dtype, p)
     mask = mask.reshape(*lead, *(1,) * nd)
     if inplace:
         return x._inplace(name + "_", ops.mul, mask)
@@ -61,12 +59,6 @@ def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
 _SELU_NEG_SAT = 1.7580993408473766  # -SELU's saturation value: scale * alpha
 
 
-def _keep_mask(generator: Generator | None, shape: tuple, dtype: Any, p: float) -> Any:
-    u = generator_of(generator).random(shape,
-                                       dtype=dtype if dtype.itemsize >= 4 else backend.float32)
-    return (u >= p).astype(dtype)
-
-
 def alpha_dropout(input: Any, p: float = 0.5, training: bool = False,
                   inplace: bool = False) -> Tensor:
     """Dropout for self-normalising (SELU) networks (Klambauer et al. 2017), as
@@ -78,21 +70,16 @@ def alpha_dropout(input: Any, p: float = 0.5, training: bool = False,
     (PyTorch's ``x a m + a alpha ((m - 1) + p)``, regrouped so that the mask is the only drawn
     array; ``cr.compile`` draws it again at each replay).
     """
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    x = input if isinstance(input, Tensor) else as_tensor(input)
-    if not training or p == 0.0:
+    x, acts = dropout_input("alpha_dropout", input, p, training)
+    if not acts:
         return x
     arr = x._data
-    if arr.dtype.kind != "f":
-        raise op_error("alpha_dropout", f"input has dtype {arr.dtype}",
-                       "a floating-point tensor", kind=DTypeError)
     if p == 1.0:
         zero = backend.get_array_module(arr).zeros((), dtype=arr.dtype)
         return x._inplace("alpha_dropout_", ops.mul, zero) if inplace else ops.mul(x, zero)
-    m = _keep_mask(None, arr.shape, arr.dtype, p)
+    m = keep_mask(None, arr.shape, arr.dtype, p)
     if STATE.recorder is not None:  # cr.compile: a fresh mask at each replay
-        STATE.recorder.source(_keep_mask, (None, arr.shape, arr.dtype, p), m)
+        STATE.recorder.source(keep_mask, (None, arr.shape, arr.dtype, p), m)
     alpha = _SELU_NEG_SAT
     a = 1.0 / math.sqrt((alpha * alpha * p + 1.0) * (1.0 - p))
 
