@@ -108,6 +108,12 @@ class _ConvNd(Module):
         flat = [a for lo_hi in reversed(pads) for a in lo_hi]
         return F.pad(input, flat, mode=self.padding_mode), 0
 
+    def forward(self, input: Any) -> Tensor:
+        """The convolution (``F.conv1d/2d/3d`` by ``_nd``); the transposed layers override it."""
+        x, pad = self._padded(input)
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self._nd - 1]
+        return conv(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L), as ``torch.nn.Conv1d``: weight (C_out, C_in / groups,
@@ -125,10 +131,6 @@ class Conv1d(_ConvNd):
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input: Any) -> Tensor:
-        x, pad = self._padded(input)
-        return F.conv1d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -152,10 +154,6 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input: Any) -> Tensor:
-        x, pad = self._padded(input)
-        return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
-
 
 class Conv3d(_ConvNd):
     """3-D convolution over (N, C_in, D, H, W), as ``torch.nn.Conv3d``: weight (C_out,
@@ -175,11 +173,6 @@ class Conv3d(_ConvNd):
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input: Any) -> Tensor:
-        x, pad = self._padded(input)
-        p = self._parameters
-        return F.conv3d(x, p["weight"], p["bias"], self.stride, pad, self.dilation, self.groups)
 
 
 class ConvTranspose1d(_ConvNd):
