@@ -3,6 +3,8 @@
     python -m bench.train_compare                  # 10 epochs, seed 0, 1 thread (about 2 min)
     python -m bench.train_compare --seeds 0 1 2    # three seeds per framework
     python -m bench.train_compare --limit 2000 --epochs 1   # a smoke run
+    python -m bench.train_compare --labels 1000 --epochs 30 --seeds 0 1 2   # the regimes table's
+                                                   # supervised-only row, both frameworks
 
 The same configuration on both sides: the architecture, PyTorch's default ``nn.Linear`` init
 (kaiming-uniform weights, uniform biases; chainrule's ``nn.Linear`` copies it), Adam (lr 1e-3,
@@ -51,6 +53,8 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (784, 256, 128, 10)
+LABELS = (", trained on {n} labelled images only (stratified by class, drawn per seed as "
+          "`chainrule train --labels {n}` draws them)")
 COSINE = " annealed to 0 over the epochs (CosineAnnealingLR, stepped per epoch)"
 
 
@@ -152,7 +156,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data = load_arrays(args.limit)
     results: dict[str, Any] = {"chainrule": {}, "torch": {}}
     for seed in args.seeds:
-        conf = (data, seed, args.batch_size, args.lr, args.epochs, args.schedule)
+        run_data = data
+        if args.labels:  # the stratified, seeded subset that `chainrule train --labels N` keeps
+            from chainrule.data.augment import labelled_indices
+
+            keep, _ = labelled_indices(data[1], args.labels, seed=seed)
+            run_data = (data[0][keep], data[1][keep], data[2], data[3])
+        conf = (run_data, seed, args.batch_size, args.lr, args.epochs, args.schedule)
         runs = {"chainrule": ChainruleRun(*conf), "torch": TorchRun(*conf)}
         rec = {fw: {"epoch_seconds": [], "test_accuracy": []} for fw in runs}
         for e in range(args.epochs):
@@ -181,7 +191,9 @@ def report(results: dict[str, Any], args: argparse.Namespace, meta: dict[str, An
         "MLP 784-256-128-10 ReLU, cross-entropy, Adam lr "
         f"{args.lr:g}{COSINE if args.schedule == 'cosine' else ''}"
         f", batch {args.batch_size}, {args.epochs} epochs"
-        f"{'' if args.limit is None else f', first {args.limit} samples only'}. Time per epoch: "
+        f"{'' if args.limit is None else f', first {args.limit} samples only'}"
+        f"{'' if not args.labels else LABELS.format(n=args.labels)}"
+        ". Time per epoch: "
         "the median over the epochs of the training pass (the frameworks alternate epoch by "
         "epoch).",
         "",
@@ -219,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="thread pools of NumPy's BLAS and PyTorch (set before they load)")
     ap.add_argument("--limit", type=int, default=None, help="use the first N samples of each split")
+    ap.add_argument("--labels", type=int, default=None,
+                    help="train on N labelled images only (stratified, per seed), as "
+                         "`chainrule train --labels N`")
     ap.add_argument("--out", type=Path, default=None,
                     help="write the report (.md) and the raw numbers (.json) under this folder")
     args = ap.parse_args(argv)
