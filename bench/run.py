@@ -206,6 +206,9 @@ def check(wl: str, live: list[str], workers: dict[str, Worker]) -> dict:
 def time_imports(threads: int, args: argparse.Namespace) -> dict:
     """Import time in fresh interpreters, interleaved; the first round is a discarded warm-up."""
     env = thread_env(threads)
+    # bytecode cached, as in an installed package: the discarded first round writes it even
+    # where the environment says PYTHONDONTWRITEBYTECODE (else every import compiles the source)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     code = "import time; t = time.perf_counter(); import {}; print(time.perf_counter() - t)"
     times: dict[str, list[float]] = {fw: [] for fw in args.frameworks}
     res: dict[str, Any] = {}

@@ -14,7 +14,7 @@ benchmark table.
 
 from __future__ import annotations
 
-from chainrule.compile.recorder import CompileError, CompileWarning
+from chainrule.compile.errors import CompileError, CompileWarning
 from chainrule.compile.step import Compiled, compile
 
 __all__ = ["CompileError", "CompileWarning", "Compiled", "compile"]

@@ -34,18 +34,11 @@ from chainrule.autograd.grad_mode import STATE, refresh_slow
 from chainrule.autograd.node import Node
 from chainrule.autograd.tensor import Tensor, _leaf
 from chainrule.compile import lower
+from chainrule.compile.errors import CompileError, CompileWarning  # noqa: F401  (re-exported)
 from chainrule.ops.registry import REGISTRY
 
 _nd = backend.ndarray
 _new = object.__new__
-
-
-class CompileWarning(UserWarning):
-    """``cr.compile`` could not replay a step and runs it eagerly instead (the reason is given)."""
-
-
-class CompileError(RuntimeError):
-    """``cr.compile(step, strict=True)`` could not replay the step (the reason is given)."""
 
 
 class _Unsafe(Exception):

@@ -8,13 +8,16 @@ import itertools
 import linecache
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainrule import backend
 from chainrule.autograd.engine import observe
 from chainrule.autograd.grad_mode import STATE, refresh_slow
 from chainrule.autograd.tensor import Tensor, _leaf
-from chainrule.compile.recorder import CompileError, CompileWarning, Recorder
+from chainrule.compile.errors import CompileError, CompileWarning
+
+if TYPE_CHECKING:
+    from chainrule.compile.recorder import Recorder
 
 _nd = backend.ndarray
 _SCALARS = (bool, int, float, str, type(None))
@@ -193,6 +196,8 @@ class Compiled:
         return ran if done else self.fn(*args, **kwargs)
 
     def _record(self, key: Any, arrays: list, tensors: list, args: tuple, kwargs: dict) -> Any:
+        from chainrule.compile.recorder import Recorder  # imported on the first recording
+
         rec = Recorder()
         in_slots = []
         for a in arrays:
