@@ -555,3 +555,18 @@ def test_graph_is_freed_by_refcount_when_the_output_is_dropped() -> None:
         assert ref() is None  # no reference cycle: freed at once, without the collector
     finally:
         gc.enable()
+
+
+def test_inplace_cast_failure_is_a_runtime_error_and_leaves_the_tensor_alone():
+    """As PyTorch: an in-place op whose float result cannot go into an integer tensor raises
+    RuntimeError naming the op and both dtypes; nothing is written, the version is unchanged."""
+    a = cr.tensor([1, 2, 3])
+    with pytest.raises(RuntimeError, match=r"sub_: result type float64 can't be cast to the "
+                                           r"desired output type int64"):
+        a -= cr.tensor([0.5, 0.5, 0.5], dtype=cr.float64)
+    assert a.tolist() == [1, 2, 3] and a._version == 0
+    with pytest.raises(ValueError, match=r"add_: cannot apply \(4,\) in place to \(3,\)"):
+        cr.ones(3).add_(cr.ones(4))
+    b = cr.ones(3)
+    b -= 0.25  # the host fast path: same values as out of place
+    assert b.tolist() == [0.75, 0.75, 0.75] and b._version == 1

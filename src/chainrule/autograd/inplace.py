@@ -24,6 +24,9 @@ Tensor: Any = None
 F: Any = None
 as_tensor: Any = None
 _BINARY_OPS: dict[str, Callable[..., Any]] = {}
+_ndarray = backend.ndarray
+_HOST_UFUNCS = {name: getattr(backend.host, name)
+                for name in ("add", "subtract", "multiply", "true_divide")}
 
 
 def bind(tensor_cls: type, ops: Any) -> None:
@@ -107,10 +110,19 @@ class InplaceMixin:
         o = other._data if isinstance(other, Tensor) else other
         try:
             self._vc[0] += 1  # first: an inference tensor refuses before its memory changes
-            getattr(backend.get_array_module(d), ufunc)(d, o, out=d, casting="same_kind")
+            if type(d) is _ndarray:  # host arrays: the ufunc itself, out positional
+                _HOST_UFUNCS[ufunc](d, o, d)  # (casting="same_kind" is the ufunc default)
+            else:
+                getattr(backend.get_array_module(d), ufunc)(d, o, out=d, casting="same_kind")
         except InferenceTensorError:
             raise _inference_inplace(name) from None
         except (ValueError, TypeError) as e:
+            self._vc[0] -= 1  # nothing was written
+            if hasattr(e, "casting"):  # NumPy's casting error (PyTorch: a RuntimeError)
+                raise RuntimeError(f"{name}: result type {e.from_} can't be cast to the "
+                                   f"desired output type {e.to} of this in-place op (the "
+                                   f"tensor is {d.dtype}; use an out-of-place op, or "
+                                   f".to() first)") from None
             raise type(e)(f"{name}: cannot apply {backend.xp.shape(o)} in place to {d.shape} "
                           f"({e})") from None
         if STATE.recorder is not None:
