@@ -3,11 +3,12 @@
 Most layers need no entry: their forward is traced op by op (``chainrule.onnx.ops``; Conv*,
 ConvTranspose*, AvgPool*, BatchNorm*, GroupNorm, Dropout are). A layer has an entry when ONNX
 has one operator for what its forward computes in several steps (RNN, LSTM, GRU: one ONNX node
-instead of an unrolled loop over a fixed number of time steps; the adaptive pools,
-InstanceNorm2d, Upsample, Flatten: one pooling, InstanceNormalization, Resize or Flatten node
-instead of constant matrices, gathers, or a reshape that folds the batch into the channels),
-when its input is integer (Embedding), or when its forward computes something outside the
-recorded ops (PReLU's mask, Step, Perceptron, AdaptiveMaxPool2d's arg-max, MaxPool's indices).
+instead of an unrolled loop over a fixed number of time steps; the adaptive pools, LPPool,
+InstanceNorm2d, Upsample, Flatten: one pooling, LpPool, InstanceNormalization, Resize or Flatten
+node instead of constant matrices, gathers, a composition, or a reshape that folds the batch into
+the channels), when its input is integer (Embedding, MaxUnpool's indices), or when its forward
+computes something outside the recorded ops (PReLU's mask, Step, Perceptron, AdaptiveMaxPool's
+arg-max, MaxPool's indices).
 A converter gets the context (``ctx.g`` the graph, ``ctx.name(tensor)`` an input's ONNX name,
 ``ctx.param(module, "weight")`` a parameter's initializer), the layer, its call's ``args`` and
 ``kwargs``; it returns the ONNX names of the layer's output tensors, flattened in
@@ -31,8 +32,9 @@ MODULE_EXPORTERS: dict[type, ModuleConverter] = {}
 PENDING: tuple[str, ...] = ()
 """Layer classes that ONNX has operators for but this exporter cannot export yet: none at
 present (convolution, pooling and batch normalisation are converted op by op, the adaptive
-pools, InstanceNorm2d, Upsample and Flatten whole, below). A layer named here would still be
-traced op by op, and the error for an op without a converter lists these names."""
+pools, MaxPool/MaxUnpool, LPPool, InstanceNorm2d, Upsample and Flatten whole, below). A layer
+named here would still be traced op by op, and the error for an op without a converter lists
+these names."""
 
 
 def module(*classes: type) -> Callable[[ModuleConverter], ModuleConverter]:
