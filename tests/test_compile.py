@@ -208,6 +208,28 @@ def test_train_eval_switch_records_again() -> None:
     assert fn.recordings == 2
 
 
+@pytest.mark.parametrize("name, shape", [("Dropout1d", (3, 5, 4)), ("Dropout2d", (3, 5, 2, 4)),
+                                         ("Dropout3d", (3, 5, 2, 2, 4)),
+                                         ("FeatureAlphaDropout", (3, 5, 4))])
+def test_channel_dropouts_replay_with_a_fresh_mask_each_step(name: str, shape: tuple) -> None:
+    """The channel masks are drawn again at each replay (compiled = eager, bit for bit), not
+    frozen and not a fallback."""
+    def make() -> tuple:
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 4), getattr(nn, name)(0.5))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        x = cr.randn(*shape)
+
+        def step(x: Any) -> Any:
+            opt.zero_grad()
+            loss = (model(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return model, opt, step, (x,)
+    _assert_same(make)
+
+
 def test_data_dependent_step_falls_back() -> None:
     _model, _opt, step, (x, y) = _mlp_maker(optim.SGD, lr=0.1)()
 

@@ -241,3 +241,177 @@ def test_conv_transpose_stride_1_output_padding_takes_the_flipped_route():
     kw = {"dilation": 2, "output_padding": 1}
     _both(lambda x, w: F.conv_transpose2d(x, w, **kw),
           lambda t, x, w: t.nn.functional.conv_transpose2d(x, w, **kw), x, w)
+
+
+# --- max unpooling: PyTorch's index layout, round trips, errors ------------------------------
+
+@pytest.mark.parametrize("nd, shape, kw", [
+    (2, (2, 3, 6, 8), {"kernel_size": 2}),
+    (2, (2, 2, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),  # overlapping windows
+    (2, (3, 7, 5), {"kernel_size": 2, "stride": (2, 1)}),  # unbatched
+    (1, (2, 3, 9), {"kernel_size": 3, "stride": 2}),
+    (3, (1, 2, 4, 5, 6), {"kernel_size": 2, "stride": (1, 2, 2)}),
+])
+def test_max_pool_indices_unpool_round_trip_matches_torch(nd, shape, kw):
+    """MaxPool*d(return_indices) gives PyTorch's flat per-plane indices, and MaxUnpool*d puts
+    each value back at its position (output_size: the pooled input's size)."""
+    torch = _torch()
+    x = np.random.default_rng(4).permutation(int(np.prod(shape))).reshape(shape) * 0.1
+    pool, unpool = getattr(cr.nn, f"MaxPool{nd}d"), getattr(cr.nn, f"MaxUnpool{nd}d")
+    tpool, tunpool = getattr(torch.nn, f"MaxPool{nd}d"), getattr(torch.nn, f"MaxUnpool{nd}d")
+    y, idx = pool(**kw, return_indices=True)(cr.tensor(x))
+    yt, idxt = tpool(**kw, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(idx.numpy(), idxt.numpy())
+    size = shape[-nd:]
+    _both(lambda v: unpool(**kw)(v, idx, output_size=size),
+          lambda t, v: tunpool(**kw)(v, idxt, output_size=size), yt.numpy())
+    back = unpool(**kw)(y, idx, output_size=size).numpy()
+    lead = x.shape[:-nd]  # each maximum back at its flat index in its plane, zeros elsewhere
+    want = np.zeros((int(np.prod(lead)), int(np.prod(size))))
+    for plane, (i, v) in enumerate(zip(idx.numpy().reshape(len(want), -1),
+                                       y.numpy().reshape(len(want), -1))):
+        want[plane, i] = v
+    np.testing.assert_array_equal(back, want.reshape(x.shape))
+    np.testing.assert_array_equal(back[back != 0], x[back != 0])
+
+
+def test_max_unpool_default_size_and_gradient_is_a_gather():
+    x = cr.tensor([[[[1.0, 2.0], [3.0, 4.0]]]], requires_grad=True)
+    idx = cr.tensor([[[[0, 3], [9, 14]]]])
+    y = F.max_unpool2d(x, idx, 2)  # default size (2 - 1) * 2 + 2 = 4
+    assert y.shape == (1, 1, 4, 4)
+    assert y.detach().numpy().ravel()[[0, 3, 9, 14]].tolist() == [1.0, 2.0, 3.0, 4.0]
+    g = cr.arange(16.0).reshape(1, 1, 4, 4)
+    (gx,) = cr.grad(y, [x], g)
+    assert gx.numpy().ravel().tolist() == [0.0, 3.0, 9.0, 14.0]
+    assert F.max_unpool2d(x, idx, 2, output_size=(1, 1, 5, 5)).shape == (1, 1, 5, 5)
+
+
+def test_max_unpool_errors_say_what_is_wrong():
+    x = cr.randn(1, 2, 2, 2)
+    idx = F.max_pool2d(cr.randn(1, 2, 4, 4), 2, return_indices=True)[1]
+    with pytest.raises(ValueError, match=r"max_unpool2d: indices of shape \(1, 2, 1, 2\) for an "
+                                         r"input of shape \(1, 2, 2, 2\)"):
+        F.max_unpool2d(x, idx[:, :, :1], 2)
+    with pytest.raises(ValueError, match=r"output_size \(9, 9\): dim 0 is 9; expected a size "
+                                         r"strictly between 2 and 6"):
+        F.max_unpool2d(x, idx, 2, output_size=(9, 9))
+    with pytest.raises(ValueError, match=r"output_size=\(1, 2, 3\) has 3 elements; expected 2 "
+                                         r"spatial sizes, or 4"):
+        F.max_unpool2d(x, idx, 2, output_size=(1, 2, 3))
+    with pytest.raises(IndexError, match=r"index 16 is outside the output plane 4x4 "
+                                         r"\(16 positions\)"):
+        F.max_unpool2d(x, idx * 0 + 16, 2)
+    with pytest.raises(IndexError, match="index -1 is outside"):
+        F.max_unpool2d(x, idx * 0 - 1, 2)
+    with pytest.raises(TypeError, match="max_unpool2d: indices have dtype float"):
+        F.max_unpool2d(x, idx.float(), 2)
+    with pytest.raises(ValueError, match=r"max_unpool1d: input has shape \(1, 2, 2, 2\); "
+                                         "expected a 2-D or 3-D"):
+        F.max_unpool1d(x, idx, 2)
+    torch = _torch()  # PyTorch refuses the same calls
+    xt, it = torch.tensor(x.numpy()), torch.tensor(idx.numpy())
+    for call in (lambda: torch.nn.functional.max_unpool2d(xt, it[:, :, :1], 2),
+                 lambda: torch.nn.functional.max_unpool2d(xt, it, 2, output_size=(9, 9)),
+                 lambda: torch.nn.functional.max_unpool2d(xt, it * 0 + 16, 2)):
+        with pytest.raises((RuntimeError, ValueError)):
+            call()
+
+
+# --- LP pooling, adaptive max pooling in 1-d and 3-d ------------------------------------------
+
+@pytest.mark.parametrize("p", [2, 3, 1, 4, float("inf"), -float("inf")])
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2,
+                                                     "ceil_mode": True},
+                                {"kernel_size": (2, 3), "stride": (1, 2)}])
+def test_lp_pool2d_matches_torch(p, kw):
+    x = R.standard_normal((2, 2, 7, 6))
+    if p == 3:
+        x = np.abs(x)  # an odd p on a negative window sum is NaN in PyTorch and here
+    _both(lambda x: F.lp_pool2d(x, p, **kw), lambda t, x: t.nn.functional.lp_pool2d(x, p, **kw),
+          x)
+
+
+def test_lp_pool_1d_3d_fractional_and_edge_cases_match_torch():
+    torch = _torch()
+    x = R.standard_normal((2, 3, 9))
+    _both(lambda x: F.lp_pool1d(x, 2, 3, stride=2, ceil_mode=True),
+          lambda t, x: t.nn.functional.lp_pool1d(x, 2, 3, stride=2, ceil_mode=True), x)
+    _both(lambda x: F.lp_pool1d(x, 1.5, 2), lambda t, x: t.nn.functional.lp_pool1d(x, 1.5, 2),
+          np.abs(x))
+    _both(lambda x: F.lp_pool3d(x, 2, (2, 1, 2), ceil_mode=True),
+          lambda t, x: t.nn.functional.lp_pool3d(x, 2, (2, 1, 2), ceil_mode=True),
+          R.standard_normal((1, 2, 3, 4, 5)))
+    # a window of zeros: zero output and zero gradient (PyTorch's sign(s) * relu(|s|)), no NaN
+    z = np.zeros((1, 1, 4, 4))
+    z[0, 0, 0, 0] = 1.0
+    _both(lambda x: F.lp_pool2d(x, 2, 2), lambda t, x: t.nn.functional.lp_pool2d(x, 2, 2), z)
+    # an odd p on a negative window sum: NaN, as PyTorch; p = 1 is a plain (signed) sum
+    neg = cr.tensor([[[-1.0, -2.0, 0.5, 1.0]]])
+    got = F.lp_pool1d(neg, 3, 2).numpy()
+    want = torch.nn.functional.lp_pool1d(torch.tensor(neg.numpy()), 3, 2).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert F.lp_pool1d(neg, 1, 2).numpy().ravel().tolist() == [-3.0, 1.5]
+    with pytest.raises(ValueError, match="lp_pool2d: norm_type=0"):
+        F.lp_pool2d(cr.randn(1, 1, 2, 2), 0, 2)
+    with pytest.raises(TypeError, match="lp_pool2d: input has dtype int64"):
+        F.lp_pool2d(cr.ones(1, 1, 2, 2, dtype=cr.int64), 2, 2)
+
+
+@pytest.mark.parametrize("size", [1, 3, (2, None, 3), (3, 4, 5)])
+def test_adaptive_max_pool3d_matches_torch(size):
+    x = np.random.default_rng(6).permutation(2 * 2 * 5 * 4 * 6).reshape(2, 2, 5, 4, 6) * 0.1
+    _both(lambda x: F.adaptive_max_pool3d(x, size, return_indices=True),
+          lambda t, x: t.nn.functional.adaptive_max_pool3d(x, size, return_indices=True), x)
+    _both(lambda x: F.adaptive_max_pool3d(x, size),
+          lambda t, x: t.nn.functional.adaptive_max_pool3d(x, size), x[0])
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
+def test_adaptive_max_pool1d_matches_torch(size):
+    x = np.random.default_rng(7).permutation(2 * 3 * 5).reshape(2, 3, 5) * 0.1
+    _both(lambda x: F.adaptive_max_pool1d(x, size, return_indices=True),
+          lambda t, x: t.nn.functional.adaptive_max_pool1d(x, size, return_indices=True), x)
+    _both(lambda x: F.adaptive_max_pool1d(x, size),
+          lambda t, x: t.nn.functional.adaptive_max_pool1d(x, size), x[0])
+
+
+# --- channel dropout in 1-d, 2-d, 3-d and feature alpha dropout -------------------------------
+
+@pytest.mark.parametrize("fn, shape, lead", [
+    ("dropout1d", (8, 16, 5), 2), ("dropout1d", (16, 5), 1), ("dropout2d", (8, 16, 3, 3), 2),
+    ("dropout3d", (8, 16, 2, 3, 2), 2), ("dropout3d", (16, 2, 3, 2), 1),
+])
+def test_channel_dropouts_zero_whole_channels(fn, shape, lead):
+    cr.manual_seed(0)
+    y = getattr(F, fn)(cr.ones(*shape), 0.5).numpy().reshape(*shape[:lead], -1)
+    assert set(np.unique(y)) == {0.0, 2.0}
+    assert (y.min(-1) == y.max(-1)).all()  # one draw per channel
+    x = cr.ones(*shape)
+    assert getattr(F, fn)(x, 0.5, training=False) is x
+
+
+def test_feature_alpha_dropout_per_channel_and_moments():
+    cr.manual_seed(0)
+    x = cr.tensor(np.random.default_rng(0).standard_normal((64, 32, 50)))
+    assert F.feature_alpha_dropout(x, 0.5) is x  # training=False by default, as PyTorch
+    y = F.feature_alpha_dropout(x, 0.2, training=True).numpy()
+    a = 1.0 / np.sqrt((1.7580993408473766 ** 2 * 0.2 + 1.0) * 0.8)
+    dropped = np.isclose(y, a * 1.7580993408473766 * (0.2 - 1.0))
+    per = dropped.reshape(64, 32, -1)
+    assert (per.all(-1) | ~per.any(-1)).all() and 0.1 < per.all(-1).mean() < 0.3
+    assert abs(y.mean()) < 0.05 and abs(y.std() - 1.0) < 0.05  # SELU's fixed point kept
+    with pytest.raises(ValueError, match="feature_alpha_dropout: input has shape \\(5,\\)"):
+        F.feature_alpha_dropout(cr.ones(5), 0.5, training=True)
+
+
+def test_dropout_rank_rules_follow_torch():
+    with pytest.raises(ValueError, match=r"dropout1d: input has shape \(2, 3, 4, 5\)"):
+        F.dropout1d(cr.ones(2, 3, 4, 5), 0.5)
+    with pytest.warns(UserWarning, match="dropout2d: received a 3-D input; as PyTorch, it is "
+                                         r"read as \(N, C, L\)"):
+        cr.manual_seed(0)
+        y = F.dropout2d(cr.ones(16, 8, 5), 0.5).numpy()
+    assert (y.min(-1) == y.max(-1)).all() and not (y.min((1, 2)) == y.max((1, 2))).all()
+    with pytest.warns(UserWarning, match="dropout3d: received a 3-D input"):
+        F.dropout3d(cr.ones(2, 3, 4), 0.5, training=False)

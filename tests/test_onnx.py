@@ -214,6 +214,35 @@ CASES: dict[str, tuple[Callable[[], Any], tuple, tuple]] = {
     "AdaptiveMaxPool2d_global": (lambda: nn.AdaptiveMaxPool2d(1), (_f32(5, 3, 7, 6),), (0,)),
     "AdaptiveMaxPool2d_divisible": (lambda: nn.AdaptiveMaxPool2d((2, 3)), (_f32(5, 3, 4, 6),),
                                     (0,)),
+    "MaxPool3d_indices": (lambda: nn.MaxPool3d(2, stride=(1, 2, 2), return_indices=True),
+                          (_f32(5, 2, 3, 4, 5),), (0,)),
+    "MaxUnpool2d": (lambda: _PoolUnpool(2, 2), (_f32(5, 3, 6, 8),), (0,)),
+    "MaxUnpool2d_overlap_size": (lambda: _PoolUnpool(2, 3, stride=2, padding=1, sized=True),
+                                 (_f32(5, 2, 7, 6),), (0,)),
+    "MaxUnpool1d_unbatched": (lambda: _PoolUnpool(1, 2, sized=True), (_f32(3, 9),), (None,)),
+    "MaxUnpool3d": (lambda: _PoolUnpool(3, 2), (_f32(5, 2, 4, 2, 6),), (0,)),
+    "FMaxUnpool2d_const": (lambda: _Fn(lambda m, x: nn.functional.max_unpool2d(
+        x, cr.tensor(_UNPOOL_IDX), 2)), (_f32(2, 2, 2, 3),), (None,)),
+    "LPPool2d": (lambda: nn.LPPool2d(2, 2), (_f32(5, 3, 6, 4),), (0,)),
+    "LPPool1d_p4_stride": (lambda: nn.LPPool1d(4, 3, stride=2), (_f32(5, 3, 9),), (0,)),
+    "LPPool2d_ceil": (lambda: nn.LPPool2d(2, 2, ceil_mode=True), (_f32(5, 3, 5, 4),), (0,)),
+    "LPPool3d_p1": (lambda: nn.LPPool3d(1, 2), (_f32(5, 2, 4, 2, 4),), (0,)),
+    "LPPool2d_inf": (lambda: nn.LPPool2d(float("inf"), (2, 3)), (_f32(5, 2, 4, 6),), (0,)),
+    "LPPool1d_fractional": (lambda: _Fn(lambda m, x: nn.LPPool1d(1.5, 2)(x.abs())),
+                            (_f32(5, 3, 8),), (0,)),
+    "FLPPool2d": (lambda: _Fn(lambda m, x: nn.functional.lp_pool2d(x, 3, 2, ceil_mode=True)),
+                  (np.abs(_f32(5, 2, 5, 4)),), (0,)),
+    "AdaptiveMaxPool1d": (lambda: nn.AdaptiveMaxPool1d(3), (_f32(5, 3, 9),), (0,)),
+    "AdaptiveMaxPool3d_global": (lambda: nn.AdaptiveMaxPool3d(1), (_f32(5, 2, 3, 4, 5),), (0,)),
+    "AdaptiveMaxPool3d": (lambda: nn.AdaptiveMaxPool3d((1, 2, 3)), (_f32(5, 2, 3, 4, 6),),
+                          (0,)),
+    "Dropout1d": (lambda: nn.Dropout1d(0.3), (_f32(5, 3, 4),), (0,)),
+    "Dropout3d": (lambda: nn.Dropout3d(0.3), (_f32(5, 3, 2, 2, 2),), (0,)),
+    "FeatureAlphaDropout": (lambda: nn.FeatureAlphaDropout(0.3), (_f32(5, 3, 4),), (0,)),
+    "UpsamplingNearest2d": (lambda: nn.UpsamplingNearest2d(scale_factor=2), (_f32(5, 2, 3, 4),),
+                            (0,)),
+    "UpsamplingBilinear2d": (lambda: nn.UpsamplingBilinear2d(size=(5, 7)), (_f32(5, 2, 3, 4),),
+                             (0,)),
     "BatchNorm2d": (lambda: _trained_bn(nn.BatchNorm2d(4), 8, 4, 3, 3), (_f32(5, 4, 3, 3),),
                     (0,)),
     "BatchNorm2d_batch_stats": (lambda: nn.BatchNorm2d(4, track_running_stats=False),
@@ -262,7 +291,12 @@ NATURAL_OP = {
     "GroupNorm": "LayerNormalization", "InstanceNorm2d": "InstanceNormalization",
     "InstanceNorm2d_running": "BatchNormalization", "Flatten": "Flatten",
     "Upsample_nearest": "Resize", "Upsample_bilinear": "Resize", "Upsample_linear_1d": "Resize",
-    "LeNet5": "Conv", "CNN_BatchNorm_GAP": "GlobalAveragePool",
+    "LeNet5": "Conv", "CNN_BatchNorm_GAP": "GlobalAveragePool", "MaxUnpool2d": "MaxUnpool",
+    "MaxUnpool3d": "MaxUnpool", "FMaxUnpool2d_const": "MaxUnpool", "LPPool2d": "LpPool",
+    "LPPool1d_p4_stride": "LpPool", "LPPool2d_ceil": "AveragePool", "LPPool3d_p1": "AveragePool",
+    "LPPool2d_inf": "MaxPool", "AdaptiveMaxPool1d": "MaxPool",
+    "AdaptiveMaxPool3d_global": "GlobalMaxPool", "AdaptiveMaxPool3d": "MaxPool",
+    "UpsamplingNearest2d": "Resize", "UpsamplingBilinear2d": "Resize",
 }
 
 
@@ -283,6 +317,24 @@ class _Functional(nn.Module):
         h = F.interpolate(h, scale_factor=2, mode="nearest")
         h = F.avg_pool2d(h, 3, 1, 1) + F.adaptive_avg_pool2d(h, (1, 1))
         return F.conv_transpose2d(h, self.w, stride=2)
+
+
+class _PoolUnpool(nn.Module):
+    """MaxPool with indices, then MaxUnpool (SegNet's decoder step), back to the input size
+    when ``sized``."""
+
+    def __init__(self, nd: int, k: int, sized: bool = False, **kw: Any) -> None:
+        super().__init__()
+        self.nd, self.sized = nd, sized
+        self.pool = getattr(nn, f"MaxPool{nd}d")(k, return_indices=True, **kw)
+        self.unpool = getattr(nn, f"MaxUnpool{nd}d")(k, **kw)
+
+    def forward(self, x: Any) -> Any:
+        y, i = self.pool(x)
+        return self.unpool(y, i, output_size=x.shape[-self.nd:] if self.sized else None)
+
+
+_UNPOOL_IDX = np.array([[[[0, 3, 4], [6, 9, 11]], [[1, 2, 5], [7, 8, 10]]]] * 2, np.int64)
 
 
 def _lenet5() -> Any:

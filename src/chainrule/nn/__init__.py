@@ -42,7 +42,14 @@ from chainrule.nn.containers import (
     Sequential,
 )
 from chainrule.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
-from chainrule.nn.dropout import AlphaDropout, Dropout, Dropout2d
+from chainrule.nn.dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
 from chainrule.nn.linear import Bilinear, Flatten, Identity, LazyLinear, Linear, Unflatten
 from chainrule.nn.loss import (
     BCELoss,
@@ -98,14 +105,24 @@ from chainrule.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
     AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
     Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
 )
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.sparse import Embedding, EmbeddingBag

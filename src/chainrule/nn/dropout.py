@@ -1,4 +1,5 @@
-"""``Dropout``: inverted dropout, active only in training mode."""
+"""The dropout layers, as ``torch.nn``'s: ``Dropout``, ``Dropout1d/2d/3d`` (whole channels),
+``AlphaDropout`` and ``FeatureAlphaDropout``; active only in training mode."""
 
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ class Dropout(_DropoutNd):
         return F.dropout(input, self.p, self.training, self.inplace)
 
 
+class Dropout1d(_DropoutNd):
+    """In training, zero whole channels of (N, C, L) or (C, L) with probability ``p`` and scale
+    the rest by 1 / (1 - p), as ``torch.nn.Dropout1d``; the identity in eval mode."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.5,), inputs=(rng.standard_normal((3, 4, 2)),),
+                            random=True, mode_dependent=True)
+
+    def forward(self, input: Any) -> Tensor:
+        return F.dropout1d(input, self.p, self.training, self.inplace)
+
 
 class Dropout2d(_DropoutNd):
     """In training, zero whole channels of (N, C, H, W) with probability ``p`` and scale the
@@ -52,6 +65,18 @@ class Dropout2d(_DropoutNd):
         return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
+class Dropout3d(_DropoutNd):
+    """In training, zero whole channels of (N, C, D, H, W) or (C, D, H, W) with probability
+    ``p`` and scale the rest by 1 / (1 - p), as ``torch.nn.Dropout3d``; the identity in eval."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.5,), inputs=(rng.standard_normal((2, 4, 2, 1, 2)),),
+                            random=True, mode_dependent=True)
+
+    def forward(self, input: Any) -> Tensor:
+        return F.dropout3d(input, self.p, self.training, self.inplace)
+
 
 class AlphaDropout(_DropoutNd):
     """Dropout that keeps a SELU network's mean 0 and variance 1, as ``torch.nn.AlphaDropout``:
@@ -65,3 +90,18 @@ class AlphaDropout(_DropoutNd):
 
     def forward(self, input: Any) -> Tensor:
         return F.alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels of (N, C, *), as ``torch.nn.FeatureAlphaDropout``: in
+    training, each channel is set with probability ``p`` to SELU's negative saturation, then the
+    output is scaled and shifted as ``AlphaDropout`` (``F.feature_alpha_dropout``); the identity
+    in eval mode."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(0.3,), inputs=(rng.standard_normal((3, 4, 2)),), random=True,
+                            mode_dependent=True)
+
+    def forward(self, input: Any) -> Tensor:
+        return F.feature_alpha_dropout(input, self.p, self.training)

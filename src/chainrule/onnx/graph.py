@@ -105,7 +105,8 @@ def to_model(g: Graph, inputs: list[tuple[str, np.dtype, list]], outputs: list[t
 
     nodes = [helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, **n.attrs)
              for n in g.nodes]
-    inits = [numpy_helper.from_array(np.ascontiguousarray(a), name)
+    # np.require, not np.ascontiguousarray: that makes a 0-D constant 1-D (Range needs scalars)
+    inits = [numpy_helper.from_array(np.require(a, requirements="C"), name)
              for name, a in (*g.params.items(), *g.consts.items())]
     graph = helper.make_graph(nodes, "chainrule", [vi(*i) for i in inputs],
                               [vi(*o) for o in outputs], initializer=inits)

@@ -3,11 +3,12 @@
 Most layers need no entry: their forward is traced op by op (``chainrule.onnx.ops``; Conv*,
 ConvTranspose*, AvgPool*, BatchNorm*, GroupNorm, Dropout are). A layer has an entry when ONNX
 has one operator for what its forward computes in several steps (RNN, LSTM, GRU: one ONNX node
-instead of an unrolled loop over a fixed number of time steps; the adaptive pools,
-InstanceNorm2d, Upsample, Flatten: one pooling, InstanceNormalization, Resize or Flatten node
-instead of constant matrices, gathers, or a reshape that folds the batch into the channels),
-when its input is integer (Embedding), or when its forward computes something outside the
-recorded ops (PReLU's mask, Step, Perceptron, AdaptiveMaxPool2d's arg-max, MaxPool's indices).
+instead of an unrolled loop over a fixed number of time steps; the adaptive pools, LPPool,
+InstanceNorm2d, Upsample, Flatten: one pooling, LpPool, InstanceNormalization, Resize or Flatten
+node instead of constant matrices, gathers, a composition, or a reshape that folds the batch into
+the channels), when its input is integer (Embedding, MaxUnpool's indices), or when its forward
+computes something outside the recorded ops (PReLU's mask, Step, Perceptron, AdaptiveMaxPool's
+arg-max, MaxPool's indices).
 A converter gets the context (``ctx.g`` the graph, ``ctx.name(tensor)`` an input's ONNX name,
 ``ctx.param(module, "weight")`` a parameter's initializer), the layer, its call's ``args`` and
 ``kwargs``; it returns the ONNX names of the layer's output tensors, flattened in
@@ -31,8 +32,9 @@ MODULE_EXPORTERS: dict[type, ModuleConverter] = {}
 PENDING: tuple[str, ...] = ()
 """Layer classes that ONNX has operators for but this exporter cannot export yet: none at
 present (convolution, pooling and batch normalisation are converted op by op, the adaptive
-pools, InstanceNorm2d, Upsample and Flatten whole, below). A layer named here would still be
-traced op by op, and the error for an op without a converter lists these names."""
+pools, MaxPool/MaxUnpool, LPPool, InstanceNorm2d, Upsample and Flatten whole, below). A layer
+named here would still be traced op by op, and the error for an op without a converter lists
+these names."""
 
 
 def module(*classes: type) -> Callable[[ModuleConverter], ModuleConverter]:
@@ -184,35 +186,105 @@ def _unbatched(ctx: Any, y: str, unbatched: bool) -> list:
     return [ctx.g.add("Squeeze", [y, ctx.g.ints([0])]) if unbatched else y]
 
 
-@module(nn.MaxPool1d, nn.MaxPool2d)
+def _pool_geometry(m: Any, nd: int) -> tuple[tuple[int, ...], ...]:
+    """A pooling layer's kernel, stride (default: the kernel) and padding as ``nd``-tuples."""
+    from chainrule.ops.conv import _tuple
+
+    name = type(m).__name__
+    k = _tuple(name, "kernel_size", m.kernel_size, nd)
+    s = k if m.stride is None else _tuple(name, "stride", m.stride, nd)
+    return k, s, _tuple(name, "padding", getattr(m, "padding", 0), nd)
+
+
+_ND = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
+
+
+@module(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 def _max_pool(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     """Exported whole for ``return_indices``: PyTorch's indices are computed outside the
     recorded ops; ONNX's MaxPool gives them flat over (N, C, *spatial), so modulo the plane."""
     from chainrule.onnx.ops import max_pool_node
     from chainrule.ops.conv import _tuple
 
-    name, nd = type(m).__name__, (1 if isinstance(m, nn.MaxPool1d) else 2)
-    k = _tuple(name, "kernel_size", m.kernel_size, nd)
-    geom = [k if m.stride is None else _tuple(name, "stride", m.stride, nd),
-            _tuple(name, "padding", m.padding, nd), _tuple(name, "dilation", m.dilation, nd)]
+    nd = _ND[type(m)]
+    k, s, p = _pool_geometry(m, nd)
     x = _arg(args, kwargs, 0, "input")
     spatial = tuple(x.shape[-nd:])
     xn, unbatched = _batched(ctx, x, nd)
-    outs = max_pool_node(ctx.g, xn, spatial, k, *geom, bool(m.ceil_mode),
-                         n_out=2 if m.return_indices else 1)
+    outs = max_pool_node(ctx.g, xn, spatial, k, s, p,
+                         _tuple(type(m).__name__, "dilation", m.dilation, nd),
+                         bool(m.ceil_mode), n_out=2 if m.return_indices else 1)
     if not m.return_indices:
         return _unbatched(ctx, outs, unbatched)
     idx = ctx.g.add("Mod", [outs[1], ctx.g.const(np.int64(math.prod(spatial)))])
     return _unbatched(ctx, outs[0], unbatched) + _unbatched(ctx, idx, unbatched)
 
 
-@module(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+@module(nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d)
+def _max_unpool(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
+    """``MaxUnpool``. PyTorch's indices count per (N, C) plane of the output, ONNX's over the
+    whole tensor: ``(n C + c) * plane`` is added (a ``Range`` over N * C, so the batch stays
+    dynamic); the output shape is explicit (``output_size`` or PyTorch's default)."""
+    from chainrule.ops.pooling import _unpool_size
+
+    g, nd = ctx.g, m.nd
+    x, idx = _arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "indices")
+    size = _unpool_size(type(m).__name__, tuple(x.shape[-nd:]), m.kernel_size, m.stride,
+                        m.padding, _arg(args, kwargs, 2, "output_size"))
+    xn, unbatched = _batched(ctx, x, nd)
+    iname, _ = _batched(ctx, idx, nd)
+    nc = g.add("Slice", [g.add("Shape", [iname]), g.ints([0]), g.ints([2]), g.ints([0])])
+    planes = g.add("Range", [g.const(np.int64(0)), g.reduce("ReduceProd", nc, None, False),
+                             g.const(np.int64(1))])
+    planes = g.add("Reshape", [planes, g.add("Concat", [nc, g.ints([1] * nd)], axis=0)])
+    flat = g.add("Add", [iname, g.add("Mul", [planes, g.const(np.int64(math.prod(size)))])])
+    y = g.add("MaxUnpool", [xn, flat, g.add("Concat", [nc, g.ints(size)], axis=0)],
+              kernel_shape=list(m.kernel_size), strides=list(m.stride),
+              pads=list(m.padding) * 2)
+    return _unbatched(ctx, y, unbatched)
+
+
+@module(nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)
+def _lp_pool(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
+    """``LpPool`` for an even integer p (ONNX's sums |x|^p; PyTorch sums x^p), unless
+    ``ceil_mode`` adds windows that PyTorch rescales by the kernel size over their clipped
+    size; otherwise PyTorch's composition, ``Pow``, ``AveragePool`` and the 1/p power; p = inf
+    (-inf) the ``MaxPool`` of |x| (minus that of -|x|)."""
+    from chainrule.onnx.ops import avg_pool_node, lp_root_node, max_pool_node
+    from chainrule.ops.pooling import _geometry
+
+    g, nd, p = ctx.g, m.nd, float(m.norm_type)
+    k, s, _ = _pool_geometry(m, nd)
+    x = _arg(args, kwargs, 0, "input")
+    dt = np.dtype(x.detach().numpy().dtype)
+    spatial, zero, one = tuple(x.shape[-nd:]), (0,) * nd, (1,) * nd
+    xn, unbatched = _batched(ctx, x, nd)
+    _, pads = _geometry(type(m).__name__, spatial, k, s, zero, one, bool(m.ceil_mode))
+    if math.isinf(p):
+        a = g.add("Abs", [xn])
+        y = max_pool_node(g, a if p > 0 else g.add("Neg", [a]), spatial, k, s, zero, one,
+                          bool(m.ceil_mode))
+        y = y if p > 0 else g.add("Neg", [y])
+    elif p > 0 and p.is_integer() and int(p) % 2 == 0 and not any(hi for _, hi in pads):
+        y = g.add("LpPool", [xn], kernel_shape=list(k), strides=list(s), p=int(p))
+    else:
+        xp = g.add("Pow", [xn, g.const(p, dt)])
+        y = avg_pool_node(g, xp, spatial, k, s, zero, bool(m.ceil_mode), True, None, dt)
+        y = lp_root_node(g, y, p, math.prod(k), dt)
+    return _unbatched(ctx, y, unbatched)
+
+
+_ADAPTIVE = {nn.AdaptiveAvgPool1d: (1, False), nn.AdaptiveAvgPool2d: (2, False),
+             nn.AdaptiveMaxPool1d: (1, True), nn.AdaptiveMaxPool2d: (2, True),
+             nn.AdaptiveMaxPool3d: (3, True)}
+
+
+@module(*_ADAPTIVE)
 def _adaptive_pool(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     from chainrule.ops.pooling import _out_sizes, adaptive_avg_matrix
 
     name, g = type(m).__name__, ctx.g
-    is_max = isinstance(m, nn.AdaptiveMaxPool2d)
-    nd = 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2
+    nd, is_max = _ADAPTIVE[type(m)]
     if is_max and m.return_indices:
         raise UnsupportedOperatorError(
             f"{name}(return_indices=True): the indices are computed from the values outside the "
@@ -256,7 +328,7 @@ def _instance_norm(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     return _unbatched(ctx, y, unbatched)
 
 
-@module(nn.Upsample)
+@module(nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d)
 def _upsample(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     g = ctx.g
     x = _arg(args, kwargs, 0, "input")

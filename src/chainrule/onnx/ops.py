@@ -516,23 +516,21 @@ def _max_pool(g, ins, xs, p, dt):
     return max_pool_node(g, ins[0], np.shape(xs[0])[2:], *p)
 
 
-@op("avg_pool")
-def _avg_pool(g, ins, xs, p, dt):
+def avg_pool_node(g: Graph, x: str, spatial: Any, k: Any, stride: Any, padding: Any,
+                  ceil_mode: bool, include_pad: bool, divisor: Any, dt: np.dtype) -> str:
+    """ONNX AveragePool of ``x`` (batched) as chainrule's ``avg_pool``."""
     from chainrule.ops.pooling import _geometry
 
-    k, stride, padding, ceil_mode, include_pad, divisor = p
-    spatial = np.shape(xs[0])[2:]
     _, pads = _geometry("avg_pool", spatial, k, stride, padding, (1,) * len(k), ceil_mode)
     attrs = {"kernel_shape": list(k), "strides": list(stride)}
     if _global(k, spatial, pads) and not divisor:
-        return g.add("GlobalAveragePool", ins)
+        return g.add("GlobalAveragePool", [x])
     extra = [hi - lo for (_, hi), lo in zip(pads, padding)]
     if not divisor and not (include_pad and any(extra)):
-        return g.add("AveragePool", ins, pads=_onnx_pads(pads),
+        return g.add("AveragePool", [x], pads=_onnx_pads(pads),
                      count_include_pad=int(bool(include_pad)), **attrs)
     # PyTorch counts the padding but not ceil_mode's extra positions (or divides by
     # divisor_override): pad with zeros explicitly, then average without counting the extra.
-    x = ins[0]
     if any(padding):
         x = g.add("Pad", [x, g.ints([0, 0, *padding, 0, 0, *padding]), g.const(0.0, dt)],
                   mode="constant")
@@ -541,3 +539,31 @@ def _avg_pool(g, ins, xs, p, dt):
         y = g.add("AveragePool", [x], pads=pads2, count_include_pad=1, **attrs)
         return g.add("Mul", [y, g.const(math.prod(k) / float(divisor), dt)])
     return g.add("AveragePool", [x], pads=pads2, count_include_pad=0, **attrs)
+
+
+@op("avg_pool")
+def _avg_pool(g, ins, xs, p, dt):
+    return avg_pool_node(g, ins[0], np.shape(xs[0])[2:], *p, dt)
+
+
+@op("lp_pool_root")
+def _lp_pool_root(g, ins, xs, p, dt):  # (k s)^(1/p): NaN for a negative sum and odd p, as torch
+    norm_type, k = p
+    return lp_root_node(g, ins[0], norm_type, k, dt)
+
+
+def lp_root_node(g: Graph, s: str, norm_type: float, k: int, dt: np.dtype) -> str:
+    """``(k * s)^(1/p)``, LP pooling's root of its window means ``s``."""
+    return g.add("Pow", [g.add("Mul", [s, g.const(float(k), dt)]),
+                         g.const(1.0 / float(norm_type), dt)])
+
+
+@op("max_unpool")
+def _max_unpool(g, ins, xs, p, dt):
+    """``F.max_unpool*d`` with constant indices (per plane, PyTorch's) made flat over the whole
+    (N, C, *size) output, as ONNX's MaxUnpool reads them."""
+    idx, size = p
+    n, c, nd = idx.shape[0], idx.shape[1], len(size)
+    offset = np.arange(n * c, dtype=np.int64).reshape(n, c, *(1,) * nd) * math.prod(size)
+    return g.add("MaxUnpool", [ins[0], g.const(idx.astype(np.int64) + offset),
+                               g.ints([n, c, *size])], kernel_shape=[1] * nd, strides=[1] * nd)

@@ -21,6 +21,7 @@ matrices: ``matmul``'s gradient), nearest interpolation and adaptive max pooling
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -228,6 +229,140 @@ def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
                         ceil_mode, return_indices)
 
 
+# --- max unpooling: max pooling's partial inverse --------------------------------------------
+
+
+def _max_unpool_samples(rng: Any):
+    def case(shape: tuple, size: tuple, label: str) -> S.Sample:
+        n, ch, plane = shape[0], shape[1], math.prod(size)
+        idx = S.array([[rng.permutation(plane)[:math.prod(shape[2:])] for _ in range(ch)]
+                       for _ in range(n)]).reshape(shape)  # distinct per plane
+        return S.Sample([rng.standard_normal(shape)], (idx, size), label=label)
+    yield case((2, 2, 3), (7,), "1-d")
+    yield case((1, 2, 2, 3), (4, 5), "2-d")
+    yield case((2, 1, 2, 1, 2), (3, 2, 4), "3-d")
+
+
+def _torch_max_unpool(torch: Any, x: Any, idx: Any, size: tuple) -> Any:
+    idx = torch.as_tensor(idx)
+    if len(size) == 1:
+        return torch.ops.aten.max_unpool2d(x[..., None], idx[..., None], [*size, 1])[..., 0]
+    if len(size) == 2:
+        return torch.ops.aten.max_unpool2d(x, idx, list(size))
+    return torch.ops.aten.max_unpool3d(x, idx, list(size), [1, 1, 1], [0, 0, 0])
+
+
+@primitive("max_unpool", torch=_torch_max_unpool, samples=_max_unpool_samples, saves="",
+           formula="y = zeros of size, y[n, c, indices] = x;  dx = g gathered at indices")
+def _max_unpool(xp, x, indices, size):
+    """Each value of x written at its flat index into a zero (N, C, *size) output."""
+    from chainrule.ops.indexing import _along
+    n, ch = x.shape[:2]
+    out = xp.zeros((n, ch, math.prod(size)), dtype=x.dtype)
+    out[_along(xp, indices.reshape(n, ch, -1), 2)] = x.reshape(n, ch, -1)
+    return out.reshape(n, ch, *size)
+
+
+@_max_unpool.defvjp
+def _(c, g):
+    xp = c.xp
+    x = c.x[0]
+    n, ch = x.shape[:2]
+    gx = xp.gather(xp.reshape(g, (n, ch, -1)), 2, c.p[0].reshape(n, ch, -1))
+    return (xp.reshape(gx, x.shape),)
+
+
+def _unpool_size(name: str, shape: Sequence[int], k: Sequence[int], s: Sequence[int],
+                 p: Sequence[int], output_size: Any) -> tuple[int, ...]:
+    """The output's spatial size: ``(n - 1) * s + k - 2 p`` per dim, or ``output_size`` (its
+    spatial part) when it lies strictly within a stride of that, as PyTorch checks it."""
+    nd = len(k)
+    default = tuple((n - 1) * b + a - 2 * c for n, a, b, c in zip(shape, k, s, p))
+    if output_size is None:
+        out = default
+    else:
+        o = (int(output_size),) * nd if isinstance(output_size, int) else \
+            tuple(int(v) for v in output_size)
+        o = o[2:] if len(o) == nd + 2 else o
+        if len(o) != nd:
+            raise op_error(name, f"output_size={tuple(output_size)} has {len(o)} elements",
+                           f"{nd} spatial sizes, or {nd + 2} (N, C, *spatial)", kind=ValueError)
+        for d, (v, dflt, b) in enumerate(zip(o, default, s)):
+            if not dflt - b < v < dflt + b:
+                raise op_error(
+                    name, f"output_size {o}: dim {d} is {v}",
+                    f"a size strictly between {dflt - b} and {dflt + b} (an input of "
+                    f"{fmt_shape(shape)} with kernel_size={tuple(k)}, stride={tuple(s)}, "
+                    f"padding={tuple(p)} unpools to {fmt_shape(default)})", kind=ValueError)
+        out = o
+    if any(v < 0 for v in out):
+        raise op_error(name, f"output size {fmt_shape(out)} has a negative dimension",
+                       "non-negative spatial sizes (is the padding too large?)", kind=ValueError)
+    return out
+
+
+def _max_unpool_nd(name: str, nd: int, input: Any, indices: Any, kernel_size: Any, stride: Any,
+                   padding: Any, output_size: Any) -> Tensor:
+    k = _tuple(name, "kernel_size", kernel_size, nd)
+    s = k if stride is None else _tuple(name, "stride", stride, nd)
+    p = _tuple(name, "padding", padding, nd)
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    idx = indices._data if isinstance(indices, Tensor) else \
+        backend.get_array_module(x._data).asarray(indices)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise op_error(name, f"input has shape {fmt_shape(x.shape)}",
+                       f"a {nd + 1}-D or {nd + 2}-D input (N, C, *spatial)")
+    if idx.dtype != backend.int64:
+        raise op_error(name, f"indices have dtype {idx.dtype}", "int64 indices, as "
+                       f"max_pool{nd}d(..., return_indices=True) returns them", kind=DTypeError)
+    if tuple(idx.shape) != tuple(x.shape):
+        raise op_error(name, f"indices of shape {fmt_shape(idx.shape)} for an input of shape "
+                       f"{fmt_shape(x.shape)}", "indices of the input's shape (one per value)")
+    size = _unpool_size(name, x.shape[-nd:], k, s, p, output_size)
+    plane = math.prod(size)
+    bad = (idx < 0) | (idx >= plane)
+    if bad.any():
+        raise op_error(name, f"index {int(idx[bad].ravel()[0])} is outside the output plane "
+                       f"{'x'.join(map(str, size))} ({plane} positions)",
+                       f"flat indices in [0, {plane}) per (N, C) plane, as max_pool{nd}d's "
+                       "return_indices gives them; pass output_size if the pooled input was "
+                       "larger", kind=IndexError)
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x, idx = x.unsqueeze(0), idx[None]
+    y = _max_unpool(x, idx, size)
+    return y.squeeze(0) if unbatched else y
+
+
+@public(functional=True, export=False)
+def max_unpool1d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
+                 padding: Any = 0, output_size: Any = None) -> Tensor:
+    """Partial inverse of ``max_pool1d``: each value of (N, C, L) written at its index (from
+    ``max_pool1d(..., return_indices=True)``) into zeros of length ``(L - 1) * stride +
+    kernel_size - 2 * padding`` (or ``output_size``), as ``torch.nn.functional.max_unpool1d``.
+    The gradient is the output gradient gathered at the indices."""
+    return _max_unpool_nd("max_unpool1d", 1, input, indices, kernel_size, stride, padding,
+                          output_size)
+
+
+@public(functional=True, export=False)
+def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
+                 padding: Any = 0, output_size: Any = None) -> Tensor:
+    """Partial inverse of ``max_pool2d`` over (N, C, H, W), as
+    ``torch.nn.functional.max_unpool2d``: indices flat per (H, W) plane of the output."""
+    return _max_unpool_nd("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
+                          output_size)
+
+
+@public(functional=True, export=False)
+def max_unpool3d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
+                 padding: Any = 0, output_size: Any = None) -> Tensor:
+    """Partial inverse of ``max_pool3d`` over (N, C, D, H, W), as
+    ``torch.nn.functional.max_unpool3d``: indices flat per (D, H, W) volume."""
+    return _max_unpool_nd("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
+                          output_size)
+
+
 # --- average pooling ----------------------------------------------------------------------------
 
 
@@ -353,6 +488,85 @@ def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
                         count_include_pad, divisor_override)
 
 
+# --- power-average (LP) pooling (composed) -------------------------------------------------------
+
+
+def _lp_root_samples(rng: Any):
+    yield S.Sample([S.positive(rng, (2, 3))], (2.0, 4), label="p=2")
+    yield S.Sample([S.positive(rng, (2, 1, 3))], (3.0, 2), label="p=3")
+    yield S.Sample([S.positive(rng, (4,))], (1.5, 9), label="p=1.5")
+    yield S.Sample([S.away_from_zero(rng, (3, 2))], (1.0, 3), label="p=1: signed sums")
+    yield S.Sample([S.away_from_zero(rng, (3,))], (0.5, 2), label="p=0.5: a square, signed")
+
+
+def _torch_lp_root(torch: Any, s: Any, norm_type: float, k: int) -> Any:
+    return (torch.sign(s) * torch.relu(torch.abs(s))).mul(k).pow(1.0 / norm_type)
+
+
+@primitive("lp_pool_root", torch=_torch_lp_root, samples=_lp_root_samples, saves="x,out",
+           kinks=True, formula="y = (k s)^(1/p);  ds = g y / (p s), 0 where s = 0")
+def _lp_pool_root(xp, s, norm_type, k):
+    """LP pooling's last step, ``(k * mean of x^p)^(1/p)`` from the window means ``s``, as
+    PyTorch computes it: NaN where a fractional root meets a negative sum (odd p), and a zero
+    gradient where the sum is 0 (PyTorch's ``sign(s) * relu(|s|)``)."""
+    t = s * float(k)
+    e = 1.0 / norm_type
+    if e.is_integer():
+        return xp.power(t, e)
+    return xp.where(t >= 0, xp.power(xp.maximum(t, 0.0), e), math.nan)
+
+
+@_lp_pool_root.defvjp
+def _(c, g):
+    xp = c.xp
+    norm_type, k = c.p
+    t = c.x[0] * float(k)
+    nz = t != 0
+    return (xp.where(nz, g * c.out / xp.where(nz, t, 1.0) * (float(k) / norm_type), 0.0),)
+
+
+def _lp_pool_nd(name: str, nd: int, input: Any, norm_type: float, kernel_size: Any,
+                stride: Any, ceil_mode: bool) -> Tensor:
+    """``(sum over each window of x^p)^(1/p)`` as PyTorch's ``lp_pool{nd}d``: ``avg_pool`` of
+    ``x^p`` (no padding) times the kernel size, then the p-th root; p = inf is the max of
+    ``|x|``, p = -inf its min."""
+    from chainrule.ops import abs as _abs
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    _need_float(name, x._data)
+    p = float(norm_type)
+    if math.isinf(p):
+        y = _max_pool_nd(name, nd, _abs(x) if p > 0 else -_abs(x), kernel_size, stride, 0, 1,
+                         ceil_mode, False)
+        return y if p > 0 else -y
+    if p == 0:
+        raise op_error(name, "norm_type=0", "a nonzero p (the root 1/p)", kind=ValueError)
+    k = _tuple(name, "kernel_size", kernel_size, nd)
+    y = _avg_pool_nd(name, nd, x ** p, k, stride, 0, ceil_mode, True, None)
+    return _lp_pool_root(y, p, math.prod(k))
+
+
+@public(functional=True, export=False)
+def lp_pool1d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling over (N, C, L): ``(sum of x^p over each window)^(1/p)``, as
+    ``torch.nn.functional.lp_pool1d`` (p = 1 a sum, p = inf a max of |x|)."""
+    return _lp_pool_nd("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+@public(functional=True, export=False)
+def lp_pool2d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling over (N, C, H, W), as ``torch.nn.functional.lp_pool2d``."""
+    return _lp_pool_nd("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+@public(functional=True, export=False)
+def lp_pool3d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling over (N, C, D, H, W), as ``torch.nn.functional.lp_pool3d``."""
+    return _lp_pool_nd("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
 # --- adaptive pooling (composed) ----------------------------------------------------------------
 
 
@@ -431,26 +645,53 @@ def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:
     return _adaptive_avg("adaptive_avg_pool3d", input, output_size, 3)
 
 
+def _adaptive_max(name: str, input: Any, output_size: Any, nd: int,
+                  return_indices: bool) -> Any:
+    """Adaptive max pooling over the last ``nd`` dims: the arg-max of each window (computed
+    from the values, flat per (N, C) plane as PyTorch's indices), then ``gather`` (its
+    gradient). The first maximum wins a tie, as in PyTorch."""
+    from chainrule.ops import gather
+    x = _spatial(name, input, nd)
+    xp = backend.get_array_module(x._data)
+    shape, lead = x.shape[-nd:], x.shape[:-nd]
+    out = _out_sizes(name, output_size, shape)
+    a = x._data
+    idx = xp.empty((*lead, *out), dtype=backend.int64)
+    for cell in itertools.product(*(list(enumerate(_adaptive_bounds(n, o)))
+                                    for n, o in zip(shape, out))):
+        win = a[(Ellipsis, *(slice(lo, hi) for _, (lo, hi) in cell))]
+        loc = win.reshape(*lead, -1).argmax(-1)
+        offs = xp.unravel_index(loc, win.shape[-nd:]) if nd > 1 else (loc,)
+        flat = 0
+        for (_, (lo, _)), off, n in zip(cell, offs, shape):
+            flat = flat * n + lo + off
+        idx[(Ellipsis, *(i for i, _ in cell))] = flat
+    plane = math.prod(out)
+    y = gather(x.reshape(*lead, math.prod(shape)), -1, as_tensor(idx.reshape(*lead, plane)))
+    y = y.reshape(*lead, *out)
+    return (y, as_tensor(idx)) if return_indices else y
+
+
+@public(functional=True, export=False)
+def adaptive_max_pool1d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling of (N, C, L) to length ``output_size``, as
+    ``torch.nn.functional.adaptive_max_pool1d``; ``return_indices`` adds the arg-max."""
+    return _adaptive_max("adaptive_max_pool1d", input, output_size, 1, return_indices)
+
+
 @public(functional=True)
 def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
-    """Max pooling to a fixed (OH, OW), as ``torch.nn.functional.adaptive_max_pool2d``: the
-    arg-max of each window (computed from the values), then ``gather`` (its gradient)."""
-    from chainrule.ops import gather
-    x = _spatial("adaptive_max_pool2d", input, 2)
-    xp = backend.get_array_module(x._data)
-    h, w = x.shape[-2:]
-    oh, ow = _out_sizes("adaptive_max_pool2d", output_size, (h, w))
-    a = x._data
-    idx = xp.empty((*a.shape[:-2], oh, ow), dtype=backend.int64)
-    for i, (h0, h1) in enumerate(_adaptive_bounds(h, oh)):
-        for j, (w0, w1) in enumerate(_adaptive_bounds(w, ow)):
-            win = a[..., h0:h1, w0:w1].reshape(*a.shape[:-2], -1)
-            loc = win.argmax(-1)
-            idx[..., i, j] = (h0 + loc // (w1 - w0)) * w + w0 + loc % (w1 - w0)
-    lead = x.shape[:-2]
-    y = gather(x.reshape(*lead, h * w), -1, as_tensor(idx.reshape(*lead, oh * ow)))
-    y = y.reshape(*lead, oh, ow)
-    return (y, as_tensor(idx)) if return_indices else y
+    """Max pooling to a fixed (OH, OW) (``None`` keeps a size), as
+    ``torch.nn.functional.adaptive_max_pool2d``: the arg-max of each window (computed from the
+    values), then ``gather`` (its gradient)."""
+    return _adaptive_max("adaptive_max_pool2d", input, output_size, 2, return_indices)
+
+
+@public(functional=True, export=False)
+def adaptive_max_pool3d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling of (N, C, D, H, W) to a fixed (OD, OH, OW), as
+    ``torch.nn.functional.adaptive_max_pool3d``; indices flat per (D, H, W) volume."""
+    return _adaptive_max("adaptive_max_pool3d", input, output_size, 3, return_indices)
 
 
 # --- interpolate (composed) ---------------------------------------------------------------------

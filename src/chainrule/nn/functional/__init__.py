@@ -71,6 +71,8 @@ from chainrule.nn.functional.spatial import (
     channel_shuffle,
     dropout1d,
     dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
     local_response_norm,
     pixel_shuffle,
     pixel_unshuffle,

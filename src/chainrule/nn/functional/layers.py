@@ -51,6 +51,44 @@ def dropout_input(name: str, input: Any, p: float, training: bool) -> tuple[Tens
     return x, True
 
 
+_SELU_NEG_SAT = 1.7580993408473766  # -SELU's saturation value: scale * alpha
+
+
+def dropout_apply(name: str, input: Any, p: float, training: bool, inplace: bool,
+                  generator: Generator | None, channels: int | None, alpha: bool) -> Tensor:
+    """PyTorch's ``_dropout_impl``: one keep mask per entry (``channels=None``) or per channel,
+    the first ``channels`` dims (``feature_dropout``: (N, C); an unbatched (C, *): (C,)), drawn
+    with the shared ``keep_mask`` and broadcast over the rest. Inverted dropout scales the kept
+    entries by 1 / (1 - p); alpha dropout (``alpha=True``) sets the dropped ones to SELU's
+    negative saturation -1.7581 and then scales and shifts everything to keep mean 0 and
+    variance 1. ``cr.compile`` draws the mask again at each replay."""
+    x, acts = dropout_input(name, input, p, training)
+    if not acts:
+        return x
+    arr = x._data
+    if p == 1.0:
+        zero = backend.get_array_module(arr).zeros((), dtype=arr.dtype)
+        return x._inplace(name + "_", ops.mul, zero) if inplace else ops.mul(x, zero)
+    if channels is None:
+        shape = arr.shape
+    elif x.ndim < channels:
+        raise op_error(name, f"input has shape {fmt_shape(x.shape)}", "at least 2 dimensions "
+                       "(N, C, *): feature dropout zeroes whole channels")
+    else:
+        shape = (*arr.shape[:channels], *(1,) * (x.ndim - channels))
+    draw = keep_mask if alpha else dropout_mask
+    m = draw(generator, shape, arr.dtype, p)
+    if STATE.recorder is not None:  # cr.compile: a fresh mask at each replay
+        STATE.recorder.source(draw, (generator, shape, arr.dtype, p), m)
+    if not alpha:
+        return x._inplace(name + "_", ops.mul, m) if inplace else ops.mul(x, m)
+    a = 1.0 / math.sqrt((_SELU_NEG_SAT * _SELU_NEG_SAT * p + 1.0) * (1.0 - p))
+
+    def apply(t: Tensor) -> Tensor:  # a (x + alpha) m + a alpha (p - 1)
+        return ops.mul(t + _SELU_NEG_SAT, m) * a + a * _SELU_NEG_SAT * (p - 1.0)
+    return x._inplace(name + "_", apply) if inplace else apply(x)
+
+
 def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False,
             generator: Generator | None = None) -> Tensor:
     """Inverted dropout: in training, zero each entry with probability ``p`` and scale the
@@ -60,19 +98,7 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
     reproducible) or from ``generator``. Its gradient is the same mask times the output
     gradient (one ``mul``).
     """
-    x, acts = dropout_input("dropout", input, p, training)
-    if not acts:
-        return x
-    arr = x._data
-    if p == 1.0:
-        mask = backend.get_array_module(arr).zeros(arr.shape, dtype=arr.dtype)
-    else:
-        mask = dropout_mask(generator, arr.shape, arr.dtype, p)
-        if STATE.recorder is not None:  # cr.compile: a fresh mask at each replay
-            STATE.recorder.source(dropout_mask, (generator, arr.shape, arr.dtype, p), mask)
-    if inplace:
-        return x._inplace("dropout_", ops.mul, mask)
-    return ops.mul(x, mask)
+    return dropout_apply("dropout", input, p, training, inplace, generator, None, False)
 
 
 def embedding(input: Any, weight: Any, padding_idx: int | None = None,

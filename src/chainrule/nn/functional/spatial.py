@@ -1,62 +1,70 @@
-"""Channel dropout (``dropout1d``/``dropout2d``: whole feature maps), ``alpha_dropout``, and the
-channel/space rearrangements ``pixel_shuffle``, ``pixel_unshuffle``, ``channel_shuffle`` and
-``local_response_norm`` (``torch.nn.functional``), composed from registered ops."""
+"""Channel dropout (``dropout1d/2d/3d``: whole feature maps), ``alpha_dropout``,
+``feature_alpha_dropout``, and the channel/space rearrangements ``pixel_shuffle``,
+``pixel_unshuffle``, ``channel_shuffle`` and ``local_response_norm``
+(``torch.nn.functional``), composed from registered ops."""
 
 from __future__ import annotations
 
-import math
+import warnings
 from typing import Any
 
-from chainrule import backend, ops
+from chainrule import ops
 from chainrule.autograd.factories import as_tensor
-from chainrule.autograd.grad_mode import STATE
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import fmt_shape, op_error
-from chainrule.nn.functional.layers import dropout_input, dropout_mask, keep_mask
+from chainrule.nn.functional.layers import dropout_apply
 from chainrule.random import Generator
 
-__all__ = ["alpha_dropout", "channel_shuffle", "dropout1d", "dropout2d", "local_response_norm",
-           "pixel_shuffle", "pixel_unshuffle"]
+__all__ = ["alpha_dropout", "channel_shuffle", "dropout1d", "dropout2d", "dropout3d",
+           "feature_alpha_dropout", "local_response_norm", "pixel_shuffle", "pixel_unshuffle"]
 
 
 def _channel_dropout(name: str, nd: int, input: Any, p: float, training: bool,
                      inplace: bool, generator: Generator | None) -> Tensor:
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    """``dropout{nd}d``: whole channels of (N, C, *nd) or (C, *nd) inputs, as PyTorch, with its
+    rank rules: ``dropout1d`` refuses other ranks; ``dropout2d``/``dropout3d`` warn and treat
+    them as (N, C, *), and ``dropout2d`` reads a 3-D input as (N, C, L) (with a warning)."""
     x = input if isinstance(input, Tensor) else as_tensor(input)
     if x.ndim not in (nd + 1, nd + 2):
-        raise op_error(name, f"input has {x.ndim} dims", f"(N, C, *{nd} spatial) or "
-                       f"(C, *{nd} spatial)")
-    if not training or p == 0.0:
-        return x
-    arr = x._data
-    lead = x.shape[:-nd]  # (N, C) or (C,)
-    if p == 1.0:
-        mask = backend.get_array_module(arr).zeros(lead, dtype=arr.dtype)
-    else:
-        mask = dropout_mask(generator, lead, arr.dtype, p)
-    mask = mask.reshape(*lead, *(1,) * nd)
-    if inplace:
-        return x._inplace(name + "_", ops.mul, mask)
-    return ops.mul(x, mask)
+        if nd == 1:
+            raise op_error(name, f"input has shape {fmt_shape(x.shape)}", "a 2-D (C, L) or 3-D "
+                           "(N, C, L) input: dropout1d zeroes whole channels of 1-D signals")
+        warnings.warn(f"{name}: received a {x.ndim}-D input, which PyTorch deprecates; {name} "
+                      f"zeroes whole channels of {nd + 1}-D (C, *spatial) or {nd + 2}-D (N, C, "
+                      "*spatial) inputs: use dropout for other shapes", stacklevel=3)
+    if nd == 2 and x.ndim == 3:
+        warnings.warn("dropout2d: received a 3-D input; as PyTorch, it is read as (N, C, L) "
+                      "(channel-wise 1-D dropout), not as an unbatched (C, H, W): use dropout1d "
+                      "for that behaviour", stacklevel=3)
+    # PyTorch's feature dropout: a mask per (N, C); dropout1d/3d add a batch dim to any input
+    # but (N, C, *nd) (a mask per first dim); dropout2d never does
+    channels = 2 if nd == 2 or x.ndim == nd + 2 else 1
+    return dropout_apply(name, x, p, training, inplace, generator, channels, False)
+
+
+def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False,
+              generator: Generator | None = None) -> Tensor:
+    """Zero whole channels of an (N, C, L) or (C, L) input with probability ``p``, scaling the
+    others by 1 / (1 - p), in training; otherwise the identity (``torch.nn.functional``)."""
+    return _channel_dropout("dropout1d", 1, input, p, training, inplace, generator)
 
 
 def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False,
               generator: Generator | None = None) -> Tensor:
     """Zero whole channels (N, C) of an (N, C, H, W) input with probability ``p``, scaling the
-    others by 1 / (1 - p), in training; otherwise the identity (``torch.nn.functional``)."""
+    others by 1 / (1 - p), in training; otherwise the identity (``torch.nn.functional``). A 3-D
+    input is (N, C, L), as PyTorch reads it (with its warning)."""
     return _channel_dropout("dropout2d", 2, input, p, training, inplace, generator)
 
 
-def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False,
+def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False,
               generator: Generator | None = None) -> Tensor:
-    """Zero whole channels of an (N, C, L) input with probability ``p`` (training only)."""
-    return _channel_dropout("dropout1d", 1, input, p, training, inplace, generator)
+    """Zero whole channels of an (N, C, D, H, W) or (C, D, H, W) input with probability ``p``,
+    scaling the others by 1 / (1 - p), in training; otherwise the identity."""
+    return _channel_dropout("dropout3d", 3, input, p, training, inplace, generator)
 
 
 # --- alpha dropout ----------------------------------------------------------------------------
-
-_SELU_NEG_SAT = 1.7580993408473766  # -SELU's saturation value: scale * alpha
 
 
 def alpha_dropout(input: Any, p: float = 0.5, training: bool = False,
@@ -70,22 +78,15 @@ def alpha_dropout(input: Any, p: float = 0.5, training: bool = False,
     (PyTorch's ``x a m + a alpha ((m - 1) + p)``, regrouped so that the mask is the only drawn
     array; ``cr.compile`` draws it again at each replay).
     """
-    x, acts = dropout_input("alpha_dropout", input, p, training)
-    if not acts:
-        return x
-    arr = x._data
-    if p == 1.0:
-        zero = backend.get_array_module(arr).zeros((), dtype=arr.dtype)
-        return x._inplace("alpha_dropout_", ops.mul, zero) if inplace else ops.mul(x, zero)
-    m = keep_mask(None, arr.shape, arr.dtype, p)
-    if STATE.recorder is not None:  # cr.compile: a fresh mask at each replay
-        STATE.recorder.source(keep_mask, (None, arr.shape, arr.dtype, p), m)
-    alpha = _SELU_NEG_SAT
-    a = 1.0 / math.sqrt((alpha * alpha * p + 1.0) * (1.0 - p))
+    return dropout_apply("alpha_dropout", input, p, training, inplace, None, None, True)
 
-    def apply(t: Tensor) -> Tensor:
-        return ops.mul(t + alpha, m) * a + a * alpha * (p - 1.0)
-    return x._inplace("alpha_dropout_", apply) if inplace else apply(x)
+
+def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """Alpha dropout of whole channels of (N, C, *), as
+    ``torch.nn.functional.feature_alpha_dropout``: one keep mask per (N, C), the same scale and
+    shift as ``alpha_dropout``; the identity unless ``training`` (False by default, as PyTorch)."""
+    return dropout_apply("feature_alpha_dropout", input, p, training, inplace, None, 2, True)
 
 
 # --- rearranging channels and space -------------------------------------------------------------
