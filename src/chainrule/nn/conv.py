@@ -201,18 +201,18 @@ class _ConvTransposeNd(_ConvNd):
         nd = self._nd
         shape = tuple(input.shape)
         lead = 2 if len(shape) == nd + 2 else 1
-        size = [int(a) for a in output_size]
-        if len(size) == lead + nd:
-            size = size[lead:]
-        if len(size) != nd:
+        if len(output_size) == lead + nd:
+            output_size = output_size[lead:]
+        if len(output_size) != nd:
             raise ValueError(f"ConvTranspose{nd}D: for {len(shape)}D input, output_size must "
-                             f"have {nd} or {lead + nd} elements (got {len(size)})")
+                             f"have {nd} or {lead + nd} elements (got {len(output_size)})")
+        size = [int(a) for a in output_size]
         lo = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
               zip(shape[lead:], self.stride, self.padding, self.dilation, self.kernel_size)]
         hi = [a + s - 1 for a, s in zip(lo, self.stride)]
         if any(not a <= b <= c for a, b, c in zip(lo, size, hi)):
-            raise ValueError(f"requested an output size of {size}, but valid sizes range from "
-                             f"{lo} to {hi} (for an input of {list(shape[lead:])})")
+            raise ValueError(f"requested an output size of {output_size}, but valid sizes range "
+                             f"from {lo} to {hi} (for an input of {list(shape[lead:])})")
         return tuple(b - a for a, b in zip(lo, size))
 
     def forward(self, input: Any, output_size: Any = None) -> Tensor:
