@@ -2,7 +2,8 @@
 ``torch.nn.modules.lazy``.
 
 Until its first call a lazy layer holds ``UninitializedParameter``/``UninitializedBuffer``
-placeholders (no shape; they keep a dtype, so ``.double()`` before the first call works). The
+placeholders (empty, of shape (0,), where PyTorch's refuse to give a shape; they keep a dtype,
+so ``.double()`` before the first call works). The
 first call sizes them (``initialize_parameters``), initialises them as the concrete layer
 does, and the module becomes that layer (``cls_to_become``: a ``LazyConv2d`` is then a
 ``Conv2d``; the Parameter objects stay the same). Create the optimiser after that first call (or
@@ -37,10 +38,12 @@ class _Uninitialized:
         """Give the tensor ``shape`` (values uninitialised) and make it a plain
         ``Parameter``/``Tensor``, in place (the same object)."""
         t: Any = self
+        if device is not None:
+            backend.check_device(device, "materialize")
         xp = backend.get_array_module(t._data)
         shape = (int(shape),) if isinstance(shape, (int, backend.integer)) else \
             tuple(int(s) for s in shape)
-        t._data = xp.empty(shape, dtype=t._data.dtype if dtype is None else dtype)
+        t._data = xp.empty(shape, dtype=t._data.dtype if dtype is None else to_dtype(dtype))
         t._vc[0] += 1
         t.__class__ = self.cls_to_become
 
@@ -95,7 +98,9 @@ class LazyModuleMixin:
     Conv2d)``), as ``torch.nn.modules.lazy.LazyModuleMixin``: the first call runs
     ``initialize_parameters(*args, **kwargs)``, checks nothing is left uninitialised, turns the
     module into ``cls_to_become`` and runs its forward. A subclass implements
-    ``initialize_parameters`` (``materialize`` each placeholder, then initialise it)."""
+    ``initialize_parameters`` (``materialize`` each placeholder, then initialise it). PyTorch
+    sizes the layer in a forward pre-hook registered at construction; here it happens at the
+    start of ``forward``, so forward pre-hooks of the user's run before it."""
 
     cls_to_become: type | None = None
 
