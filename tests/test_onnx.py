@@ -176,6 +176,12 @@ CASES: dict[str, tuple[Callable[[], Any], tuple, tuple]] = {
                                                    dilation=(1, 2)), (_f32(5, 4, 4, 5),), (0,)),
     "ConvTranspose2d_nobias": (lambda: nn.ConvTranspose2d(3, 2, 3, bias=False),
                                (_f32(5, 3, 4, 4),), (0,)),
+    "ConvTranspose3d": (lambda: nn.ConvTranspose3d(4, 6, (3, 2, 2), stride=(2, 1, 2),
+                                                   padding=(1, 0, 1), output_padding=(1, 0, 0),
+                                                   groups=2, dilation=(1, 2, 1)),
+                        (_f32(5, 4, 3, 3, 4),), (0,)),
+    "LazyConv2d": (lambda: _dry_run(nn.LazyConv2d(4, 3, padding=1), 2, 3, 6, 5),
+                   (_f32(5, 3, 6, 5),), (0,)),
     "MaxPool1d": (lambda: nn.MaxPool1d(3, stride=2, padding=1), (_f32(5, 3, 10),), (0,)),
     "MaxPool2d": (lambda: nn.MaxPool2d(2), (_f32(5, 3, 8, 6),), (0,)),
     "MaxPool2d_pad_ceil": (lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
@@ -257,6 +263,16 @@ CASES: dict[str, tuple[Callable[[], Any], tuple, tuple]] = {
     "InstanceNorm2d_running": (lambda: _trained_bn(nn.InstanceNorm2d(
         3, affine=True, track_running_stats=True), 8, 3, 4, 4), (_f32(5, 3, 4, 4),), (0,)),
     "InstanceNorm2d_unbatched": (lambda: nn.InstanceNorm2d(3), (_f32(3, 4, 5),), (None,)),
+    "InstanceNorm1d": (lambda: nn.InstanceNorm1d(3), (_f32(5, 3, 7),), (0,)),
+    "InstanceNorm1d_affine_unbatched": (lambda: _affine(nn.InstanceNorm1d(3, affine=True)),
+                                        (_f32(3, 7),), (None,)),
+    "InstanceNorm3d_affine": (lambda: _affine(nn.InstanceNorm3d(2, affine=True)),
+                              (_f32(5, 2, 3, 4, 3),), (0,)),
+    "InstanceNorm3d_running": (lambda: _trained_bn(nn.InstanceNorm3d(
+        2, affine=True, track_running_stats=True), 8, 2, 3, 3, 2), (_f32(5, 2, 3, 3, 2),), (0,)),
+    "InstanceNorm3d_unbatched": (lambda: nn.InstanceNorm3d(2), (_f32(2, 3, 2, 4),), (None,)),
+    "LazyInstanceNorm2d": (lambda: _dry_run(nn.LazyInstanceNorm2d(), 4, 3, 4, 4),
+                           (_f32(5, 3, 4, 4),), (0,)),
     "Dropout2d": (lambda: nn.Dropout2d(0.3), (_f32(5, 3, 2, 2),), (0,)),
     "Flatten_dims": (lambda: nn.Flatten(2), (_f32(5, 2, 3, 4),), (0,)),
     "Flatten_all": (lambda: nn.Flatten(0), (_f32(5, 2, 3),), (0,)),
@@ -280,7 +296,8 @@ CASES: dict[str, tuple[Callable[[], Any], tuple, tuple]] = {
 NATURAL_OP = {
     "Conv1d": "Conv", "Conv2d": "Conv", "Conv2d_same_even_kernel": "Conv",
     "Conv2d_tuples_groups": "Conv", "ConvTranspose1d": "ConvTranspose",
-    "ConvTranspose2d": "ConvTranspose", "MaxPool1d": "MaxPool", "MaxPool2d": "MaxPool",
+    "ConvTranspose2d": "ConvTranspose", "ConvTranspose3d": "ConvTranspose",
+    "LazyConv2d": "Conv", "MaxPool1d": "MaxPool", "MaxPool2d": "MaxPool",
     "MaxPool2d_pad_ceil": "MaxPool", "MaxPool2d_dilation": "MaxPool", "AvgPool1d": "AveragePool",
     "AvgPool2d": "AveragePool", "AvgPool2d_pad_ceil": "AveragePool",
     "AvgPool2d_divisor": "AveragePool", "AdaptiveAvgPool2d_global": "GlobalAveragePool",
@@ -289,7 +306,12 @@ NATURAL_OP = {
     "AdaptiveMaxPool2d_divisible": "MaxPool", "BatchNorm2d": "BatchNormalization",
     "BatchNorm1d_noaffine": "BatchNormalization", "BatchNorm2d_batch_stats": "ReduceMean",
     "GroupNorm": "LayerNormalization", "InstanceNorm2d": "InstanceNormalization",
-    "InstanceNorm2d_running": "BatchNormalization", "Flatten": "Flatten",
+    "InstanceNorm2d_running": "BatchNormalization", "InstanceNorm1d": "InstanceNormalization",
+    "InstanceNorm1d_affine_unbatched": "InstanceNormalization",
+    "InstanceNorm3d_affine": "InstanceNormalization",
+    "InstanceNorm3d_running": "BatchNormalization",
+    "InstanceNorm3d_unbatched": "InstanceNormalization",
+    "LazyInstanceNorm2d": "BatchNormalization", "Flatten": "Flatten",
     "Upsample_nearest": "Resize", "Upsample_bilinear": "Resize", "Upsample_linear_1d": "Resize",
     "LeNet5": "Conv", "CNN_BatchNorm_GAP": "GlobalAveragePool", "MaxUnpool2d": "MaxUnpool",
     "MaxUnpool3d": "MaxUnpool", "FMaxUnpool2d_const": "MaxUnpool", "LPPool2d": "LpPool",
@@ -372,6 +394,12 @@ def _trained_bn(bn: Any = None, *shape: int) -> Any:
             bn.weight.mul_(1.5)
             bn.bias.add_(0.3)
     return bn
+
+
+def _dry_run(m: Any, *shape: int) -> Any:
+    """A lazy layer after its first call (sized, and now the concrete class)."""
+    m(cr.tensor(_f32(*shape) * 2 + 1))
+    return m
 
 
 def _trained_perceptron() -> Any:

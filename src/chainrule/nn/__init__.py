@@ -41,7 +41,20 @@ from chainrule.nn.containers import (
     ParameterList,
     Sequential,
 )
-from chainrule.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from chainrule.nn.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+)
 from chainrule.nn.dropout import (
     AlphaDropout,
     Dropout,
@@ -50,6 +63,7 @@ from chainrule.nn.dropout import (
     Dropout3d,
     FeatureAlphaDropout,
 )
+from chainrule.nn.lazy import UninitializedBuffer, UninitializedParameter
 from chainrule.nn.linear import Bilinear, Flatten, Identity, LazyLinear, Linear, Unflatten
 from chainrule.nn.loss import (
     BCELoss,
@@ -80,9 +94,18 @@ from chainrule.nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
     BatchNorm3d,
+    CrossMapLRN2d,
     GroupNorm,
+    InstanceNorm1d,
     InstanceNorm2d,
+    InstanceNorm3d,
     LayerNorm,
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
     LocalResponseNorm,
     RMSNorm,
     SyncBatchNorm,

@@ -7,14 +7,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from chainrule import backend, creation, ops
+from chainrule import creation, ops
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import size_arg
 from chainrule.nn import functional as F
 from chainrule.nn import init
+from chainrule.nn.lazy import UninitializedParameter, _LazySized, is_lazy, loaded_shape
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import Generator, ModuleSample, integers
+from chainrule.nn.samples import Generator, ModuleSample, lazy_sample
 
 
 class Identity(Module):
@@ -170,66 +171,39 @@ class Bilinear(Module):
                 f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
-def _materialised(m: Any, in_features: int) -> Any:
-    """A lazy layer with its parameters created for ``in_features`` (sample builds: the
-    module sweep compares weights, so both libraries' layers must have them before a call)."""
-    m.initialize_parameters(integers([[0] * in_features]))
-    return m
-
-
-class LazyLinear(Linear):
+class LazyLinear(_LazySized, Linear):
     """A ``Linear`` whose ``in_features`` is inferred from its first input, as
-    ``torch.nn.LazyLinear``: until then ``weight`` has shape (out_features, 0); the first call
-    sizes it (out_features, in_features), initialises it as ``Linear`` does, and the module
-    becomes a ``Linear`` (as PyTorch's ``cls_to_become``). Create the optimiser after that
-    first call (or a dry run), as in PyTorch. Loading a state_dict sizes it too."""
+    ``torch.nn.LazyLinear``: until then ``weight`` and ``bias`` are ``UninitializedParameter``s;
+    the first call sizes them (out_features, in_features) and (out_features,), initialises them
+    as ``Linear`` does, and the module becomes a ``Linear`` (PyTorch's ``cls_to_become``; see
+    ``chainrule.nn.lazy``). Create the optimiser after that first call (or a dry run), as in
+    PyTorch. Loading a state_dict sizes it too."""
 
     cls_to_become = Linear
+    _size_attr = "in_features"
 
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
-        return ModuleSample(build=lambda nn: _materialised(nn.LazyLinear(2), 3),
-                            inputs=(rng.standard_normal((4, 3)),))
+        return lazy_sample(cls, rng, (2,), {}, (4, 3))
 
     def __init__(self, out_features: int, bias: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
-        Module.__init__(self)
-        self.in_features = 0
+        super().__init__(0, 0, False, device, dtype)
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
         self.out_features = size_arg("LazyLinear", "out_features", out_features)
-        self.weight = Parameter(creation.empty(self.out_features, 0, dtype=dtype,
-                                               device=device))
         if bias:
-            self.bias = Parameter(creation.zeros(self.out_features, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
 
-    def has_uninitialized_params(self) -> bool:
-        """True until the first input (or a state_dict) has sized the weight."""
-        return self.in_features == 0
+    def _size_of(self, input: Any) -> int:
+        return int(input.shape[-1])
 
-    def initialize_parameters(self, input: Any) -> None:
-        """Size the weight for ``input.shape[-1]`` features and initialise it (once)."""
-        if not self.has_uninitialized_params():
-            return
-        n = int(input.shape[-1])
-        w = self._parameters["weight"]
-        xp = backend.get_array_module(w._data)
-        w._data = xp.empty((self.out_features, n), dtype=w._data.dtype)
-        w._vc[0] += 1
+    def _size_in(self, state_dict: dict, prefix: str) -> int | None:
+        shape = loaded_shape(state_dict, prefix + "weight", 2)
+        return None if shape is None else shape[1]
+
+    def _materialize(self, n: int) -> None:
         self.in_features = n
-        self.reset_parameters()
-
-    def forward(self, input: Any) -> Tensor:
-        if self.has_uninitialized_params():
-            self.initialize_parameters(input)
-        self.__class__ = self.cls_to_become
-        return Linear.forward(self, input)
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
-                              strict: bool, missing_keys: list, unexpected_keys: list,
-                              error_msgs: list) -> None:
-        w = state_dict.get(prefix + "weight")
-        if self.has_uninitialized_params() and w is not None and len(w.shape) == 2:
-            self.initialize_parameters(w)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        if is_lazy(self.weight):
+            self.weight.materialize((self.out_features, n))
+        if is_lazy(self.bias):
+            self.bias.materialize((self.out_features,))

@@ -1,9 +1,11 @@
-"""Normalisation layers (BatchNorm1d/2d/3d, SyncBatchNorm, LayerNorm, RMSNorm, InstanceNorm2d,
-GroupNorm, LocalResponseNorm) on the fused ``batch_norm`` / ``layer_norm`` ops and
-compositions."""
+"""Normalisation layers (BatchNorm1d/2d/3d, SyncBatchNorm, LayerNorm, RMSNorm,
+InstanceNorm1d/2d/3d, GroupNorm, LocalResponseNorm, CrossMapLRN2d, and the lazy
+LazyBatchNorm1d/2d/3d, LazyInstanceNorm1d/2d/3d) on the fused ``batch_norm`` / ``layer_norm`` ops
+and compositions."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,9 +17,17 @@ from chainrule.distributed.sync_batch_norm import sync_batch_norm
 from chainrule.errors import size_arg
 from chainrule.nn import functional as F
 from chainrule.nn import init
+from chainrule.nn.functional.spatial import channel_window_mean
+from chainrule.nn.lazy import (
+    UninitializedBuffer,
+    UninitializedParameter,
+    _LazySized,
+    is_lazy,
+    loaded_shape,
+)
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.samples import Generator, ModuleSample
+from chainrule.nn.samples import Generator, ModuleSample, lazy_sample
 
 
 def _affine_parameters(m: Module, shape: tuple, affine: bool, bias: bool, dtype: Any,
@@ -42,8 +52,9 @@ def _reset_affine(m: Module) -> None:
         init.zeros_(m.bias)
 
 
-class _BatchNorm(Module):
-    """Shared by the batch-norm layers: parameters, running statistics, train/eval logic."""
+class _NormBase(Module):
+    """Shared by the batch and instance norms, as PyTorch's ``_NormBase``: ``weight``/``bias``
+    (``affine``), the running statistics (``track_running_stats``), their reset, the repr."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
@@ -55,15 +66,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(creation.empty(num_features, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(creation.empty(num_features, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_features,), affine, bias, dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", creation.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", creation.ones(num_features, dtype=dtype))
@@ -82,25 +85,52 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     _ranks: tuple[int, ...] = ()  # the input ranks a subclass accepts; () = any of at least 2
     _layout = "(N, C, ...)"  # the layout its error message asks for
 
-    def _check_input_dim(self, input: Any) -> None:
-        name = type(self).__name__
-        shape = tuple(backend.xp.shape(input))
+    def _check_rank(self, shape: tuple) -> None:
         ok = len(shape) in self._ranks if self._ranks else len(shape) >= 2
         if not ok:
             want = " or ".join(f"{r}D" for r in self._ranks) if self._ranks else "at least 2D"
-            raise ValueError(f"{name}: expected {want} input (got {len(shape)}D input of shape "
-                             f"{shape}); use {self._layout}")
-        if shape[1] != self.num_features:
-            raise ValueError(f"{name}: input of shape {shape} has {shape[1]} channels "
-                             f"(dimension 1) but the layer has num_features={self.num_features}")
+            raise ValueError(f"{type(self).__name__}: expected {want} input (got {len(shape)}D "
+                             f"input of shape {shape}); use {self._layout}")
+
+    def _feature_dim(self, shape: tuple) -> int:
+        """The channel dimension of an input of ``shape``."""
+        return 1
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        # checkpoints without num_batches_tracked (PyTorch before 0.4.1) load, as in PyTorch
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked if self.num_batches_tracked is not None \
+                else tensor(0, dtype=backend.int64)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Shared by the batch-norm layers: the train/eval logic (batch or running statistics,
+    their momentum or cumulative update)."""
+
+    def _check_input_dim(self, input: Any) -> None:
+        shape = tuple(backend.xp.shape(input))
+        self._check_rank(shape)
+        # without weight or running statistics nothing has num_features entries (PyTorch then
+        # takes any channel count)
+        if shape[1] != self.num_features and (self.affine or self.track_running_stats):
+            raise ValueError(f"{type(self).__name__}: input of shape {shape} has {shape[1]} "
+                             f"channels (dimension 1) but the layer has "
+                             f"num_features={self.num_features}")
 
     def forward(self, input: Any) -> Tensor:
         self._check_input_dim(input)
@@ -122,22 +152,6 @@ class _BatchNorm(Module):
                    bias: Any, use_batch: bool, factor: float) -> Tensor:
         return F.batch_norm(input, running_mean, running_var, weight, bias, use_batch, factor,
                             self.eps)
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
-                              strict: bool, missing_keys: list, unexpected_keys: list,
-                              error_msgs: list) -> None:
-        # checkpoints without num_batches_tracked (PyTorch before 0.4.1) load, as in PyTorch
-        key = prefix + "num_batches_tracked"
-        if self.track_running_stats and key not in state_dict:
-            state_dict[key] = self.num_batches_tracked if self.num_batches_tracked is not None \
-                else tensor(0, dtype=backend.int64)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -276,6 +290,50 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
+class CrossMapLRN2d(Module):
+    """PyTorch's legacy (Lua Torch) response normalisation across the channels of an
+    (N, C, H, W) input, as ``torch.nn.CrossMapLRN2d``: ``y = x * (k + alpha / size * S)^-beta``
+    with S the sum of x^2 over channels ``c - p + 1 .. c + p - 1``, p = (size - 1) // 2 + 1
+    (``LocalResponseNorm(size)``'s window for odd sizes, one channel narrower for even ones)
+    plus, for c >= p, channel 0: PyTorch's running sum never takes channel 0 out of the
+    window, and these are PyTorch's values. The gradient is the exact one of those values;
+    PyTorch's hand-written backward agrees with it only for C <= size // 2 (beyond, its own
+    gradcheck fails; ``tests/test_nn_layers.py`` pins both)."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        # C <= size // 2: where PyTorch's backward is the gradient of its forward (see above)
+        return ModuleSample(args=(4,), kwargs={"alpha": 0.1, "k": 2.0},
+                            inputs=(rng.standard_normal((2, 2, 3, 2)),))
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Any) -> Tensor:
+        x = input if isinstance(input, Tensor) else tensor(input)
+        if x.ndim != 4:
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {x.ndim}D instead "
+                             f"(shape {tuple(x.shape)}); use (N, C, H, W)")
+        size = size_arg("CrossMapLRN2d", "size", self.size)
+        if size == 0:
+            raise ValueError("CrossMapLRN2d: size=0; expected a positive window size")
+        p, c = (size - 1) // 2 + 1, x.shape[1]
+        sq = x * x
+        s = channel_window_mean(sq, p - 1, p - 1) * (2 * p - 1)
+        if c > p:  # channel 0 stays in PyTorch's running window
+            xp = backend.get_array_module(x._data)
+            later = tensor((xp.arange(c) >= p).astype(x.dtype).reshape(1, c, 1, 1))
+            s = s + sq[:, :1] * later
+        return x * (s * (self.alpha / size) + self.k) ** -self.beta
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 class SyncBatchNorm(_BatchNorm):
     """Batch normalisation whose training statistics cover the global batch of every rank, as
     ``torch.nn.SyncBatchNorm``: inside a process group of more than one rank, in training, the
@@ -330,37 +388,210 @@ class SyncBatchNorm(_BatchNorm):
         return out
 
 
-class InstanceNorm2d(_BatchNorm):
+class _InstanceNorm(_NormBase):
+    """Shared by the instance norms, as PyTorch's ``_InstanceNorm``: each channel of each
+    sample normalised over its ``_nd`` spatial dims (``F.instance_norm``), batched or not;
+    defaults ``affine=False``, ``track_running_stats=False``; with ``track_running_stats`` the
+    running statistics (the batch mean of the per-instance ones) are used in eval mode."""
+
+    _nd = 2
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device: Any = None,
+                 dtype: Any = None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    @property
+    def _ranks(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (self._nd + 1, self._nd + 2)
+
+    @property
+    def _layout(self) -> str:  # type: ignore[override]
+        dims = ", ".join("DHW"[3 - self._nd:]) if self._nd > 1 else "L"
+        return f"(N, C, {dims}) or (C, {dims})"
+
+    def _feature_dim(self, shape: tuple) -> int:
+        return len(shape) - self._nd - 1
+
+    def forward(self, input: Any) -> Tensor:
+        shape = tuple(backend.xp.shape(input))
+        self._check_rank(shape)
+        dim = self._feature_dim(shape)
+        if shape[dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"{type(self).__name__}: expected input's size at dim={dim} to "
+                                 f"match num_features ({self.num_features}), but got: "
+                                 f"{shape[dim]} (input of shape {shape}).")
+            warnings.warn(f"input's size at dim={dim} does not match num_features. You can "
+                          "silence this warning by not passing in num_features, which is not "
+                          "used because affine=False", stacklevel=2)
+        x = input.unsqueeze(0) if dim == 0 else input
+        b, p = self._buffers, self._parameters
+        y = F.instance_norm(x, b["running_mean"], b["running_var"], p["weight"], p["bias"],
+                            self.training or not self.track_running_stats,
+                            0.0 if self.momentum is None else self.momentum, self.eps)
+        return y.squeeze(0) if dim == 0 else y
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Normalise each channel of each sample over its length, as ``torch.nn.InstanceNorm1d``:
+    input (N, C, L) or (C, L); options as ``InstanceNorm2d``."""
+
+    _nd = 1
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(3,), kwargs={"affine": True, "track_running_stats": True,
+                                               "momentum": 0.3},
+                            inputs=(rng.standard_normal((2, 3, 4)),), mode_dependent=True)
+
+
+class InstanceNorm2d(_InstanceNorm):
     """Normalise each channel of each sample over its (H, W) positions, as
     ``torch.nn.InstanceNorm2d`` (defaults: ``affine=False``, ``track_running_stats=False``);
     with ``track_running_stats`` the running statistics are used in eval mode."""
+
+    _nd = 2
 
     @classmethod
     def _sample(cls, rng: Generator) -> ModuleSample:
         return ModuleSample(args=(3,), kwargs={"affine": True, "track_running_stats": True},
                             inputs=(rng.standard_normal((2, 3, 2, 3)),), mode_dependent=True)
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, device: Any = None,
-                 dtype: Any = None) -> None:
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
-                         dtype)
 
-    def _check_input_dim(self, input: Any) -> None:
+class InstanceNorm3d(_InstanceNorm):
+    """Normalise each channel of each sample over its (D, H, W) positions, as
+    ``torch.nn.InstanceNorm3d``: input (N, C, D, H, W) or (C, D, H, W); options as
+    ``InstanceNorm2d``."""
+
+    _nd = 3
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return ModuleSample(args=(2,), kwargs={"affine": True, "track_running_stats": True},
+                            inputs=(rng.standard_normal((2, 2, 2, 1, 3)),), mode_dependent=True)
+
+
+# --- lazy forms: num_features from the first input --------------------------------------------
+
+
+class _LazyNormBase(_LazySized):
+    """Shared by the lazy batch and instance norms, as PyTorch's ``_LazyNormBase``: built with
+    ``num_features=0``; ``weight``/``bias`` and the running statistics are placeholders until the
+    first input (its channel dimension) or a checkpoint sizes them. Defaults ``affine=True``,
+    ``track_running_stats=True`` (also for the instance norms, as in PyTorch)."""
+
+    _size_attr = "num_features"
+
+    def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(0, eps, momentum, False, False, device, dtype,  # type: ignore[call-arg]
+                         bias=False)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            if bias:
+                self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+            self.num_batches_tracked = tensor(0, dtype=backend.int64)
+
+    _STATE = ("weight", "bias", "running_mean", "running_var")
+
+    def _size_of(self, input: Any) -> int:
         shape = tuple(backend.xp.shape(input))
-        if len(shape) not in (3, 4):
-            raise ValueError(f"InstanceNorm2d: expected 3D or 4D input (got {len(shape)}D input "
-                             f"of shape {shape}); use (N, C, H, W)")
+        self._check_rank(shape)  # type: ignore[attr-defined]
+        return int(shape[self._feature_dim(shape)])  # type: ignore[attr-defined]
 
-    def forward(self, input: Any) -> Tensor:
-        self._check_input_dim(input)
-        unbatched = len(backend.xp.shape(input)) == 3
-        x = input.unsqueeze(0) if unbatched else input
-        b, p = self._buffers, self._parameters
-        y = F.instance_norm(x, b["running_mean"], b["running_var"], p["weight"], p["bias"],
-                            self.training or not self.track_running_stats,
-                            0.1 if self.momentum is None else self.momentum, self.eps)
-        return y.squeeze(0) if unbatched else y
+    def _size_in(self, state_dict: dict, prefix: str) -> int | None:
+        shapes = (loaded_shape(state_dict, prefix + k, 1) for k in self._STATE)
+        return next((s[0] for s in shapes if s is not None), None)
+
+    def _materialize(self, n: int) -> None:
+        self.num_features = n
+        for k in self._STATE:
+            t = getattr(self, k)
+            if is_lazy(t):
+                t.materialize((n,))
+
+
+def _lazy_norm_sample(cls: type, rng: Generator, shape: tuple) -> ModuleSample:
+    return lazy_sample(cls, rng, (), {"momentum": 0.3}, shape, mode_dependent=True)
+
+
+class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
+    """A ``BatchNorm1d`` whose ``num_features`` is inferred from its first input, as
+    ``torch.nn.LazyBatchNorm1d``; it then becomes a ``BatchNorm1d``."""
+
+    cls_to_become = BatchNorm1d
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return _lazy_norm_sample(cls, rng, (4, 3, 2))
+
+
+class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
+    """A ``BatchNorm2d`` whose ``num_features`` is inferred from its first input, as
+    ``torch.nn.LazyBatchNorm2d``; it then becomes a ``BatchNorm2d``."""
+
+    cls_to_become = BatchNorm2d
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return _lazy_norm_sample(cls, rng, (2, 3, 2, 2))
+
+
+class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
+    """A ``BatchNorm3d`` whose ``num_features`` is inferred from its first input, as
+    ``torch.nn.LazyBatchNorm3d``; it then becomes a ``BatchNorm3d``."""
+
+    cls_to_become = BatchNorm3d
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return _lazy_norm_sample(cls, rng, (2, 2, 2, 1, 2))
+
+
+class LazyInstanceNorm1d(_LazyNormBase, InstanceNorm1d):
+    """An ``InstanceNorm1d`` whose ``num_features`` is inferred from its first input, as
+    ``torch.nn.LazyInstanceNorm1d`` (whose defaults are ``affine=True``,
+    ``track_running_stats=True``); it then becomes an ``InstanceNorm1d``. The channels are
+    read from dimension 0 of an unbatched (C, L) input (PyTorch reads dimension 1, then
+    refuses the input)."""
+
+    cls_to_become = InstanceNorm1d
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return _lazy_norm_sample(cls, rng, (2, 3, 4))
+
+
+class LazyInstanceNorm2d(_LazyNormBase, InstanceNorm2d):
+    """An ``InstanceNorm2d`` whose ``num_features`` is inferred from its first input, as
+    ``torch.nn.LazyInstanceNorm2d``; it then becomes an ``InstanceNorm2d`` (see
+    ``LazyInstanceNorm1d``)."""
+
+    cls_to_become = InstanceNorm2d
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return _lazy_norm_sample(cls, rng, (2, 3, 2, 3))
+
+
+class LazyInstanceNorm3d(_LazyNormBase, InstanceNorm3d):
+    """An ``InstanceNorm3d`` whose ``num_features`` is inferred from its first input, as
+    ``torch.nn.LazyInstanceNorm3d``; it then becomes an ``InstanceNorm3d`` (see
+    ``LazyInstanceNorm1d``)."""
+
+    cls_to_become = InstanceNorm3d
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        return _lazy_norm_sample(cls, rng, (2, 2, 2, 1, 3))
 
 
 class GroupNorm(Module):

@@ -13,6 +13,7 @@ of the same name. Adding a layer is writing its class, ``_sample`` included::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,3 +75,22 @@ def away_from(rng: np.random.Generator, shape: tuple[int, ...], kinks: tuple[flo
         near = np.abs(x - k) < gap
         x[near] = k + np.where(x[near] >= k, gap, -gap) * 2
     return x
+
+
+def materialized(nn: Any, module: Any, shape: tuple[int, ...]) -> Any:
+    """A lazy layer with its parameters sized for an input of ``shape`` (zeros of ``nn``'s
+    library, chainrule or torch, given to ``initialize_parameters``) but not yet called: the
+    module sweep copies weights between the libraries before the first call."""
+    lib = sys.modules[nn.__name__.partition(".")[0]]
+    module.initialize_parameters(lib.zeros(shape))
+    return module
+
+
+def lazy_sample(cls: type, rng: np.random.Generator, args: tuple, kwargs: dict,
+                shape: tuple[int, ...], **flags: Any) -> ModuleSample:
+    """The sample of a lazy layer ``cls``: built from ``args``/``kwargs``, sized for an input
+    of ``shape`` (``materialized``), called on one; ``flags`` as ``ModuleSample``'s."""
+    name = cls.__name__
+    return ModuleSample(build=lambda nn: materialized(nn, getattr(nn, name)(*args, **kwargs),
+                                                      shape),
+                        inputs=(rng.standard_normal(shape),), **flags)

@@ -6,7 +6,7 @@ Node API: ``name``, ``next_functions``, ``saved_inputs``, ``params``). Walking t
 the outputs follows whatever the user's ``forward`` does (residual sums, functional calls,
 indexing, reshapes, loops over layers), which a module-by-module walk cannot: a module walk
 sees the children, not how ``forward`` combines them. Layers that ONNX has one operator for
-(RNN/LSTM/GRU, the adaptive pools, InstanceNorm2d, Upsample, Flatten) or whose forward leaves
+(RNN/LSTM/GRU, the adaptive pools, the instance norms, Upsample, Flatten) or whose forward leaves
 the recorded ops (Embedding's integer input, PReLU, Step, Perceptron) are exported whole: a
 forward hook replaces their output with a fresh leaf that stands for "this layer's output",
 and a per-class converter emits their nodes.

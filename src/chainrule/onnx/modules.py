@@ -4,7 +4,7 @@ Most layers need no entry: their forward is traced op by op (``chainrule.onnx.op
 ConvTranspose*, AvgPool*, BatchNorm*, GroupNorm, Dropout are). A layer has an entry when ONNX
 has one operator for what its forward computes in several steps (RNN, LSTM, GRU: one ONNX node
 instead of an unrolled loop over a fixed number of time steps; the adaptive pools, LPPool,
-InstanceNorm2d, Upsample, Flatten: one pooling, LpPool, InstanceNormalization, Resize or Flatten
+InstanceNorm1d/2d/3d, Upsample, Flatten: one pooling, LpPool, InstanceNormalization, Resize or Flatten
 node instead of constant matrices, gathers, a composition, or a reshape that folds the batch into
 the channels), when its input is integer (Embedding, MaxUnpool's indices), or when its forward
 computes something outside the recorded ops (PReLU's mask, Step, Perceptron, AdaptiveMaxPool's
@@ -32,7 +32,7 @@ MODULE_EXPORTERS: dict[type, ModuleConverter] = {}
 PENDING: tuple[str, ...] = ()
 """Layer classes that ONNX has operators for but this exporter cannot export yet: none at
 present (convolution, pooling and batch normalisation are converted op by op, the adaptive
-pools, MaxPool/MaxUnpool, LPPool, InstanceNorm2d, Upsample and Flatten whole, below). A layer
+pools, MaxPool/MaxUnpool, LPPool, InstanceNorm1d/2d/3d, Upsample and Flatten whole, below). A layer
 named here would still be traced op by op, and the error for an op without a converter lists
 these names."""
 
@@ -312,12 +312,13 @@ def _adaptive_pool(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     return _unbatched(ctx, y, unbatched)
 
 
-@module(nn.InstanceNorm2d)
+@module(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LazyInstanceNorm1d,
+        nn.LazyInstanceNorm2d, nn.LazyInstanceNorm3d)
 def _instance_norm(ctx: Any, m: Any, args: tuple, kwargs: dict) -> list:
     g, c = ctx.g, m.num_features
     x = _arg(args, kwargs, 0, "input")
     dt = np.dtype(x.detach().numpy().dtype)
-    xn, unbatched = _batched(ctx, x, 2)
+    xn, unbatched = _batched(ctx, x, m._nd)
     w = ctx.param(m, "weight") if m.weight is not None else g.const(np.ones(c, dt))
     b = ctx.param(m, "bias") if m.bias is not None else g.const(np.zeros(c, dt))
     if m.track_running_stats:  # eval mode: the running statistics, as the forward uses them

@@ -1,6 +1,6 @@
 """Convolution: ``conv1d``/``conv2d``/``conv3d`` (stride, padding incl. 'same'/'valid', dilation,
-groups),
-``conv_transpose1d``/``conv_transpose2d``, ``unfold``/``fold``; NCHW, PyTorch's weight layouts.
+groups), ``conv_transpose1d``/``conv_transpose2d``/``conv_transpose3d``, ``unfold``/``fold``;
+NCHW, PyTorch's weight layouts.
 
 Three primitives close under differentiation, so every one is differentiable again (order 2):
 
@@ -431,6 +431,9 @@ def _conv_t_samples(rng: Any):
                    label="dilation, groups, no bias")
     yield S.Sample([r((1, 2, 4, 3)), r((2, 3, 3, 3)), r((3,))], ((1, 1), z2, (2, 2), 1, (9, 8)),
                    label="stride 1, dilation 2, output_padding 1 (past the last window)")
+    yield S.Sample([r((1, 4, 2, 3, 2)), r((4, 1, 2, 2, 3)), r((2,))],
+                   ((2, 1, 2), ((1, 1), (0, 0), (1, 1)), (1, 2, 1), 2, (3, 6, 4)),
+                   label="conv_transpose3d stride, pad, dilation, groups, output_padding")
 
 
 @primitive("conv_transpose", nin=3, torch=_torch_conv_t, samples=_conv_t_samples,
@@ -577,8 +580,7 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
 
 
 def _conv_transpose_nd(name: str, nd: int, input: Any, weight: Any, bias: Any, stride: Any,
-                       padding: Any, output_padding: Any, groups: int, dilation: Any,
-                       output_size: Any = None) -> Any:
+                       padding: Any, output_padding: Any, groups: int, dilation: Any) -> Any:
     ws = _shape(weight)
     if len(ws) != nd + 2:
         raise op_error(name, f"weight has shape {fmt_shape(ws)}",
@@ -592,9 +594,6 @@ def _conv_transpose_nd(name: str, nd: int, input: Any, weight: Any, bias: Any, s
     xs = _shape(x)
     natural = [(n - 1) * s - 2 * pp + d * (k - 1) + 1
                for n, s, pp, d, k in zip(xs[2:], st, p, dil, ws[2:])]
-    if output_size is not None:
-        size = tuple(int(a) for a in output_size)[-nd:]
-        op = tuple(a - b for a, b in zip(size, natural))
     for o, s, d in zip(op, st, dil):
         if not 0 <= o < max(s, d):
             raise op_error(name, f"output_padding {o}", f"0 <= output_padding < max(stride, "
@@ -622,6 +621,17 @@ def conv_transpose2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
     ``torch.nn.functional.conv_transpose2d``; weight (in, out / groups, kh, kw). Output size
     ``(H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``."""
     return _conv_transpose_nd("conv_transpose2d", 2, input, weight, bias, stride, padding,
+                              output_padding, groups, dilation)
+
+
+@public(functional=True)
+def conv_transpose3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                     dilation: Any = 1) -> Any:
+    """3-D transposed convolution over (N, C, D, H, W), as
+    ``torch.nn.functional.conv_transpose3d``; weight (in, out / groups, kd, kh, kw) (the same
+    N-d ``conv_transpose`` op as ``conv_transpose2d``)."""
+    return _conv_transpose_nd("conv_transpose3d", 3, input, weight, bias, stride, padding,
                               output_padding, groups, dilation)
 
 

@@ -5,6 +5,7 @@ ops' gradients (to second order)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from chainrule.autograd.factories import as_tensor
@@ -52,6 +53,11 @@ def instance_norm(input: Any, running_mean: Any = None, running_var: Any = None,
         raise op_error("instance_norm", f"input has shape {fmt_shape(x.shape)}",
                        "(N, C, *spatial) with at least one spatial dim")
     n, c = x.shape[:2]
+    if use_input_stats and math.prod(x.shape[2:]) == 1:
+        raise op_error("instance_norm", f"input has shape {fmt_shape(x.shape)}, one spatial "
+                       "element per channel", "more than 1 spatial element when using the "
+                       "input's statistics (training, or track_running_stats=False)",
+                       kind=ValueError)
     if not use_input_stats:
         return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
     # The running statistics are per channel; the batch_norm below sees N * C channels, so they

@@ -171,7 +171,7 @@ def update_bn(loader: Iterable[Any], model: Module, device: Any = None) -> None:
     Instance norms are left alone, as in PyTorch."""
     momenta = {}
     for module in model.modules():
-        if isinstance(module, _BatchNorm) and not type(module).__name__.startswith("Instance"):
+        if isinstance(module, _BatchNorm):  # the instance norms are not _BatchNorm
             module.reset_running_stats()
             momenta[module] = module.momentum
     if not momenta:

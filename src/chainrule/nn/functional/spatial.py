@@ -156,8 +156,13 @@ def local_response_norm(input: Any, size: int, alpha: float = 1e-4, beta: float 
     if size <= 0:
         raise op_error("local_response_norm", f"size={size}", "a positive window size",
                        kind=ValueError)
-    n, c = x.shape[:2]
-    div = (x * x).reshape(n, 1, c, -1)
-    div = ops.pad(div, (0, 0, size // 2, (size - 1) // 2))
-    div = ops.avg_pool2d(div, (size, 1), stride=1).reshape(x.shape)
+    div = channel_window_mean(x * x, size // 2, (size - 1) // 2)
     return x / (div * alpha + k) ** beta
+
+
+def channel_window_mean(x: Tensor, before: int, after: int) -> Tensor:
+    """For each channel c of an (N, C, *) tensor, the mean of channels ``c - before`` to
+    ``c + after`` (zeros past the ends count): an average pool over the zero-padded channels."""
+    n, c = x.shape[:2]
+    s = ops.pad(x.reshape(n, 1, c, -1), (0, 0, before, after))
+    return ops.avg_pool2d(s, (before + after + 1, 1), stride=1).reshape(x.shape)
