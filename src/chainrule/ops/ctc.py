@@ -20,6 +20,8 @@ loss)`` (Graves et al. 2006, eq. 14, with the emission divided out).
 Both recursions are vectorised over the batch and the extended positions: the only Python loop
 is over time steps (T numpy updates each way). The occupancies are added onto the classes by
 one batched matmul with the one-hot of y' (``add.at`` for a vocabulary too large for it).
+Measured at 1.9-2.3x PyTorch's time (its C++ loops), forward + backward through log_softmax,
+float32, 1 thread, T/N/C/S from 25/32/5/5 to 200/16/50/40: ``python -m bench.ctc_loss``.
 
 The gradient is the derivative of the loss with respect to ``log_probs`` as free inputs (what
 finite differences measure). PyTorch's ``ctc_loss`` returns that plus ``exp(log_probs)`` on the
