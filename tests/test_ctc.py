@@ -163,6 +163,20 @@ def test_infinite_loss_zero_infinity_and_nan_gradient_as_pytorch() -> None:
     assert np.isinf(F.ctc_loss(cr.tensor(lp), cr.tensor(targets), il, tl).item())
 
 
+def test_a_class_of_probability_zero_gets_a_zero_gradient() -> None:
+    """log_probs of -inf (a masked class) leave the loss finite and the gradient 0 there, with
+    no warning (PyTorch's gradient is nan at those entries: exp(-inf + inf))."""
+    p = np.array([[0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.6, 0.4, 0.0]])
+    with np.errstate(divide="ignore"):
+        lp = np.log(p)[:, None]
+    lo = cr.tensor(lp, requires_grad=True)
+    loss = F.ctc_loss(lo, cr.tensor([[1]]), [3], [1], reduction="sum")
+    loss.backward()
+    assert loss.item() == pytest.approx(_brute_force_nll(lp[:, 0], [1], 0), rel=1e-12)
+    g = lo.grad.numpy()[:, 0]
+    assert np.isfinite(g).all() and (g[:, 2] == 0).all()
+
+
 def test_argument_forms_agree() -> None:
     """Lengths as lists, tuples or tensors (int64 or int32); targets padded or concatenated;
     an unbatched input with int or 0-d lengths and 1-D or (1, S) targets."""
