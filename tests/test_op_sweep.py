@@ -59,8 +59,9 @@ def test_second_order_matches_finite_differences(name: str) -> None:
 
 
 def test_first_order_only_ops_refuse_create_graph() -> None:
-    """An op declared ``order=1`` refuses ``create_graph=True`` by name. No registered op is
-    first-order today, so the test declares one (and removes it from the registry after)."""
+    """An op declared ``order=1`` refuses ``create_graph=True`` by name. The test declares its
+    own (and removes it from the registry after), not to depend on which registered ops are
+    first-order (``ctc_loss`` is)."""
     from chainrule.ops.registry import primitive
 
     @primitive("_test_first_order_only", order=1, formula="d x^2/dx = 2x", export=False)

@@ -15,6 +15,7 @@ from chainrule.nn.samples import Array, Generator, ModuleSample, away_from, inte
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CTCLoss",
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
@@ -171,6 +172,33 @@ class CrossEntropyLoss(_WeightedLoss):
         return F.cross_entropy(input, target, weight=self.weight,
                                ignore_index=self.ignore_index, reduction=self.reduction,
                                label_smoothing=self.label_smoothing)
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss of (T, N, C) log-probabilities against
+    unaligned label sequences (see ``nn.functional.ctc_loss``): ``loss(log_probs, targets,
+    input_lengths, target_lengths)``."""
+
+    @classmethod
+    def _sample(cls, rng: Generator) -> ModuleSample:
+        # the inputs are logits and ``call`` applies log_softmax first, as PyTorch's docs ask:
+        # with it in the graph PyTorch's gradient is the true one (nn.functional.ctc_loss), so
+        # parity holds on the logits; targets padded (N, S), lengths per item
+        return ModuleSample(kwargs={"blank": 0, "reduction": "mean"},
+                            inputs=(rng.standard_normal((4, 2, 3)), integers([[1, 2], [2, 0]]),
+                                    integers([4, 3]), integers([2, 1])),
+                            call=lambda m, x, *rest: m(x.log_softmax(-1), *rest))
+
+    def __init__(self, blank: int = 0, reduction: str = "mean",
+                 zero_infinity: bool = False) -> None:
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Any,
+                target_lengths: Any) -> Tensor:
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                          self.reduction, self.zero_infinity)
 
 
 class BCELoss(_WeightedLoss):

@@ -42,7 +42,8 @@ class ModuleSample:
     ``nn`` is ``chainrule.nn`` or ``torch.nn``. ``inputs`` are the forward's arguments as NumPy
     arrays: floating ones are differentiated (all of them, or those whose positions ``grad`` lists),
     integer ones are constant tensors. ``call(module, *inputs)`` replaces ``module(*inputs)`` for
-    containers that have no forward.
+    containers that have no forward, or applies the op that makes a loss's input (``CTCLoss``:
+    ``log_softmax`` of the logits).
 
     Flags: ``random`` (training-mode output draws random numbers: Dropout), ``mode_dependent``
     (training and eval outputs differ), ``torch=False`` (no parity check although torch.nn has the

@@ -11,6 +11,7 @@ from chainrule.ops import (  # importing each op family registers its ops
     activations,
     attention,
     conv,
+    ctc,
     cumulative,
     decomp,
     elementwise,
