@@ -4,11 +4,11 @@ Most layers need no entry: their forward is traced op by op (``chainrule.onnx.op
 ConvTranspose*, AvgPool*, BatchNorm*, GroupNorm, Dropout are). A layer has an entry when ONNX
 has one operator for what its forward computes in several steps (RNN, LSTM, GRU: one ONNX node
 instead of an unrolled loop over a fixed number of time steps; the adaptive pools, LPPool,
-InstanceNorm1d/2d/3d, Upsample, Flatten: one pooling, LpPool, InstanceNormalization, Resize or Flatten
-node instead of constant matrices, gathers, a composition, or a reshape that folds the batch into
-the channels), when its input is integer (Embedding, MaxUnpool's indices), or when its forward
-computes something outside the recorded ops (PReLU's mask, Step, Perceptron, AdaptiveMaxPool's
-arg-max, MaxPool's indices).
+InstanceNorm1d/2d/3d, Upsample, Flatten: one pooling, LpPool, InstanceNormalization, Resize or
+Flatten node instead of constant matrices, gathers, a composition, or a reshape that folds the
+batch into the channels), when its input is integer (Embedding, MaxUnpool's indices), or when
+its forward computes something outside the recorded ops (PReLU's mask, Step, Perceptron,
+AdaptiveMaxPool's arg-max, MaxPool's indices).
 A converter gets the context (``ctx.g`` the graph, ``ctx.name(tensor)`` an input's ONNX name,
 ``ctx.param(module, "weight")`` a parameter's initializer), the layer, its call's ``args`` and
 ``kwargs``; it returns the ONNX names of the layer's output tensors, flattened in
