@@ -542,3 +542,33 @@ def test_kl_divergence_matches_torch() -> None:
         assert np.allclose(got.tolist(), want.tolist(), atol=1e-6)
     with pytest.raises(NotImplementedError, match="no closed form"):
         kl_divergence(Normal(0.0, 1.0), Bernoulli(probs=cr.tensor(0.5)))
+
+
+@pytest.mark.parametrize("kw", [dict(bins=4, min=0, max=3), dict(bins=5),
+                                dict(bins=3, min=2, max=2), dict(bins=2, min=-5, max=0)])
+def test_histc_matches_torch(kw):
+    torch = pytest.importorskip("torch")
+    x = [1.0, 2.0, 1.0, 2.5, -1.0, 3.0]
+    assert cr.histc(cr.tensor(x), **kw).tolist() == torch.histc(torch.tensor(x), **kw).tolist()
+    assert cr.histc(cr.tensor([2.0, 2.0]), bins=3).tolist() == [0.0, 2.0, 0.0]  # widened by 1
+
+
+def test_histogram_matches_torch_and_histc_refuses_bad_input():
+    torch = pytest.importorskip("torch")
+    x = [1.0, 2.0, 1.0, 0.2]
+    for bins, kw in ((4, dict(range=(0.0, 3.0))), ([0.0, 1.0, 2.5, 4.0], dict(density=True)),
+                     (3, dict(weight=[1.0, 2.0, 0.5, 1.0]))):
+        cb = cr.tensor(bins) if isinstance(bins, list) else bins
+        tb = torch.tensor(bins) if isinstance(bins, list) else bins
+        ckw = {k: cr.tensor(v) if k == "weight" else v for k, v in kw.items()}
+        tkw = {k: torch.tensor(v) if k == "weight" else v for k, v in kw.items()}
+        ours = cr.histogram(cr.tensor(x), cb, **ckw)
+        theirs = torch.histogram(torch.tensor(x), tb, **tkw)
+        np.testing.assert_allclose(ours.hist.numpy(), theirs.hist.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ours.bin_edges.numpy(), theirs.bin_edges.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="histc: max must be larger than min"):
+        cr.histc(cr.tensor(x), bins=3, min=2, max=1)
+    with pytest.raises(Exception, match="histc: expects a floating-point tensor"):
+        cr.histc(cr.tensor([1, 2]))
+    with pytest.raises(Exception, match="histogram: weight has 2 elements, input 4"):
+        cr.histogram(cr.tensor(x), 3, weight=cr.tensor([1.0, 2.0]))

@@ -10,7 +10,7 @@ follow the in-place rules of ``Tensor`` (see ``chainrule.autograd.inplace``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainrule import backend
 from chainrule.autograd.dtypes import to_dtype
@@ -405,6 +405,56 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
     w = None if weights is None else _arr(weights)
     out = backend.xp.bincount(a, weights=w, minlength=minlength)
     return _leaf(out if w is not None else out.astype(backend.int64))
+
+
+@public
+def histc(input: Any, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+    """A histogram of ``input``'s values in ``bins`` equal bins over [min, max] (PyTorch's
+    ``histc``): equal bounds (the default 0 and 0) mean the data's own range, values outside
+    it are ignored; the counts have the input's float dtype. Not differentiable."""
+    a = _arr(input)
+    if a.dtype.kind != "f":
+        raise op_error("histc", f"expects a floating-point tensor, got {a.dtype}")
+    if int(bins) != bins or bins < 1:
+        raise op_error("histc", f"bins must be a positive int, got {bins!r}")
+    lo, hi = float(min), float(max)
+    if lo > hi:
+        raise op_error("histc", f"max must be larger than min, got min={min}, max={max}")
+    xp = backend.get_array_module(a)
+    if lo == hi and a.size:  # PyTorch: equal bounds (0 and 0 by default) take the data's range
+        lo, hi = float(a.min()), float(a.max())
+    if lo == hi:  # PyTorch widens an empty range by 1 on each side
+        lo, hi = lo - 1, hi + 1
+    if not (xp.isfinite(lo) and xp.isfinite(hi)):
+        raise op_error("histc", f"range of [{lo}, {hi}] is not finite")
+    counts, _ = xp.histogram(a.ravel(), bins=int(bins), range=(lo, hi))
+    return _leaf(counts.astype(a.dtype))
+
+
+class HistogramResult(NamedTuple):
+    """``cr.histogram``'s result: the counts (or densities) and the ``bins + 1`` bin edges."""
+
+    hist: Tensor
+    bin_edges: Tensor
+
+
+@public
+def histogram(input: Any, bins: Any = 100, *, range: tuple[float, float] | None = None,
+              weight: Any = None, density: bool = False) -> HistogramResult:
+    """PyTorch's ``histogram``: ``bins`` an int (equal bins over ``range``, default the data's
+    range) or a 1-D tensor of increasing edges; ``weight`` per element; ``density`` normalises
+    to unit area. Returns ``(hist, bin_edges)``. Not differentiable."""
+    a = _arr(input)
+    if a.dtype.kind != "f":
+        raise op_error("histogram", f"expects a floating-point tensor, got {a.dtype}")
+    xp = backend.get_array_module(a)
+    b = _arr(bins) if isinstance(bins, Tensor) else bins
+    w = None if weight is None else _arr(weight).ravel()
+    if w is not None and w.size != a.size:
+        raise op_error("histogram", f"weight has {w.size} elements, input {a.size}: expected "
+                       "one weight per element")
+    hist, edges = xp.histogram(a.ravel(), bins=b, range=range, weights=w, density=density)
+    return HistogramResult(_leaf(hist.astype(a.dtype)), _leaf(edges.astype(a.dtype)))
 
 
 @public
