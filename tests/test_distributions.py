@@ -105,6 +105,11 @@ CASES: dict[str, tuple[Ctor, dict, Any, tuple]] = {
         lambda d, p: d.MixtureSameFamily(d.Categorical(logits=p["w"]),
                                          d.Normal(p["loc"], p["scale"])),
         {"w": [0.1, 1.0, -0.5], **LS}, V, ()),
+    "MixtureSameFamily-2d": (
+        lambda d, p: d.MixtureSameFamily(d.Categorical(logits=p["w"]),
+                                         d.Independent(d.Normal(p["loc"], p["scale"]), 1)),
+        {"w": [0.1, 1.0, -0.5], "loc": [[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]],
+         "scale": [[1.0, 0.5], [0.3, 2.0], [1.5, 1.0]]}, [[0.1, 0.2], [1.5, -3.0]], ()),
     "Transformed-affine-exp": (
         lambda d, p: d.TransformedDistribution(
             d.Normal(p["loc"], p["scale"]),
@@ -201,6 +206,31 @@ def test_shapes_with_sample_batch_and_event_dims(name: str) -> None:
            what=f"{name} expand")
 
 
+@pytest.mark.parametrize("name", ["Bernoulli", "Categorical", "OneHotCategorical",
+                                  "Binomial"])
+def test_enumerate_support_matches_torch(name: str) -> None:
+    ours, theirs, *_ = _pair(name)
+    assert ours.has_enumerate_support and theirs.has_enumerate_support
+    for expand in (True, False):
+        got, want = ours.enumerate_support(expand), theirs.enumerate_support(expand)
+        assert tuple(got.shape) == tuple(want.shape)
+        _close(got, want)
+    _close(ours.log_prob(ours.enumerate_support()).exp().sum(0), 1.0)
+
+
+def test_dirichlet_mode_below_one_and_float32() -> None:
+    c = [[0.5, 0.7, 0.2], [2.0, 0.5, 3.0]]
+    _close(D.Dirichlet(cr.tensor(c, dtype=cr.float64)).mode,
+           TD.Dirichlet(torch.tensor(c, dtype=torch.float64)).mode)
+    for name in sorted(CASES):
+        ctor, params, *_ = CASES[name]
+        p32 = {k: cr.tensor(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+        d = ctor(D, p32)
+        x = d.rsample((2,)) if d.has_rsample else d.sample((2,))
+        assert x.dtype == (cr.int64 if name == "Categorical" else cr.float32), name
+        assert d.log_prob(x).dtype == cr.float32, name
+
+
 # -- sample moments (fixed seeds; tolerances several standard errors wide) --------------------
 MOMENT_CASES = [n for n in CASES if n not in ("Cauchy", "StudentT", "RelaxedBernoulli",
                                                "RelaxedOneHotCategorical", "Categorical")
@@ -283,6 +313,8 @@ def test_rsample_pathwise_gradients_location_scale() -> None:
         _check_pathwise(name, ls, lambda m, p, n=name: getattr(m, n)(p["loc"], p["scale"]),
                         loc_scale)
     _check_pathwise("Gumbel", ls, lambda m, p: m.Gumbel(p["loc"], p["scale"]), loc_scale)
+    _check_pathwise("StudentT", {**ls, "df": [3.0, 7.0]},
+                    lambda m, p: m.StudentT(p["df"], p["loc"], p["scale"]), loc_scale)
     _check_pathwise("LogNormal", ls, lambda m, p: m.LogNormal(p["loc"], p["scale"]),
                     lambda x, p: {"loc": x, "scale": x * (np.log(x) - p["loc"]) / p["scale"]})
     _check_pathwise("HalfNormal", {"scale": [0.5, 2.0]}, lambda m, p: m.HalfNormal(p["scale"]),
@@ -293,6 +325,29 @@ def test_rsample_pathwise_gradients_location_scale() -> None:
                     lambda m, p: m.Uniform(p["low"], p["high"]),
                     lambda x, p: {"low": (p["high"] - x) / (p["high"] - p["low"]),
                                   "high": (x - p["low"]) / (p["high"] - p["low"])})
+
+
+def test_rsample_gradient_relaxed_distributions() -> None:
+    """Gumbel-softmax: y = softmax(s), s = (logits + g) / T, so d (w.y) / d logits = J w / T
+    and d (w.y) / d T = -(J w).log(y) / T with J = diag(y) - y y^T: functions of the sample
+    alone, which both frameworks' gradients equal. The same for the binary relaxation
+    (y = sigmoid(s): J w = y (1 - y) w, log y becomes logit(y))."""
+    def onehot(x: Any, w: Any, t: float) -> tuple:
+        jw = x * w - x * (x * w).sum(-1, keepdims=True)
+        return jw / t, -(jw * np.log(x)).sum() / t
+
+    def binary(x: Any, w: Any, t: float) -> tuple:
+        jw = x * (1 - x) * w
+        return jw / t, -(jw * np.log(x / (1 - x))).sum() / t
+
+    params = {"t": [0.7], "logits": [0.1, 1.0, -0.5]}
+    for name, formula in (("RelaxedOneHotCategorical", onehot), ("RelaxedBernoulli", binary)):
+        for fw, mod in ((cr, D), (torch, TD)):
+            x, w, gs = _grads(lambda p, m=mod, n=name: getattr(m, n)(p["t"], logits=p["logits"])
+                              .rsample((7,)), params, fw)
+            d_logits, d_t = formula(x, w, 0.7)
+            _close(gs["logits"], d_logits.sum(0), rtol=1e-7, atol=1e-9, what=name)
+            _close(gs["t"], [d_t], rtol=1e-7, atol=1e-9, what=name)
 
 
 def test_rsample_gradient_multivariate_normal() -> None:
@@ -750,3 +805,14 @@ def test_vae_reparameterised_latent_and_policy_gradient() -> None:
     reward = (a == 1).to(cr.float32) - 0.5
     (-(dist.log_prob(a) * reward).mean() - 0.01 * dist.entropy().mean()).backward()
     assert policy.weight.grad is not None and float(policy.weight.grad.abs().sum()) > 0
+
+
+def test_docs_examples_run() -> None:
+    """The python blocks of docs/distributions.md run as written (each asserts its result)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "distributions.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        exec(compile(block, "docs/distributions.md", "exec"), {"__name__": "docs"})

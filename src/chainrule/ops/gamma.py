@@ -73,7 +73,10 @@ def _difference_grad(xp: Any, a: Any, x: Any) -> Any:
     fn_q = _special(xp, "gammaincc", "gamma_quantile")
 
     def tail(b: Any) -> Any:  # the smaller tail, signed so that it is P up to a constant
-        return xp.where(lower, fn_p(b, x), -fn_q(b, x))
+        out = xp.empty(b.shape)
+        out[lower] = fn_p(b[lower], x[lower])
+        out[~lower] = -fn_q(b[~lower], x[~lower])
+        return out
 
     h = 1e-3 * xp.minimum(a, xp.sqrt(a))
     d1 = (tail(a + h) - tail(a - h)) / (2.0 * h)
