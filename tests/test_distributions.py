@@ -400,6 +400,20 @@ def test_gamma_quantile_gradient_is_accurate() -> None:
         assert abs(got - want) <= 1e-9 * abs(want), (a, x, got, want)
 
 
+def test_log_prob_at_the_edge_of_the_support_is_infinite_without_warnings() -> None:
+    """Densities that diverge at 0 (concentration < 1) give +inf there, as PyTorch, and the
+    incomplete gamma function's gradients at x = 0 are PyTorch's (inf in x, 0 in a)."""
+    for ours, theirs, v in ((D.Gamma(0.5, 1.0), TD.Gamma(0.5, 1.0), [0.0]),
+                            (D.Beta(0.5, 2.0), TD.Beta(0.5, 2.0), [0.0]),
+                            (D.Dirichlet(cr.tensor([0.5, 2.0])),
+                             TD.Dirichlet(torch.tensor([0.5, 2.0])), [0.0, 1.0])):
+        _close(ours.log_prob(cr.tensor(v)), theirs.log_prob(torch.tensor(v)))
+    a = cr.tensor([0.5, 2.0], requires_grad=True)
+    x = cr.tensor([0.0, 0.0], requires_grad=True)
+    ga, gx = cr.grad(cr.igamma(a, x).sum(), [a, x])
+    assert _np(ga).tolist() == [0.0, 0.0] and _np(gx).tolist() == [math.inf, 0.0]
+
+
 def test_gamma_quantile_and_igamma_agree_with_torch_and_the_cdf_identity() -> None:
     from chainrule.ops.gamma import _gamma_quantile
 

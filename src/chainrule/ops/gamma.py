@@ -128,8 +128,10 @@ def _igamma_vjp(c: Any, g: Any, sign: float) -> tuple[Any, Any]:
     dt = xp.result_type(g)
     pdf = _pdf(xp, *_f64(xp, a, x))
     ga = gx = None
-    if c.need[0]:
-        ga = (g * (-sign * pdf * quantile_shape_grad(xp, a, x))).astype(dt, copy=False)
+    if c.need[0]:  # -p(x) dx/da; 0 at x = 0, where P(a, 0) = 0 for every a
+        with xp.errstate(invalid="ignore"):
+            dp_da = xp.where(xp.asarray(x) > 0, -sign * pdf * quantile_shape_grad(xp, a, x), 0.0)
+        ga = (g * dp_da).astype(dt, copy=False)
     if c.need[1]:
         gx = (g * (sign * pdf)).astype(dt, copy=False)
     return ga, gx
