@@ -5,64 +5,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chainrule import backend
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor, _leaf
-from chainrule.distributions.distribution import Distribution, broadcast_all
+from chainrule.distributions import constraints
+from chainrule.distributions.distribution import Distribution
+from chainrule.distributions.utils import (
+    broadcast_all,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+)
 from chainrule.nn.functional import binary_cross_entropy_with_logits
 from chainrule.random import generator_of
 
-__all__ = ["Bernoulli", "logits_to_probs", "probs_to_logits"]
+__all__ = ["Bernoulli", "ProbsOrLogits", "logits_to_probs", "probs_to_logits"]
 
 
-def _eps(t: Tensor) -> float:
-    return 1.1920928955078125e-07 if t.dtype.itemsize == 4 else 2.220446049250313e-16
+class ProbsOrLogits(Distribution):
+    """A distribution given by ``probs`` or ``logits`` (exactly one): the other is computed on
+    first use (``lazy_property``). ``_binary``: sigmoid/logit (Bernoulli, Geometric, ...)
+    rather than softmax/log over the last dimension."""
+
+    _binary = True
+
+    def _init_param(self, probs: Any, logits: Any) -> Tensor:
+        if (probs is None) == (logits is None):
+            raise ValueError(f"{type(self).__name__}: either `probs` or `logits` must be "
+                             "specified, but not both")
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+            return self.probs
+        (self.logits,) = broadcast_all(logits)
+        return self.logits
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=self._binary)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=self._binary)
+
+    @property
+    def _param(self) -> Tensor:
+        return self.__dict__["probs"] if "probs" in self.__dict__ else self.__dict__["logits"]
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return tuple(self._param.shape)
 
 
-def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
-    """``log(p) - log(1 - p)`` (binary) or ``log(p)``, with ``p`` clamped away from 0 and 1."""
-    e = _eps(probs)
-    p = probs.clamp(e, 1 - e)
-    return (p.log() - (-p).log1p()) if is_binary else p.log()
-
-
-def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
-    """``sigmoid(logits)`` (binary) or ``softmax(logits, -1)``."""
-    return logits.sigmoid() if is_binary else logits.softmax(-1)
-
-
-class Bernoulli(Distribution):
+class Bernoulli(ProbsOrLogits):
     """``Bernoulli(probs=None, logits=None)`` (exactly one), as ``torch.distributions.Bernoulli``.
     ``sample()`` gives floats 0. and 1.; ``log_prob(v) = v log p + (1 - v) log(1 - p)``
     (computed from the logits, stably). No ``rsample``: the samples are discrete."""
 
-    arg_constraints = {"probs": "unit_interval", "logits": "real"}
-    support = "boolean"
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.boolean
+    has_enumerate_support = True
 
     def __init__(self, probs: Any = None, logits: Any = None,
                  validate_args: bool | None = None) -> None:
-        if (probs is None) == (logits is None):
-            raise ValueError("Bernoulli: either `probs` or `logits` must be specified, but not "
-                             "both")
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            shape = self.probs.shape
-        else:
-            (self.logits,) = broadcast_all(logits)
-            shape = self.logits.shape
-        super().__init__(tuple(shape), (), validate_args)
-
-    def __getattr__(self, name: str) -> Any:  # the parametrisation not given, computed once
-        if name == "probs":
-            self.probs = logits_to_probs(self.__dict__["logits"], is_binary=True)
-            return self.probs
-        if name == "logits":
-            self.logits = probs_to_logits(self.__dict__["probs"], is_binary=True)
-            return self.logits
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._batch_shape
+        param = self._init_param(probs, logits)
+        super().__init__(tuple(param.shape), (), validate_args)
 
     @property
     def mean(self) -> Tensor:
@@ -70,7 +76,8 @@ class Bernoulli(Distribution):
 
     @property
     def mode(self) -> Tensor:
-        return (self.probs >= 0.5).to(self.probs.dtype)
+        mode = (self.probs >= 0.5).to(self.probs.dtype)
+        return mode.masked_fill((self.probs == 0.5).detach()._data, float("nan"))
 
     @property
     def variance(self) -> Tensor:
@@ -91,3 +98,10 @@ class Bernoulli(Distribution):
 
     def entropy(self) -> Tensor:
         return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        vals = backend.xp.arange(2, dtype=self._param.dtype).reshape(
+            (-1,) + (1,) * len(self._batch_shape))
+        if expand:
+            vals = backend.xp.broadcast_to(vals, (2, *self._batch_shape)).copy()
+        return _leaf(vals)

@@ -1,4 +1,4 @@
-"""The categorical distribution over ``0 .. K-1``."""
+"""The categorical distribution over ``0 .. K-1``, and its one-hot form."""
 
 from __future__ import annotations
 
@@ -7,57 +7,47 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.tensor import Tensor, _leaf
-from chainrule.distributions.bernoulli import logits_to_probs, probs_to_logits
-from chainrule.distributions.distribution import Distribution, as_param
+from chainrule.distributions import constraints
+from chainrule.distributions.bernoulli import ProbsOrLogits
+from chainrule.distributions.distribution import Distribution
+from chainrule.distributions.utils import as_param
 from chainrule.random import generator_of
 
-__all__ = ["Categorical"]
+__all__ = ["Categorical", "CategoricalParams", "OneHotCategorical"]
 
 
-class Categorical(Distribution):
+class Categorical(ProbsOrLogits):
     """``Categorical(probs=None, logits=None)`` (exactly one; the last dimension indexes the K
     categories), as ``torch.distributions.Categorical``. ``probs`` are normalised to sum to 1,
     ``logits`` to ``logits - logsumexp(logits)``. ``sample()`` gives int64 indices of shape
     ``sample_shape + batch_shape``; ``log_prob(k) = logits[..., k]``;
     ``entropy() = -sum(p log p)``. No ``rsample``: the samples are discrete."""
 
-    arg_constraints = {"probs": "simplex", "logits": "real"}
-    support = "integer_interval"
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    has_enumerate_support = True
+    _binary = False
 
     def __init__(self, probs: Any = None, logits: Any = None,
                  validate_args: bool | None = None) -> None:
         if (probs is None) == (logits is None):
-            raise ValueError("Categorical: either `probs` or `logits` must be specified, but "
-                             "not both")
-        if probs is not None:
-            probs = as_param(probs)
-            if probs.ndim < 1:
-                raise ValueError("Categorical: `probs` parameter must be at least "
-                                 "one-dimensional (the last dimension indexes the categories)")
-            self.probs = probs / probs.sum(-1, keepdim=True)
-            param = self.probs
-        else:
-            logits = as_param(logits)
-            if logits.ndim < 1:
-                raise ValueError("Categorical: `logits` parameter must be at least "
-                                 "one-dimensional (the last dimension indexes the categories)")
-            self.logits = logits - logits.logsumexp(-1, keepdim=True)
-            param = self.logits
+            raise ValueError(f"{type(self).__name__}: either `probs` or `logits` must be "
+                             "specified, but not both")
+        kind = "probs" if probs is not None else "logits"
+        param = as_param(probs if probs is not None else logits)
+        if param.ndim < 1:
+            raise ValueError(f"{type(self).__name__}: `{kind}` parameter must be at least "
+                             "one-dimensional (the last dimension indexes the categories)")
+        with backend.xp.errstate(divide="ignore", invalid="ignore"):  # validation reports
+            if kind == "probs":
+                self.probs = param / param.sum(-1, keepdim=True)
+            else:
+                self.logits = param - param.logsumexp(-1, keepdim=True)
         self._num_events = param.shape[-1]
         super().__init__(tuple(param.shape[:-1]), (), validate_args)
 
-    def __getattr__(self, name: str) -> Any:  # the parametrisation not given, computed once
-        if name == "probs":
-            self.probs = logits_to_probs(self.__dict__["logits"])
-            return self.probs
-        if name == "logits":
-            self.logits = probs_to_logits(self.__dict__["probs"])
-            return self.logits
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return (*self._batch_shape, self._num_events)
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self) -> constraints.Constraint:
+        return constraints.integer_interval(0, self._num_events - 1)
 
     @property
     def mean(self) -> Tensor:
@@ -101,4 +91,83 @@ class Categorical(Distribution):
             (-1,) + (1,) * len(self._batch_shape))
         if expand:
             vals = xp.broadcast_to(vals, (self._num_events, *self._batch_shape)).copy()
+        return _leaf(vals)
+
+
+class CategoricalParams(Distribution):
+    """A distribution over K-vectors parametrised by a ``Categorical`` (``self._categorical``):
+    the one-hot and the relaxed categoricals. Event shape ``(K,)``."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    _batched = ("_categorical",)
+
+    def _init_categorical(self, probs: Any, logits: Any, validate_args: bool | None) -> None:
+        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        Distribution.__init__(self, self._categorical.batch_shape,
+                              self._categorical.param_shape[-1:], validate_args)
+
+    @property
+    def probs(self) -> Tensor:
+        return self._categorical.probs
+
+    @property
+    def logits(self) -> Tensor:
+        return self._categorical.logits
+
+    @property
+    def _param(self) -> Tensor:
+        return self._categorical._param
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._categorical.param_shape
+
+
+class OneHotCategorical(CategoricalParams):
+    """``OneHotCategorical(probs=None, logits=None)``, as ``torch.distributions.OneHotCategorical``:
+    a categorical whose samples are one-hot vectors (event shape ``(K,)``, the probs' dtype);
+    ``log_prob(v)`` reads the category at ``v``'s argmax. No ``rsample`` (see
+    ``RelaxedOneHotCategorical`` for a differentiable relaxation)."""
+
+    support = constraints.one_hot
+    has_enumerate_support = True
+
+    def __init__(self, probs: Any = None, logits: Any = None,
+                 validate_args: bool | None = None) -> None:
+        self._init_categorical(probs, logits, validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return self._one_hot(self._categorical.mode)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def _one_hot(self, idx: Tensor) -> Tensor:
+        xp = backend.get_array_module(idx._data)
+        return _leaf(xp.eye(self._event_shape[0], dtype=self._param.dtype)[idx._data])
+
+    def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
+        return self._one_hot(self._categorical.sample(sample_shape))
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return self._categorical.log_prob(value.argmax(-1))
+
+    def entropy(self) -> Tensor:
+        return self._categorical.entropy()
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        n = self._event_shape[0]
+        xp = backend.xp
+        vals = xp.eye(n, dtype=self._param.dtype).reshape((n,) + (1,) * len(self._batch_shape)
+                                                          + (n,))
+        if expand:
+            vals = xp.broadcast_to(vals, (n, *self._batch_shape, n)).copy()
         return _leaf(vals)

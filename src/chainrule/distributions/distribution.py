@@ -2,9 +2,12 @@
 
 Parameters are Tensors (numbers become tensors of the default dtype) broadcast to one
 ``batch_shape``; ``sample(sample_shape)`` returns ``sample_shape + batch_shape + event_shape``
-without a graph, ``rsample`` (where a distribution has one) returns a reparameterised,
-differentiable sample. Arguments are validated as PyTorch validates them (``validate_args``,
-default True, or ``Distribution.set_default_validate_args(False)``).
+without a graph, ``rsample`` (where ``has_rsample``) a reparameterised sample, differentiable
+in the parameters. Arguments are validated as PyTorch validates them, with its messages
+(``validate_args``, default True, or ``Distribution.set_default_validate_args(False)``):
+parameters against ``arg_constraints`` when made, values against ``support`` in ``log_prob``,
+``cdf``. ``expand(batch_shape)`` broadcasts the parameters (no copy) for every distribution
+whose tensors are its ``arg_constraints``; the others override it.
 """
 
 from __future__ import annotations
@@ -13,44 +16,29 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from chainrule import backend
-from chainrule.autograd.dtypes import get_default_dtype
-from chainrule.autograd.tensor import Tensor, _leaf
+from chainrule.autograd.tensor import Tensor
+from chainrule.distributions import constraints
+from chainrule.distributions.utils import broadcast_all, lazy_property
 
 __all__ = ["Distribution"]
-
-
-def as_param(v: Any, dtype: Any = None) -> Tensor:
-    """``v`` as a floating Tensor (a Tensor is kept, graph and all)."""
-    if isinstance(v, Tensor):
-        return v if v.dtype.kind == "f" else v.to(get_default_dtype())
-    return _leaf(backend.xp.asarray(v, dtype=dtype or get_default_dtype()))
-
-
-def broadcast_all(*values: Any) -> list[Tensor]:
-    """The parameters as tensors of one shape (their broadcast), keeping their graphs."""
-    ts = [v for v in values if isinstance(v, Tensor)]
-    dtype = ts[0].dtype if ts else None
-    params = [as_param(v, dtype) for v in values]
-    shape = backend.broadcast_shapes(*(p.shape for p in params))
-    return [p if tuple(p.shape) == shape else p.expand(shape) for p in params]
-
-
-def _fmt(v: Any) -> str:
-    return f"Tensor of shape {tuple(v.shape)}" if isinstance(v, Tensor) else repr(v)
 
 
 class Distribution:
     """Base class of the probability distributions in ``cr.distributions``."""
 
     has_rsample = False
+    has_enumerate_support = False
     _validate_default = True
-    arg_constraints: dict[str, str] = {}
-    support = "real"
+    arg_constraints: dict[str, constraints.Constraint] = {}
+    support: Any = constraints.real
+    _batched: tuple[str, ...] = ()  # batched attributes ``expand`` broadcasts beside the
+    #                                 parameters: tensors, or inner distributions
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
         """Turn argument validation on or off for distributions made afterwards."""
+        if value not in (True, False):
+            raise ValueError(f"set_default_validate_args: expected True or False, got {value!r}")
         Distribution._validate_default = bool(value)
 
     def __init__(self, batch_shape: Sequence[int] = (), event_shape: Sequence[int] = (),
@@ -61,8 +49,24 @@ class Distribution:
                                else bool(validate_args))
         if self._validate_args:
             for name, constraint in self.arg_constraints.items():
-                if name in self.__dict__:  # not the parametrisation computed from the other
-                    self._check(name, self.__dict__[name], constraint, "parameter")
+                if constraints.is_dependent(constraint):
+                    continue
+                if name not in self.__dict__ and isinstance(getattr(type(self), name, None),
+                                                            lazy_property):
+                    continue  # the parametrisation not given, computed from the other
+                value = getattr(self, name)
+                if not bool(constraint.check(value).all()):
+                    raise ValueError(
+                        f"Expected parameter {name} ({type(value).__name__} of shape "
+                        f"{tuple(value.shape)}) of distribution {self!r} to satisfy the "
+                        f"constraint {constraint!r}, but found invalid values:\n{value}")
+
+    def _set_params(self, validate_args: bool | None, **params: Any) -> None:
+        """Store the parameters broadcast to one shape (numbers become tensors) and initialise
+        the batch shape to it, validating them."""
+        values = broadcast_all(*params.values())
+        self.__dict__.update(zip(params, values))
+        Distribution.__init__(self, tuple(values[0].shape), (), validate_args)
 
     # -- shapes -----------------------------------------------------------------------------
     @property
@@ -79,52 +83,46 @@ class Distribution:
                             f"({sample_shape},), got the int {sample_shape}")
         return tuple(sample_shape) + self._batch_shape + self._event_shape
 
-    # -- validation -------------------------------------------------------------------------
-    def _check(self, name: str, value: Any, constraint: str, kind: str) -> None:
-        a = value._data if isinstance(value, Tensor) else backend.xp.asarray(value)
-        xp = backend.get_array_module(a)
-        ok = {
-            "real": lambda: xp.isfinite(a) | xp.isinf(a),
-            "positive": lambda: a > 0,
-            "unit_interval": lambda: (a >= 0) & (a <= 1),
-            "boolean": lambda: (a == 0) | (a == 1),
-            "simplex": lambda: xp.broadcast_to(
-                xp.all(a >= 0, axis=-1, keepdims=True)
-                & (xp.abs(a.sum(-1, keepdims=True) - 1) < 1e-6), a.shape),
-            "nonnegative": lambda: a >= 0,
-            "integer_interval": lambda: (a >= 0) & (a < self._num_events) & (a == xp.floor(a)),
-        }[constraint]()
-        if not bool(xp.all(ok)):
-            what = {"real": "Real()", "positive": "GreaterThan(lower_bound=0.0)",
-                    "unit_interval": "Interval(lower_bound=0.0, upper_bound=1.0)",
-                    "boolean": "Boolean()", "simplex": "Simplex()",
-                    "nonnegative": "GreaterThanEq(lower_bound=0.0)",
-                    "integer_interval": f"IntegerInterval(lower_bound=0, upper_bound="
-                                        f"{getattr(self, '_num_events', 0) - 1})"}[constraint]
-            bad = a[~ok] if a.ndim else a
-            if kind == "parameter":
-                raise ValueError(f"Expected parameter {name} ({_fmt(value)}) of distribution "
-                                 f"{self!r} to satisfy the constraint {what}, but found invalid "
-                                 f"values: {bad}")
-            raise ValueError(f"Expected value argument ({_fmt(value)}) to be within the support "
-                             f"({what}) of the distribution {self!r}, but found invalid "
-                             f"values: {bad}")
+    def expand(self, batch_shape: Sequence[int], _instance: Any = None) -> Distribution:
+        """The same distribution with its batch broadcast to ``batch_shape`` (the parameters
+        are expanded, not copied; no validation is repeated)."""
+        batch_shape = tuple(batch_shape)
+        new = object.__new__(type(self)) if _instance is None else _instance
+        nb = len(self._batch_shape)
+        batched = {*self.arg_constraints, *self._batched}
+        computed = self.__dict__.get("_computed", ())
+        for k, v in self.__dict__.items():
+            if k in computed or k == "_computed":
+                continue  # lazily computed: recomputed from the expanded parameters
+            if k in batched:
+                if isinstance(v, Tensor):
+                    v = v.expand((*batch_shape, *v.shape[nb:]))
+                elif isinstance(v, Distribution):
+                    v = v.expand(batch_shape)
+            new.__dict__[k] = v
+        new._batch_shape = batch_shape
+        return new
 
+    # -- validation -------------------------------------------------------------------------
     def _validate_sample(self, value: Any) -> None:
         if not isinstance(value, Tensor):
-            raise ValueError(f"{type(self).__name__}.log_prob: the value must be a Tensor, got "
-                             f"{type(value).__name__}")
+            raise ValueError("The value argument to log_prob must be a Tensor")
         shape = tuple(value.shape)
         ev = self._event_shape
-        if len(shape) < len(ev) or (ev and shape[-len(ev):] != ev):
-            raise ValueError(f"{type(self).__name__}.log_prob: the value's shape {shape} must end "
-                             f"with the event shape {ev}")
-        try:
-            backend.broadcast_shapes(shape, self._batch_shape + ev)
-        except ValueError:
-            raise ValueError(f"{type(self).__name__}.log_prob: the value's shape {shape} is not "
-                             f"broadcastable with the batch shape {self._batch_shape}") from None
-        self._check("value", value, self.support, "value")
+        if shape[len(shape) - len(ev):] != ev:
+            raise ValueError(f"The right-most size of value must match event_shape: {shape} vs "
+                             f"{ev}.")
+        expected = self._batch_shape + ev
+        for i, j in zip(reversed(shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: "
+                                 f"{shape} vs {expected}.")
+        support = self.support
+        if not bool(support.check(value).all()):
+            raise ValueError(
+                f"Expected value argument ({type(value).__name__} of shape {shape}) to be "
+                f"within the support ({support!r}) of the distribution {self!r}, but found "
+                f"invalid values:\n{value}")
 
     # -- the interface ----------------------------------------------------------------------
     def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
@@ -136,8 +134,8 @@ class Distribution:
 
     def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no reparameterised sample "
-                                  "(rsample): its samples are discrete, so no gradient flows "
-                                  "through them; use sample() and a score-function estimator "
+                                  "(rsample): no gradient flows through its samples; use "
+                                  "sample() and a score-function estimator "
                                   "(log_prob(sample) * reward)")
 
     def sample_n(self, n: int) -> Tensor:
@@ -145,6 +143,18 @@ class Distribution:
 
     def log_prob(self, value: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__}.log_prob is not implemented")
+
+    def cdf(self, value: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__}.cdf is not implemented (as in "
+                                  "PyTorch)")
+
+    def icdf(self, value: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__}.icdf is not implemented (as in "
+                                  "PyTorch)")
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__}.enumerate_support is not "
+                                  "implemented: its support is not finite")
 
     def entropy(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__}.entropy is not implemented")
@@ -157,6 +167,10 @@ class Distribution:
         raise NotImplementedError(f"{type(self).__name__}.mean is not implemented")
 
     @property
+    def mode(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement mode")
+
+    @property
     def variance(self) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__}.variance is not implemented")
 
@@ -166,8 +180,14 @@ class Distribution:
 
     def __repr__(self) -> str:
         vals = [(k, self.__dict__[k]) for k in self.arg_constraints if k in self.__dict__]
-        args = ", ".join(f"{k}: {v.item() if v.ndim == 0 else tuple(v.shape)}" for k, v in vals)
+        args = ", ".join(f"{k}: {_short(v)}" for k, v in vals)
         return f"{type(self).__name__}({args})"
+
+
+def _short(v: Tensor) -> Any:
+    """PyTorch's repr of a parameter: the number (0-d), the tensor (one element), else the
+    shape."""
+    return v.item() if v.ndim == 0 else v if v.numel() == 1 else tuple(v.shape)
 
 
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))

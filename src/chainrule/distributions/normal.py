@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from chainrule.autograd.tensor import Tensor, _leaf
-from chainrule.distributions.distribution import LOG_SQRT_2PI, Distribution, broadcast_all
-from chainrule.random import generator_of
+from chainrule.autograd.tensor import Tensor
+from chainrule.distributions import constraints
+from chainrule.distributions.distribution import LOG_SQRT_2PI, Distribution
+from chainrule.distributions.utils import standard_normal
 
 __all__ = ["Normal"]
 
@@ -18,13 +19,12 @@ class Normal(Distribution):
     ``exp(-(x - loc)^2 / (2 scale^2)) / (scale sqrt(2 pi))``. ``rsample`` is
     ``loc + scale * eps`` with ``eps ~ N(0, 1)``: differentiable in ``loc`` and ``scale``."""
 
-    arg_constraints = {"loc": "real", "scale": "positive"}
-    support = "real"
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
     has_rsample = True
 
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
+        self._set_params(validate_args, loc=loc, scale=scale)
 
     @property
     def mean(self) -> Tensor:
@@ -45,8 +45,7 @@ class Normal(Distribution):
     def rsample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         """``loc + scale * eps``, ``eps ~ N(0, 1)``: gradients flow to loc and scale."""
         shape = self._extended_shape(sample_shape)
-        eps = generator_of(None).standard_normal(shape).astype(self.loc.dtype)
-        return self.loc + _leaf(eps) * self.scale
+        return self.loc + standard_normal(shape, self.loc) * self.scale
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -58,6 +57,9 @@ class Normal(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         return 0.5 * (1 + ((value - self.loc) * (1 / (self.scale * math.sqrt(2)))).erf())
+
+    def icdf(self, value: Tensor) -> Tensor:
+        return self.loc + self.scale * (2 * value - 1).erfinv() * math.sqrt(2)
 
     def entropy(self) -> Tensor:
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()

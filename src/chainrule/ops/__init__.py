@@ -16,6 +16,7 @@ from chainrule.ops import (  # importing each op family registers its ops
     decomp,
     elementwise,
     fused,
+    gamma,
     groupnorm,
     indexing,
     linalg,

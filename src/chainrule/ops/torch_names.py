@@ -876,10 +876,12 @@ def hypot(x: Any, other: Any) -> Any:
 
 @public(method=True)
 def xlogy(x: Any, other: Any) -> Any:
-    """``x * log(other)``, 0 where ``x`` is 0 (as ``torch.xlogy``)."""
+    """``x * log(other)``, 0 where ``x`` is 0 (as ``torch.xlogy``); +-inf where ``other`` is 0
+    and ``x`` is not, without a warning (a density's log at the edge of its support)."""
     zero = _arr(x) == 0
     safe = E.where(zero, 1.0, other)
-    return E.where(zero, 0.0, E.mul(x, E.log(safe)))
+    with backend.xp.errstate(divide="ignore"):
+        return E.where(zero, 0.0, E.mul(x, E.log(safe)))
 
 
 @public(method=True)
