@@ -123,7 +123,8 @@ cuda.amp, cpu.amp = amp.cuda_amp, amp.cpu_amp  # cr.cuda.amp.autocast / GradScal
 
 # Submodules imported on first use (cr.utils.data.DataLoader, cr.viz, cr.exercise, cr.data, ...),
 # so that `import chainrule` stays fast and loads none of them.
-_LAZY = {"data", "exercise", "io", "onnx", "train", "utils", "viz"}
+_LAZY = {"data", "exercise", "hub", "io", "jit", "onnx", "profiler", "special", "testing", "train",
+         "utils", "viz"}
 
 
 def explain(loss: Tensor, params: object = None, format: str = "text",
