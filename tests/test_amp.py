@@ -343,3 +343,29 @@ def test_custom_fwd_casts_inputs_and_custom_bwd_restores_state() -> None:
     y.sum().backward()
     assert seen == {"fwd": (cr.float32, False), "bwd": True}
     assert y.dtype == cr.float32 and x.grad.dtype == cr.float16
+
+
+MODULES = {
+    "Linear": lambda L: L.nn.Linear(4, 3)(L.randn(2, 4)),
+    "Conv2d": lambda L: L.nn.Conv2d(2, 3, 3)(L.randn(1, 2, 5, 5)),
+    "MultiheadAttention": lambda L: L.nn.MultiheadAttention(4, 2, batch_first=True)(
+        L.randn(1, 3, 4), L.randn(1, 3, 4), L.randn(1, 3, 4))[0],
+    "GRU": lambda L: L.nn.GRU(4, 3)(L.randn(3, 1, 4))[0],
+    "TransformerEncoderLayer": lambda L: L.nn.TransformerEncoderLayer(
+        8, 2, 16, batch_first=True)(L.randn(2, 3, 8)),
+    "Linear_LayerNorm": lambda L: L.nn.LayerNorm(4)(L.nn.Linear(4, 4)(L.randn(2, 4))),
+}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_autocast_through_layers_gives_pytorch_dtypes(name: str) -> None:
+    """Layers run under autocast (nn.Linear's own dtype check lets autocast cast first)."""
+    torch = pytest.importorskip("torch")
+    dtypes = []
+    for lib in (cr, torch):
+        lib.manual_seed(0)
+        with lib.autocast("cpu", dtype=lib.float16):
+            dtypes.append(_dtype_name(MODULES[name](lib)))
+    assert dtypes[0] == dtypes[1]
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype"):
+        cr.nn.Linear(4, 3)(cr.randn(2, 4).half())  # without autocast: PyTorch's refusal
