@@ -17,7 +17,9 @@ Two ways, as in PyTorch, chosen by ``use_reentrant``:
   segment, by running the function again with grad on and taking the recomputed nodes' saved
   arrays. The graph that backward walks is the original one, so the gradients are the plain
   run's bit for bit, ``cr.grad`` and ``backward(inputs=...)`` work, and so do inputs that do not
-  require grad.
+  require grad. The hook sits on an identity node after each output
+  (:class:`CheckpointOutput`), which no node of the segment refers to: no reference cycle, so
+  the graph still frees by reference counting.
 
 Both restore the random state of the forward before recomputing (``preserve_rng_state=True``),
 so dropout draws the same mask, and put the caller's stream back afterwards; both recompute under
@@ -38,7 +40,8 @@ from chainrule.autograd.grad_mode import STATE, enable_grad, is_grad_enabled, no
 from chainrule.autograd.node import Node, next_seq
 from chainrule.autograd.tensor import Tensor
 
-__all__ = ["CheckpointFunction", "checkpoint", "checkpoint_sequential", "noop_context_fn"]
+__all__ = ["CheckpointFunction", "CheckpointOutput", "checkpoint", "checkpoint_sequential",
+           "noop_context_fn"]
 
 
 def noop_context_fn() -> tuple[Any, Any]:
@@ -131,8 +134,7 @@ def _segment(outputs: list[Tensor], after: int) -> list[Node]:
     return sorted(seen.values(), key=lambda n: n.sequence_nr)
 
 
-def _describe(nodes: list[Node]) -> str:
-    names = [n.name for n in nodes]
+def _describe(names: list[str]) -> str:
     return f"{len(names)} ops ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
 
 
@@ -151,32 +153,66 @@ def _checkpoint_without_reentrant(function: Callable[..., Any], preserve: bool,
     nodes = _segment(outputs, start)
     if not nodes:
         return out
-    for n in nodes:  # free the activations: backward refills them before it reaches any node
+    names = [n.name for n in nodes]
+    for n in nodes:  # free the activations: backward refills them before it reaches them
         n.x = n.res = n.out = None
-    done = [False]
+    state = {"function": function, "args": args, "kwargs": kwargs}
 
     def recompute(grad: Any) -> None:
-        if done[0]:  # once: after that the nodes hold the arrays (or backward freed them)
+        if not state:  # once: then the nodes hold the arrays (or backward freed them)
             return
-        done[0] = True
+        st = dict(state)
+        state.clear()  # nothing of the segment stays referenced from the hook
         with replay(), recompute_ctx:
             start2 = next_seq()
-            again = function(*args, **kwargs)
+            again = st["function"](*st["args"], **st["kwargs"])
         fresh = _segment([t for t in tensors_in(again) if t.requires_grad
                           and t.grad_fn is not None], start2)
-        if [n.name for n in fresh] != [n.name for n in nodes]:
+        if [n.name for n in fresh] != names:
             raise RuntimeError(
                 "checkpoint: recomputing the function built a different graph than the forward "
-                f"did ({_describe(fresh)} instead of {_describe(nodes)}); the function must do "
-                "the same ops on each call (its control flow may not depend on the random "
-                "state unless preserve_rng_state=True, nor on global state that changed)")
-        for n, m in zip(nodes, fresh):
+                f"did ({_describe([n.name for n in fresh])} instead of {_describe(names)}); the "
+                "function must do the same ops on each call (its control flow may not depend "
+                "on the random state unless preserve_rng_state=True, nor on global state that "
+                "changed)")
+        for n, m in zip(st["nodes"], fresh):
             n.x, n.res, n.out = m.x, m.res, m.out
 
+    state["nodes"] = nodes
+    # each output passes through an identity node that carries the hook: the hook may then hold
+    # the segment's nodes without a reference cycle (none of them references the identity)
+    wrapped: dict[int, Tensor] = {}
     for t in outputs:
-        if t.grad_fn is not None and t.grad_fn.sequence_nr > start:
-            t.register_hook(recompute)
-    return out
+        if t.grad_fn.sequence_nr > start and id(t) not in wrapped:
+            w = wrapped[id(t)] = CheckpointOutput.apply(t)
+            w.register_hook(recompute)
+    return _replace(out, wrapped)
+
+
+def _replace(value: Any, new: dict[int, Tensor]) -> Any:
+    """``value`` (a tensor, or tuples, lists, dicts of them) with the tensors in ``new`` (by
+    id) replaced."""
+    if isinstance(value, Tensor):
+        return new.get(id(value), value)
+    if isinstance(value, (list, tuple)):
+        items = [_replace(v, new) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    if isinstance(value, dict):
+        return type(value)((k, _replace(v, new)) for k, v in value.items())
+    return value
+
+
+class CheckpointOutput(Function):
+    """The identity, on each output of a non-reentrant checkpoint: its node carries the hook
+    that refills the segment's saved arrays, and saves nothing itself."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor) -> Tensor:
+        return x
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, g: Tensor) -> Tensor:
+        return g
 
 
 def checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: bool | None = None,
