@@ -17,7 +17,7 @@ LAYERS = {
     "backend": 0, "errors": 0,
     "autograd": 1, "ops": 1, "random": 1, "creation": 1, "runtime": 1,
     "func": 2, "nn.functional": 2, "distributed": 2, "distributions": 2, "linalg": 2,
-    "compile": 2,
+    "compile": 2, "amp": 2, "profiler": 2, "special": 2, "testing": 2, "jit": 2, "hub": 2,
     "nn": 3,
     "optim": 4, "data": 4, "utils": 4,
     "io": 5, "train": 5, "onnx": 5,

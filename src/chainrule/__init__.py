@@ -32,6 +32,8 @@ from chainrule.autograd.printing import set_printoptions
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import (
     backends,
+    bfloat16,
+    cpu,
     cuda,
     device,
     float16,
@@ -42,6 +44,7 @@ from chainrule.backend import (
     int16,
     int32,
     int64,
+    mps,
     set_default_device,
     uint8,
 )
@@ -83,9 +86,11 @@ from chainrule.runtime import (
     Size,
     are_deterministic_algorithms_enabled,
     finfo,
+    get_float32_matmul_precision,
     get_num_threads,
     iinfo,
     is_deterministic_algorithms_warn_only_enabled,
+    set_float32_matmul_precision,
     set_num_threads,
     use_deterministic_algorithms,
 )
@@ -98,8 +103,14 @@ int = int32
 
 __version__ = "0.1.0"
 
-# nn, optim, distributions and linalg sit above the core they import
-from chainrule import distributions, linalg, nn, optim  # noqa: E402
+# nn, optim, distributions, linalg and amp (mixed precision) sit above the core they import
+from chainrule import amp, distributions, linalg, nn, optim  # noqa: E402
+from chainrule.amp import (  # noqa: E402
+    autocast,
+    get_autocast_dtype,
+    is_autocast_enabled,
+    set_autocast_dtype,
+)
 from chainrule.compile import (  # noqa: E402  (record-and-replay of a training step)
     CompileError,
     CompileWarning,
@@ -108,9 +119,12 @@ from chainrule.compile import (  # noqa: E402  (record-and-replay of a training 
 from chainrule.func import vmap  # noqa: E402
 from chainrule.io import load, save  # noqa: E402  (io sits above the core it imports)
 
+cuda.amp, cpu.amp = amp.cuda_amp, amp.cpu_amp  # cr.cuda.amp.autocast / GradScaler (deprecated)
+
 # Submodules imported on first use (cr.utils.data.DataLoader, cr.viz, cr.exercise, cr.data, ...),
 # so that `import chainrule` stays fast and loads none of them.
-_LAZY = {"data", "exercise", "io", "onnx", "train", "utils", "viz"}
+_LAZY = {"data", "exercise", "hub", "io", "jit", "onnx", "profiler", "special", "testing", "train",
+         "utils", "viz"}
 
 
 def explain(loss: Tensor, params: object = None, format: str = "text",

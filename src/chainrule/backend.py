@@ -60,6 +60,34 @@ intp = numpy.dtype("intp")
 
 FLOAT_DTYPES = (float16, float32, float64)
 
+
+class _Bfloat16:
+    """``cr.bfloat16``: PyTorch's brain floating point, which NumPy does not have. The name
+    exists so that scripts can mention it (``dtype = cr.bfloat16 if ok else cr.float16``,
+    ``x.dtype == cr.bfloat16`` is False); using it as a dtype raises a TypeError that says so
+    (NumPy asks for ``.dtype`` and chainrule for ``._dtype`` when converting one)."""
+
+    __slots__ = ()
+    is_floating_point = True
+    is_complex = False
+    is_signed = True
+    itemsize = 2
+
+    def __repr__(self) -> str:
+        return "bfloat16"
+
+    @property
+    def dtype(self) -> Any:
+        raise TypeError("bfloat16 is not available in chainrule (NumPy has no bfloat16 dtype); "
+                        "use cr.float16 (e.g. cr.autocast('cpu', dtype=cr.float16)) or "
+                        "cr.float32")
+
+    _dtype = dtype
+
+
+bfloat16 = _Bfloat16()
+"""A name only: NumPy has no bfloat16 (see ``_Bfloat16``)."""
+
 broadcast_shapes = numpy.broadcast_shapes
 """Shape arithmetic (no arrays): the shape two or more shapes broadcast to."""
 
@@ -237,31 +265,24 @@ def _no_gpu(what: str) -> RuntimeError:
                         "`if cr.cuda.is_available():`")
 
 
-class cuda:
-    """``cr.cuda`` as PyTorch scripts call it on a machine without a GPU: ``is_available()`` is
-    False, ``device_count()`` is 0; the seeding and synchronisation calls that PyTorch accepts
-    without a GPU do nothing; the calls that need a GPU raise, saying so."""
+class _Device:
+    """What ``cr.cuda``, ``cr.mps`` and ``cr.cpu`` share: availability and count (``_count``
+    devices), and the calls PyTorch accepts without the device, which do nothing here."""
 
-    @staticmethod
-    def is_available() -> bool:
-        return False
+    _count = 0
 
-    @staticmethod
-    def device_count() -> int:
-        return 0
+    @classmethod
+    def is_available(cls) -> bool:
+        return cls._count > 0
 
-    @staticmethod
-    def is_initialized() -> bool:
-        return False
+    @classmethod
+    def device_count(cls) -> int:
+        return cls._count
 
     @staticmethod
     def manual_seed(seed: int) -> None:
-        """Nothing to seed without a GPU (PyTorch also ignores it then); ``cr.manual_seed``
+        """Nothing to seed without the device (PyTorch also ignores it then); ``cr.manual_seed``
         seeds the CPU generator."""
-
-    @staticmethod
-    def manual_seed_all(seed: int) -> None:
-        """Nothing to seed without a GPU (as ``manual_seed``)."""
 
     @staticmethod
     def synchronize(device: Any = None) -> None:
@@ -269,7 +290,23 @@ class cuda:
 
     @staticmethod
     def empty_cache() -> None:
-        """No GPU memory to release."""
+        """No device memory to release."""
+
+    amp: Any = None  # cr.cuda.amp / cr.cpu.amp, set by chainrule/__init__ (amp sits above)
+
+
+class cuda(_Device):
+    """``cr.cuda`` as PyTorch scripts call it on a machine without a GPU: ``is_available()`` is
+    False, ``device_count()`` is 0; the seeding and synchronisation calls that PyTorch accepts
+    without a GPU do nothing; the calls that need a GPU raise, saying so."""
+
+    @staticmethod
+    def is_initialized() -> bool:
+        return False
+
+    @staticmethod
+    def manual_seed_all(seed: int) -> None:
+        """Nothing to seed without a GPU (as ``manual_seed``)."""
 
     @staticmethod
     def current_device() -> int:
@@ -282,6 +319,26 @@ class cuda:
     @staticmethod
     def set_device(device: Any) -> None:
         raise _no_gpu("set_device()")
+
+    @staticmethod
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        """False: no GPU (and NumPy has no bfloat16)."""
+        return False
+
+
+class mps(_Device):
+    """``cr.mps`` as PyTorch scripts call it: there is no Apple GPU here (``is_available()`` is
+    False, ``device_count()`` 0); seeding, synchronising and emptying the cache do nothing."""
+
+
+class cpu(_Device):
+    """``cr.cpu`` as PyTorch scripts call it: the one device here."""
+
+    _count = 1
+
+    @staticmethod
+    def current_device() -> str:
+        return "cpu"
 
 
 class backends:

@@ -19,9 +19,10 @@ from typing import Any
 from chainrule import backend
 from chainrule.backend import Size
 
-__all__ = ["Size", "are_deterministic_algorithms_enabled", "finfo", "get_num_threads", "iinfo",
-           "is_deterministic_algorithms_warn_only_enabled", "set_num_threads",
-           "use_deterministic_algorithms"]
+__all__ = ["Size", "are_deterministic_algorithms_enabled", "finfo",
+           "get_float32_matmul_precision", "get_num_threads", "iinfo",
+           "is_deterministic_algorithms_warn_only_enabled", "set_float32_matmul_precision",
+           "set_num_threads", "use_deterministic_algorithms"]
 
 
 def _dtype_of(dtype: Any, who: str, kinds: str, other: str) -> Any:
@@ -127,3 +128,27 @@ def are_deterministic_algorithms_enabled() -> bool:
 def is_deterministic_algorithms_warn_only_enabled() -> bool:
     """The ``warn_only`` flag last given to ``use_deterministic_algorithms``."""
     return _DETERMINISTIC["mode"] and _DETERMINISTIC["warn_only"]
+
+
+_MATMUL_PRECISION = ["highest"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Record the float32 matmul precision, as ``torch.set_float32_matmul_precision``
+    ("highest", "high" or "medium"; anything else warns and changes nothing, as in PyTorch).
+
+    It has no effect here: NumPy's float32 matmul (its BLAS sgemm) always computes in full
+    float32 (there are no TensorFloat-32 or bfloat16 kernels on this path to allow)."""
+    if precision not in ("highest", "high", "medium"):
+        import warnings
+
+        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                      "set_float32_matmul_precision call has no effect.", UserWarning,
+                      stacklevel=2)
+        return
+    _MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    """What ``set_float32_matmul_precision`` last set ("highest" at start, as in PyTorch)."""
+    return _MATMUL_PRECISION[0]

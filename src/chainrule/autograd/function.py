@@ -363,6 +363,17 @@ def _check_result(ctx: FunctionCtx, c: Any, result: Any, graph: bool) -> tuple:
     return tuple(out)
 
 
+def tensors_in(value: Any) -> list[Tensor]:
+    """The tensors of a nested output (tuples, lists, dict values), in order; others skipped."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in tensors_in(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    return []
+
+
 def _zeros_view(a: Any) -> Any:
     """A zero-strided stand-in of ``a``'s shape and dtype for an input the backward never reads
     (no memory kept), in ``a``'s array module."""

@@ -13,13 +13,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _GradState:
-    __slots__ = ("anomaly", "enabled", "in_backward", "observers", "recorder", "slow")
+    __slots__ = ("anomaly", "autocast", "enabled", "in_backward", "observers", "recorder", "slow")
 
     def __init__(self) -> None:
         self.enabled = True
         self.anomaly = False
         self.recorder: Any = None  # cr.compile's recorder while it records a step, else None
-        self.slow = False  # anomaly or recorder: the one flag the apply point checks per op
+        self.autocast: Any = None  # autocast's hook while an autocast block is on, else None
+        self.slow = False  # any of the above: the one flag the apply point checks per op
         self.observers: tuple = ()  # backward observers (engine.observe); () on the fast path
         self.in_backward = False  # True while the general backward loop runs vjps and hooks
 
@@ -27,8 +28,9 @@ class _GradState:
 STATE = _GradState()
 
 
-def refresh_slow() -> None:  # after ``anomaly``, ``recorder`` or inference mode changed
-    STATE.slow = bool(STATE.anomaly) or STATE.recorder is not None or _INFERENCE[0] > 0
+def refresh_slow() -> None:  # after anomaly, recorder, autocast or inference mode changed
+    STATE.slow = (bool(STATE.anomaly) or STATE.recorder is not None or _INFERENCE[0] > 0
+                  or STATE.autocast is not None)
 
 
 def is_grad_enabled() -> bool:

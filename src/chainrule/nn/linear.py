@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule import creation, ops
+from chainrule.autograd.autocast import is_autocast_enabled
 from chainrule.autograd.tensor import Tensor
 from chainrule.errors import size_arg
 from chainrule.nn import functional as F
@@ -34,10 +35,12 @@ class Identity(Module):
 
 def _linear_input_error(input: Any, w: Tensor) -> None:
     """PyTorch's refusals for a Linear input: not a tensor, or a dtype other than the weight's
-    (NumPy would quietly compute in the wider dtype)."""
+    (NumPy would quietly compute in the wider dtype), unless autocast is on."""
     if not isinstance(input, Tensor):
         raise TypeError(f"linear(): argument 'input' (position 1) must be Tensor, not "
                         f"{type(input).__name__}; wrap it, e.g. cr.tensor(x)")
+    if is_autocast_enabled("cpu"):
+        return  # autocast casts both to its dtype (as PyTorch's autocast does before the check)
     raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {input._data.dtype} and "
                        f"{w._data.dtype} (Linear: the input is {input._data.dtype}, the weight "
                        f"{w._data.dtype}); convert one, e.g. x.to(layer.weight.dtype) or "

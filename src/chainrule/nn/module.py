@@ -707,6 +707,10 @@ class Module:
         """Floating-point parameters and buffers to float16."""
         return self._cast_floating(backend.float16)
 
+    def bfloat16(self: T) -> T:
+        """Refuses: NumPy has no bfloat16 (``cr.bfloat16``); use ``half()`` or ``float()``."""
+        return self._cast_floating(backend.bfloat16)
+
     def type(self: T, dst_type: Any) -> T:
         return self._apply(lambda a: a.astype(to_dtype(dst_type)))
 

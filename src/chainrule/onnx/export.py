@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.factories import as_tensor
+from chainrule.autograd.function import tensors_in as _flatten
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.tensor import Tensor
 from chainrule.onnx.graph import Graph, UnsupportedOperatorError, to_model
@@ -37,17 +38,6 @@ from chainrule.onnx.ops import NOT_EXPORTED, OP_EXPORTERS
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17  # LayerNormalization
-
-
-def _flatten(obj: Any) -> list:
-    """The tensors of a nested output (tuples, lists, dicts), in order; None skipped."""
-    if isinstance(obj, Tensor):
-        return [obj]
-    if isinstance(obj, (tuple, list)):
-        return [t for o in obj for t in _flatten(o)]
-    if isinstance(obj, dict):
-        return [t for o in obj.values() for t in _flatten(o)]
-    return []
 
 
 def _rebuild(obj: Any, it: Any) -> Any:

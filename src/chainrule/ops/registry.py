@@ -199,7 +199,10 @@ def _wrap_error(op: Op, err: Exception, xs: tuple) -> Exception:
 
 
 def _slow(op: Op, node: Node | None, xp: Any, xs: Any, p: tuple, t: Tensor, res: Any) -> None:
-    """The one slow path (``STATE.slow``): anomaly mode, compile's recorder, inference mode."""
+    """The one slow path (``STATE.slow``): autocast, anomaly mode, compile's recorder, inference
+    mode. Autocast's hook may re-run the op on cast inputs into ``t`` (through this path again)."""
+    if STATE.autocast is not None and STATE.autocast(op, node, xs, p, t):
+        return
     out = t._data
     if _INFERENCE[0] and not op.is_view:
         t._vc = INFERENCE_VC
@@ -325,9 +328,7 @@ def _unary(op: Op) -> Callable[..., Any]:
         if type(out) is not _ndarray or (promotes and out.dtype is _F64 and x0.dtype is not _F64):
             out = _output(op, xp, out, (x0,))
         t = _new(Tensor)
-        t._data = out
-        t._grad = None
-        t._meta = None
+        t._data, t._grad, t._meta = out, None, None
         if is_view:
             t._vc = i0._vc
         else:
@@ -343,8 +344,7 @@ def _unary(op: Op) -> Callable[..., Any]:
             if STATE.slow:
                 _slow(op, n, xp, (x0,), p, t, res)
         else:
-            t._node = None
-            t.requires_grad = False
+            t._node, t.requires_grad = None, False
             if STATE.slow:
                 _slow(op, None, xp, (x0,), p, t, res)
         return t
@@ -497,9 +497,7 @@ def _apply(op: Op, ins: Any, p: tuple) -> Tensor:
     out = _output(op, xp, out, tuple(xs))
     first = ins[0]
     t = _new(Tensor)
-    t._data = out
-    t._grad = None
-    t._meta = None
+    t._data, t._grad, t._meta = out, None, None
     t._vc = first._vc if op.is_view and isinstance(first, Tensor) else [0]
     if any(e is not None for e in edges) and STATE.enabled:
         t._node = n = new_node(op, tuple(edges), tuple(e is not None for e in edges),

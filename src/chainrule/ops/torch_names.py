@@ -90,6 +90,12 @@ def new_tensor(x: Tensor, data: Any, dtype: Any = None, device: Any = None,
 
 
 @public(method=True, export=False)
+def bfloat16(x: Tensor, memory_format: Any = None) -> Tensor:
+    """``Tensor.bfloat16()``: refuses, NumPy having no bfloat16 (see ``cr.bfloat16``)."""
+    return x.to(backend.bfloat16)
+
+
+@public(method=True, export=False)
 def type_as(x: Any, other: Tensor) -> Any:
     """``x`` cast to ``other``'s dtype."""
     return x if x.dtype == other.dtype else E.cast(x, other.dtype)

@@ -29,6 +29,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.engine import observe
+from chainrule.autograd.function import tensors_in as _tensors
 from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.autograd.tensor import Tensor
 from chainrule.distributed import process_group as pg
@@ -290,11 +291,3 @@ class DistributedDataParallel(Module):
                 pg.broadcast(b, 0)
 
 
-def _tensors(out: Any) -> list[Tensor]:
-    if isinstance(out, Tensor):
-        return [out]
-    if isinstance(out, dict):
-        out = list(out.values())
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _tensors(o)]
-    return []
