@@ -1,15 +1,16 @@
 """``cr.compile(step, fuse=True)``: runs of elementwise statements become numba kernels.
 
-Tolerance: a fused result is compared with eager's to within ``ULPS`` units in the last place
+Tolerance: a fused result is compared with eager's to within ``ULPS`` (8) units in the last place
 (of float32, or float64) *at the scale of the tensor*, ``|fused - eager| <= ULPS *
 spacing(max |eager|)``. Why: +, -, *, /, sqrt and comparisons are IEEE in both, so they give
-eager's bits; tanh, exp and log are libm's scalar functions in a kernel and NumPy's SIMD ones
-in eager, each within about an ulp of the exact value, so they differ in the last bit or two.
+eager's bits; tanh, exp and log are not the same functions (in a kernel: float32 tanh correctly
+rounded, the rest libm's; in eager: NumPy's SIMD ones, which round 32% of float32 tanh one ulp
+off), each within about an ulp of the exact value, so they differ in the last bit.
 Such a difference passes on as an absolute error of a few ulps of the operands' magnitude:
 where a sum or a difference nearly cancels (a small gradient element, a parameter near zero
 that Adam moved by ``lr`` times a normalised gradient), it is many ulps *of that element*,
-though still a few of the tensor's scale (measured here: at most 2). The unfused default stays
-bit for bit (``tests/test_compile.py``, and below)."""
+though still a few of the tensor's scale, after several steps of training (measured here: at
+most 3). The unfused default stays bit for bit (``tests/test_compile.py``, and below)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from chainrule import optim
 from tests.test_compile import _mlp_maker, _w1_maker
 from tests.test_module_sweep import NAMES, build, sample_of
 
-ULPS = 4  # see the module docstring
+ULPS = 8  # see the module docstring
 STEPS = 6  # warm-up, recording, probe replay, three fused replays
 
 
