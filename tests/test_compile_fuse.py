@@ -421,3 +421,50 @@ def test_without_numba_fuse_raises_naming_the_extra(monkeypatch: Any) -> None:
     with pytest.raises(ImportError, match=r"chainrule\[jit\]"):
         cr.compile(fuse=True)(lambda: None)
     assert cr.compile(lambda: None).fuse is False  # the default needs no numba
+
+
+def test_a_run_numba_cannot_compile_replays_unfused_with_a_warning(monkeypatch: Any) -> None:
+    _numba()
+    from chainrule.compile import fuse
+    real = fuse._Planner._compile
+    failed: list = []
+
+    def flaky(self: Any, r: tuple, k: Any) -> Any:
+        if not failed:
+            failed.append(r)
+            raise fuse._RunFailed(r, "TypingError: (simulated)")
+        return real(self, r, k)
+    monkeypatch.setattr(fuse._Planner, "_compile", flaky)
+    _ps, _, step, args = _w1_maker()
+    fn = cr.compile(step, fuse=True)
+    with pytest.warns(cr.CompileWarning, match=r"not fused: TypingError: \(simulated\)"):
+        for _ in range(4):
+            fn(*args)
+    assert failed and len(re.findall(r"_fused\d+\(", fn.code)) == 7  # the 7 others
+    with pytest.raises(cr.CompileError, match="simulated"):
+        failed.clear()
+        strict = cr.compile(_w1_maker()[2], strict=True, fuse=True)
+        for _ in range(4):
+            strict(*args)
+
+
+def test_an_unexpected_failure_keeps_the_unfused_replay(monkeypatch: Any) -> None:
+    _numba()
+    from chainrule.compile import fuse
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("planner bug")
+    monkeypatch.setattr(fuse, "plan", broken)
+    results = {}
+    for fused in (False, True):
+        ps, _, step, args = _w1_maker()
+        fn = cr.compile(step, fuse=fused)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            results[fused] = [fn(*args).detach().numpy().tobytes() for _ in range(5)]
+        assert [str(x.message) for x in w if "planner bug" in str(x.message)] == (
+            [f"cr.compile({step.__qualname__}, fuse=True): replaying unfused (RuntimeError: "
+             "planner bug)"] if fused else [])
+        results[fused].append([p._data.tobytes() for p in ps])
+        assert "_fused" not in fn.code and fn.replays == 3
+    assert results[True] == results[False]  # the unfused replay: bit for bit

@@ -554,11 +554,12 @@ class _KernelWriter:
             if st.target is not None:
                 bound[st.target] = st.result
                 self.origin[st.target] = self.before(st.outname) if ext else None
+        others = {**self.read, **{k: w for k, (w, _) in written.items()}}
         for wid, (w, _) in written.items():  # a written array must not overlap another one
             if wid in p.ws:
                 continue
-            for rid, x in self.read.items():
-                if rid != wid and np.shares_memory(w, x):
+            for rid, x in others.items():
+                if rid != wid and rid not in p.ws and np.may_share_memory(w, x):
                     raise _RunFailed(self.r, "an array it writes shares memory with another "
                                      "operand", quiet=True)
         pre: list[str] = []
