@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,7 @@ def _tanh32(numba: Any) -> Any:
     error: ~1e-11 before the rounding to float32. |x| is clamped at 9.1, beyond which tanh
     rounds to 1 in float32; the sign is copied back (-0.0 stays -0.0); NaN passes through."""
     if not _TANH32:
-        @numba.njit(error_model="numpy", inline="always")
+        @numba.njit(error_model="numpy")
         def tanh32(x: Any) -> Any:
             d = np.float64(x)
             s = min(abs(d), 9.1) * -0.0625
@@ -345,22 +346,34 @@ class _Planner:
         self.fresh = (f"_e{k}" for k in itertools.count())
 
     def build(self) -> Plan:
-        body: list[str] = []
-        kernels: list[tuple[str, str]] = []
+        parts: list[Any] = []  # unfused lines, or (run, kernel)
         starts = dict(self.runs)
         i = 0
         while i < len(self.lines):
             if i not in starts:
-                body.append(self.lines[i])
+                parts.append(self.lines[i])
                 i += 1
                 continue
             r = (i, starts[i])
-            k = _KernelWriter(self, r).write()
+            parts.append((r, _KernelWriter(self, r).write()))
+            i = r[1]
+        uses: dict[str, int] = {}
+        for part in parts:
+            if type(part) is tuple:
+                uses[part[1].source] = uses.get(part[1].source, 0) + 1
+        body: list[str] = []
+        kernels: list[tuple[str, str]] = []
+        for part in parts:
+            if type(part) is str:
+                body.append(part)
+                continue
+            r, k = part
+            if uses[k.source] == 1:  # used once: workspace offsets as constants (fewer args)
+                k = k.specialised()
             name = f"_fused{len(kernels) + 1}"
             self.extra[name] = self._compile(r, k)
             kernels.append((name, k.source))
             body += [*k.pre, f"{name}({', '.join(k.args)})", *k.post]
-            i = r[1]
         for dt, size in self.ws_size.items():
             self.extra[f"_ws_{dt.name}"] = np.empty(size, dt)
         return Plan(_fix_dels(body, set(self.snaps[0])), self.extra, kernels)
@@ -405,10 +418,23 @@ def _fix_dels(body: list[str], bound: set[str]) -> list[str]:
 @dataclass
 class _Kernel:
     source: str
+    params: list[str]  # the kernel's parameter names
     args: list[str]  # the replay's argument expressions, in order
     types: list[Any]  # an object of each argument's type (numba's signature)
     pre: list[str] = field(default_factory=list)  # replay lines before the call
     post: list[str] = field(default_factory=list)  # and after it
+    offsets: dict[str, int] = field(default_factory=dict)  # params that are workspace offsets
+
+    def specialised(self) -> _Kernel:
+        """The kernel with its workspace offsets written in as constants."""
+        body = self.source.split("\n", 1)[1]
+        for p, off in self.offsets.items():
+            body = re.sub(rf"\b{p}\b", str(off), body)
+        src = "def kernel(" + ", ".join(p for p in self.params if p not in self.offsets) + \
+            "):\n" + body
+        keep = [j for j, p in enumerate(self.params) if p not in self.offsets]
+        return _Kernel(src, [self.params[j] for j in keep], [self.args[j] for j in keep],
+                       [self.types[j] for j in keep], self.pre, self.post)
 
 
 def _index(shape: tuple, run: tuple) -> str:
@@ -457,6 +483,7 @@ class _KernelWriter:
         self.count = itertools.count()
         self.origin: dict[str, str | None] = {}  # name bound in the run -> the name before it
         self.read: dict[int, Any] = {}  # arrays read from memory (not workspaces)
+        self.offsets: dict[str, int] = {}  # parameters that are workspace offsets
 
     # -- arguments -------------------------------------------------------------------------------
     def param(self, key: Any, src: str, obj: Any, check: bool = True) -> str:
@@ -476,7 +503,10 @@ class _KernelWriter:
         runs alike but for where their values live (an RNN's time steps) share a kernel."""
         o, off = self.p.ws[id(obj)]
         p = self.param(("ws", o.dtype), f"_ws_{o.dtype.name}", np.empty(1, o.dtype), False)
-        at = self.param(("off", id(obj)), str(off), off) if off else 0
+        at = 0
+        if off:
+            at = self.param(("off", id(obj)), str(off), off)
+            self.offsets[at] = off
         return f"{p}[{_flat(o.shape, self.shape, at)}]"
 
     def before(self, name: str) -> str:
@@ -606,4 +636,5 @@ class _KernelWriter:
         for j, n in enumerate(self.shape):
             src.append(ind * (j + 1) + f"for i{j} in range({n}):")
         src += [ind * (len(self.shape) + 1) + x for x in self.loop]
-        return _Kernel("\n".join(src) + "\n", self.args, self.types, pre, post)
+        return _Kernel("\n".join(src) + "\n", self.params, self.args, self.types, pre, post,
+                       self.offsets)
