@@ -468,3 +468,23 @@ def test_an_unexpected_failure_keeps_the_unfused_replay(monkeypatch: Any) -> Non
         results[fused].append([p._data.tobytes() for p in ps])
         assert "_fused" not in fn.code and fn.replays == 3
     assert results[True] == results[False]  # the unfused replay: bit for bit
+
+
+def test_kernel_tanh_is_correctly_rounded() -> None:
+    """The kernels' float32 tanh: the float64 tanh rounded to float32 on a dense grid and the
+    special values (NumPy's own SIMD float32 tanh is 1 ulp off on about a third of these)."""
+    numba = _numba()
+    from chainrule.compile.fuse import _tanh32
+    xs = np.concatenate([np.linspace(-12, 12, 200_001, dtype=np.float32),
+                         np.geomspace(1e-30, 1e-3, 1000).astype(np.float32),
+                         np.float32([0.0, -0.0, 1e-45, -1e-45, 9.0, 9.1, 9.2, 3e38, -3e38,
+                                     np.inf, -np.inf, np.nan])])
+    want = np.tanh(xs.astype(np.float64)).astype(np.float32)
+    for f in _tanh32(numba):
+        @numba.njit
+        def apply(x: Any, out: Any, f: Any = f) -> None:
+            for i in range(x.size):
+                out[i] = f(x[i])
+        got = np.empty_like(xs)
+        apply(xs, got)
+        assert got.tobytes() == want.tobytes()  # bits: signed zeros and NaN included

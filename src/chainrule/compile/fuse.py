@@ -74,7 +74,7 @@ def _ok_dtype(dt: np.dtype) -> bool:
 _TANH32: list[Any] = []
 
 
-def _tanh32(numba: Any) -> Any:
+def _tanh32(numba: Any) -> list:
     """float32 tanh, correctly rounded (checked on 2 million points in [-12, 12] and the
     special values), with no libm call, so that loops over it pipeline and vectorise: libm's
     scalar tanhf is ~7x slower than this, and NumPy's SIMD tanh rounds 32% of results one
@@ -84,7 +84,6 @@ def _tanh32(numba: Any) -> Any:
     error: ~1e-11 before the rounding to float32. |x| is clamped at 9.1, beyond which tanh
     rounds to 1 in float32; the sign is copied back (-0.0 stays -0.0); NaN passes through."""
     if not _TANH32:
-        @numba.njit(error_model="numpy")
         def tanh32(x: Any) -> Any:
             d = np.float64(x)
             s = min(abs(d), 9.1) * -0.0625
@@ -98,8 +97,15 @@ def _tanh32(numba: Any) -> Any:
             u = u * (u + 2.0)
             r = np.float32(np.copysign(-u / (2.0 + u), d))
             return r if x == x else x
-        _TANH32.append(tanh32)
-    return _TANH32[0]
+        # inlined (numba IR), LLVM vectorises the loop around it; called, compiling a long
+        # chain of them (W5: 33 in one loop) takes less time
+        _TANH32.append(numba.njit(error_model="numpy", inline="always")(tanh32))
+        _TANH32.append(numba.njit(error_model="numpy")(tanh32))
+    return _TANH32
+
+
+#: a kernel with more tanh calls than this calls ``tanh32`` rather than inlining it
+TANH_INLINE_MAX = 4
 
 
 # -- the elementwise statements --------------------------------------------------------------
@@ -185,6 +191,32 @@ def _call(node: ast.AST, env: dict, fns: dict) -> tuple[_Call, list] | None:
     return _Call(f, args, tuple(loop), shape), node.args[nin:]
 
 
+#: Above these sizes NumPy's own calls win (measured on AVX2, per element): tanh, exp and log
+#: are SIMD in NumPy (~0.5 ns) and not in a kernel (float32 tanh ~2.5 ns vectorised by LLVM
+#: over float64, exp/log libm's scalar ones); a loop over an array that is neither C- nor
+#: F-contiguous (an LSTM gate's slice, a broadcast view) is not vectorised (~15 ns for tanh).
+TRANSCENDENTAL_MAX = 512
+STRIDED_MAX = 64
+_TRANSCENDENTAL = {np.tanh, np.exp, np.log}
+
+
+def _worth_a_loop(c: _Call) -> bool:
+    """Whether a kernel computes this statement about as fast as NumPy, or faster."""
+    size = int(np.prod(c.shape))
+    todo = [c]
+    while todo:
+        x = todo.pop()
+        if x.ufunc in _TRANSCENDENTAL and size > TRANSCENDENTAL_MAX:
+            return False
+        for a in x.args:
+            if isinstance(a, _Call):
+                todo.append(a)
+            elif a[0] == "n" and type(a[2]) is np.ndarray and size > STRIDED_MAX and \
+                    a[2].size > 1 and not (a[2].flags.c_contiguous or a[2].flags.f_contiguous):
+                return False
+    return True
+
+
 def _ncalls(c: _Call) -> int:
     return 1 + sum(_ncalls(a) for a in c.args if isinstance(a, _Call))
 
@@ -226,6 +258,8 @@ def _classify(line: str, before: dict, after: dict, fns: dict) -> _Stmt:
     if got is None:
         return other
     c, rest = got
+    if not _worth_a_loop(c):
+        return other
     out = outname = None
     if rest:
         if not isinstance(rest[0], ast.Name):
@@ -381,7 +415,8 @@ class _Planner:
     def _compile(self, r: tuple[int, int], k: _Kernel) -> Any:
         disp = _KERNELS.get(k.source)
         if disp is None:
-            ns: dict[str, Any] = {"np": np, "tanh32": _tanh32(self.numba)}
+            inline, call = _tanh32(self.numba)
+            ns: dict[str, Any] = {"np": np, "tanh32": inline, "tanh32_call": call}
             exec(compile(k.source, "<cr.compile fused kernel>", "exec"), ns)
             disp = self.numba.njit(error_model="numpy", nogil=True)(ns["kernel"])
         try:
@@ -635,6 +670,8 @@ class _KernelWriter:
         src = [f"def kernel({', '.join(self.params)}):", *(ind + x for x in self.top)]
         for j, n in enumerate(self.shape):
             src.append(ind * (j + 1) + f"for i{j} in range({n}):")
+        if sum(x.count("tanh32(") for x in self.loop) > TANH_INLINE_MAX:
+            self.loop = [x.replace("tanh32(", "tanh32_call(") for x in self.loop]
         src += [ind * (len(self.shape) + 1) + x for x in self.loop]
         return _Kernel("\n".join(src) + "\n", self.params, self.args, self.types, pre, post,
                        self.offsets)
