@@ -333,6 +333,12 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False,
     warning and eager calls for new signatures). Python side effects the step has beyond
     chainrule's tensors (appending to a list, counters) are not replayed.
 
+    ``fuse=True`` (needs numba: ``pip install chainrule[jit]``, else ``ImportError`` here)
+    compiles each run of consecutive elementwise operations of the replay into one loop
+    (``compile/fuse.py``; the first replay probes types and compiles, ~1-2 s). Results then
+    differ from eager in the last bits of tanh/exp/log (a few ulps; the default is bit for
+    bit); ``kernel_code`` shows the kernels.
+
         @cr.compile
         def step(x, y):
             opt.zero_grad()
