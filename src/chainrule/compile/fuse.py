@@ -18,12 +18,13 @@ with ``numba.njit``:
   a workspace owned by the program when only later kernels read it, or nowhere; arrays made
   before the run that it writes in place (``out=``: parameters, ``add(v3, c2, v3)``) are
   written in place;
-- a run is not fused when an array it writes shares memory with another one it reads, or
-  when it has fewer than two ufunc calls (nothing to gain over one NumPy call).
+- a run is not fused when an array it writes may share memory with another of its operands,
+  or when it has fewer than two ufunc calls (nothing to gain over one NumPy call); a statement
+  stays NumPy's where NumPy's SIMD loops win (``_worth_a_loop``).
 
-Arithmetic (+, -, *, /, sqrt, comparisons) is IEEE in both, so those bits are NumPy's; tanh,
-exp and log are libm's scalar functions in the kernel and NumPy's SIMD ones in eager, which
-differ in the last bit or two: a fused replay is close to eager, not bit for bit
+Arithmetic (+, -, *, /, sqrt, comparisons) is IEEE in both, so those bits are NumPy's; tanh
+(float32: ``tanh32`` here, correctly rounded), exp and log (libm's) are not NumPy's SIMD
+functions and differ in the last bit: a fused replay is close to eager, not bit for bit
 (``docs/compile.md``). Floating-point warnings (overflow in exp, division by zero) are not
 raised inside kernels.
 """
@@ -350,7 +351,7 @@ def plan(lines: list[str], snaps: list[dict], ret: str, env: dict, numba: Any,
             return _Planner(lines, stmts, runs, snaps, ret_loads, env, numba).build()
         except _RunFailed as e:
             if not e.quiet:
-                    warn(f"statements {e.run[0]}-{e.run[1] - 1} of the replay not fused: {e.why}")
+                warn(f"statements {e.run[0]}-{e.run[1] - 1} of the replay not fused: {e.why}")
             skip.add(e.run)
 
 
