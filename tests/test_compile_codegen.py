@@ -48,6 +48,7 @@ CASES = {
     "cross_entropy": (lambda x: F.cross_entropy(x, cr.tensor([0, 2, 1, 2])), [(4, 3)]),
     "cross_entropy sum": (lambda x: F.cross_entropy(x * 2.0, cr.tensor([1, 1, 0]),
                                                     reduction="sum"), [(3, 2)]),
+    "sum mean": (lambda a, b: (a * b).sum() + (a - b).mean() * 3.0, [(2, 3), (3,)]),
 }
 
 

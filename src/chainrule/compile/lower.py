@@ -33,6 +33,9 @@ def forward(E: Any, name: str, xp: Any, xs: tuple, a: list[str], p: tuple,
     nd = xp.ndarray
     if name == "cross_entropy":
         return _cross_entropy(E, xp, xs, a, p)
+    if name in ("sum", "mean") and p == (None, False) and type(xs[0]) is nd \
+            and xs[0].dtype.kind == "f":  # a full reduction: NumPy's scalar made 0-d
+        return [f"{{o}} = {E.fn(xp.asarray)}({a[0]}.{name}())"]
     if out.ndim == 0 and name not in ("mse_loss",):
         return None  # NumPy returns a scalar for 0-d results: the generic path fixes it up
     if name in _BINARY and not p:
@@ -81,6 +84,12 @@ def vjp(E: Any, name: str, xp: Any, cxp: Any, xs: tuple, a: list[str], g: str,
             f"_u = {E.fn(xp.zeros)}({x.shape!r}, {E.fn(x.dtype, 'dt_' + x.dtype.name)})",
             f"_u[{E.fn(_rows(xp, x.shape[0]), 'rows')}, {a[1]}] = 1.0",
             f"{sub}(_t, _u, _t)", f"{{g0}} = {mul}(_t{scale}, _t)"]
+    if name in ("sum", "mean") and p == (None, False) and type(xs[0]) is nd:
+        shape = xs[0].shape  # g (0-d) broadcast back to the input's shape: a read-only view
+        if name == "mean":
+            g = f"{E.fn(xp.multiply)}({g}, {1.0 / (xs[0].size or 1)!r})"
+        return [f"{{g0}} = {E.fn(xp.broadcast_to)}({g}.reshape({(1,) * len(shape)!r}), "
+                f"{shape!r})"]
     if name == "add" and not p:
         return [f"{{g{i}}} = {g}" for i in range(2) if need[i]]
     if name == "sub" and not p:

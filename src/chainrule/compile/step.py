@@ -25,13 +25,22 @@ _SCALARS = (bool, int, float, str, type(None))
 
 class _Program:
     """One recording: the generated replay function, where inputs go, and the guards
-    (modules' train/eval flags, optimised tensors still holding the same arrays)."""
+    (modules' train/eval flags, optimised tensors still holding the same arrays). With
+    ``fuse``, the first replay is a probe and later ones run the fused replay."""
 
-    def __init__(self, rec: Recorder, in_slots: list[int], result: Any, title: str) -> None:
-        self.code, self.run = _generate(rec, in_slots, result, title)
+    def __init__(self, rec: Recorder, in_slots: list[int], result: Any, title: str,
+                 fuse: Compiled | None = None) -> None:
+        body, ret = _body(rec, in_slots, result)
+        env = dict(rec.env, ndarray=_nd, _leaf=_leaf)
+        self.code, self.run = _generate(body, env, in_slots, ret, title)
         self.modules = tuple(rec.modules.values())
         self.params = tuple(rec.params)
         self.lowered, self.generic = rec.lowered, rec.generic
+        self.kernels: list[tuple[str, str]] = []  # (closure name, numba kernel source)
+        self._fusion = None
+        if fuse is not None:
+            self._fusion = (body, env, ret, in_slots, title, fuse)
+            self._unfused, self.run = self.run, self._probe
 
     def guards_hold(self) -> bool:
         for m, training in self.modules:
@@ -39,11 +48,34 @@ class _Program:
                 return False
         return all(p._data is a for p, a in self.params)
 
+    def _probe(self, *arrays: Any) -> Any:
+        """Replay unfused, with a snapshot of the locals after each statement; then build the
+        fused replay from what they show (``compile/fuse.py``)."""
+        from chainrule.compile import fuse
 
-def _generate(rec: Recorder, in_slots: list[int], result: Any, title: str) -> tuple[str, Any]:
-    """The replay as Python source: one function over local variables, each recorded call a
-    line or a few, each value deleted after its last use; compiled once, its closure names
-    bound to ``rec.env``."""
+        body, env, ret, in_slots, title, owner = self._fusion
+        snaps: list[dict] = []
+        probe = ["_P(dict(locals()))"]
+        for line in body:
+            probe += [line, "_P(dict(locals()))"]
+        _, fn = _generate(probe, dict(env, _P=snaps.append), in_slots, ret, title + " probe")
+        out = fn(*arrays)
+        self._fusion = None
+        self.run = self._unfused
+        try:
+            plan = fuse.plan(body, snaps, ret, env, fuse.require(), owner._fusion_warning)
+            self.code, self.run = _generate(plan.body, dict(env, **plan.env), in_slots, ret,
+                                            title + " fused")
+            self.kernels = plan.kernels
+        except Exception as e:  # not expected: the unfused replay stays, with a warning
+            self.run = self._unfused
+            owner._fusion_warning(f"replaying unfused ({type(e).__name__}: {e})")
+        return out
+
+
+def _body(rec: Recorder, in_slots: list[int], result: Any) -> tuple[list[str], str]:
+    """The replay's statements (each recorded call a line or a few, each value deleted after
+    its last use) and its return expression."""
     keep = set(_result_slots(result)) | set(in_slots)
     last: dict[int, int] = {}
     for i, (_, reads) in enumerate(rec.code):
@@ -58,11 +90,17 @@ def _generate(rec: Recorder, in_slots: list[int], result: Any, title: str) -> tu
         body += lines
         if i in dels:
             body.append("del " + ", ".join(f"v{k}" for k in sorted(dels[i])))
-    env = dict(rec.env, ndarray=_nd, _leaf=_leaf)
+    return body, _result_source(result, rec)
+
+
+def _generate(body: list[str], env: dict, in_slots: list[int], ret: str,
+              title: str) -> tuple[str, Any]:
+    """The replay as Python source: one function over local variables; compiled once, its
+    closure names bound to ``env``."""
     src = (f"def _make({', '.join(env)}):\n"
            f"    def replay({''.join(f'v{k}, ' for k in in_slots)}):\n"
            + "".join(f"        {line}\n" for line in body)
-           + f"        return {_result_source(result, rec)}\n"
+           + f"        return {ret}\n"
            "    return replay\n")
     filename = f"<cr.compile {title} #{next(_SERIAL)}>"
     linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
@@ -103,9 +141,13 @@ class Compiled:
     """A compiled step: call it as the step itself (see :func:`compile`)."""
 
     def __init__(self, fn: Callable[..., Any], strict: bool = False, cache_limit: int = 8,
-                 warmup: int = 1) -> None:
+                 warmup: int = 1, fuse: bool = False) -> None:
+        if fuse:
+            from chainrule.compile.fuse import require
+            require()  # ImportError naming the extra, now rather than at the first replay
         self.fn = fn
         self.strict = strict
+        self.fuse = fuse
         self.cache_limit = cache_limit
         self.warmup = warmup
         self.programs: dict[Any, list[_Program]] = {}  # signature -> recordings (guards differ)
@@ -222,8 +264,15 @@ class Compiled:
         if rec.reasons:
             return self._fallback(key, "; ".join(rec.reasons), args, kwargs, out, done=True)
         self.recordings += 1
-        self.programs.setdefault(key, []).append(_Program(rec, in_slots, result, self._name()))
+        self.programs.setdefault(key, []).append(
+            _Program(rec, in_slots, result, self._name(), self if self.fuse else None))
         return out
+
+    def _fusion_warning(self, why: str) -> None:
+        msg = f"cr.compile({self._name()}, fuse=True): {why}"
+        if self.strict:
+            raise CompileError(msg)
+        warnings.warn(CompileWarning(msg), stacklevel=4)
 
     def _template(self, out: Any, rec: Recorder) -> Any:
         if isinstance(out, Tensor):
@@ -244,17 +293,28 @@ class Compiled:
         progs = [p for ps in self.programs.values() for p in ps]
         return progs[-1].code if progs else ""
 
+    @property
+    def kernel_code(self) -> str:
+        """With ``fuse=True``: the source of the latest recording's fused numba kernels, each
+        headed by the name the replay calls it by ('' before the first replay)."""
+        progs = [p for ps in self.programs.values() for p in ps]
+        return "".join(f"# {name}\n{src}\n" for name, src in progs[-1].kernels) if progs else ""
+
     def print_code(self) -> None:
-        """Print :attr:`code` (as ``torch.fx.GraphModule.print_readable``)."""
+        """Print :attr:`code` (as ``torch.fx.GraphModule.print_readable``), then
+        :attr:`kernel_code`."""
         print(self.code)
+        if self.kernel_code:
+            print(self.kernel_code)
 
     def __repr__(self) -> str:
-        return (f"cr.compile({self._name()}, strict={self.strict}): {self.recordings} "
+        fused = ", fuse=True" if self.fuse else ""
+        return (f"cr.compile({self._name()}, strict={self.strict}{fused}): {self.recordings} "
                 f"recording(s), {self.replays} replay(s)")
 
 
 def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False,
-            cache_limit: int = 8, warmup: int = 1) -> Any:
+            cache_limit: int = 8, warmup: int = 1, fuse: bool = False) -> Any:
     """Record a training step once and replay it as array operations (a decorator too).
 
     ``step(*inputs)`` may run a forward, a loss, ``backward()`` and optimiser updates; the
@@ -273,6 +333,12 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False,
     warning and eager calls for new signatures). Python side effects the step has beyond
     chainrule's tensors (appending to a list, counters) are not replayed.
 
+    ``fuse=True`` (needs numba: ``pip install chainrule[jit]``, else ``ImportError`` here)
+    compiles each run of consecutive elementwise operations of the replay into one loop
+    (``compile/fuse.py``; the first replay probes types and compiles, ~1-2 s). Results then
+    differ from eager in the last bits of tanh/exp/log (a few ulps; the default is bit for
+    bit); ``kernel_code`` shows the kernels.
+
         @cr.compile
         def step(x, y):
             opt.zero_grad()
@@ -281,6 +347,10 @@ def compile(fn: Callable[..., Any] | None = None, *, strict: bool = False,
             opt.step()
             return loss
     """
+    kw = dict(strict=strict, cache_limit=cache_limit, warmup=warmup, fuse=fuse)
     if fn is None:
-        return lambda f: Compiled(f, strict=strict, cache_limit=cache_limit, warmup=warmup)
-    return Compiled(fn, strict=strict, cache_limit=cache_limit, warmup=warmup)
+        if fuse:
+            from chainrule.compile.fuse import require
+            require()
+        return lambda f: Compiled(f, **kw)
+    return Compiled(fn, **kw)
