@@ -118,11 +118,8 @@ def test_lbfgs_falls_back_with_a_warning() -> None:
 SKIP_LAYERS: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_module_sweep_bit_for_bit(name: str) -> None:
-    """Every layer of the module sweep, trained by SGD with momentum on the mean square of its
-    outputs: compiled and eager agree bit for bit (or the step falls back, with a warning, for
-    a reason the recorder gives)."""
+def _sweep_maker(name: str) -> Any:
+    """A module-sweep layer trained by SGD with momentum on the mean square of its outputs."""
     s = sample_of(name)
 
     def make() -> tuple:
@@ -145,7 +142,15 @@ def test_module_sweep_bit_for_bit(name: str) -> None:
                 opt.step()
             return loss
         return model, opt, step, inputs
+    return make
 
+
+@pytest.mark.parametrize("name", NAMES)
+def test_module_sweep_bit_for_bit(name: str) -> None:
+    """Every layer of the module sweep, trained by SGD with momentum on the mean square of its
+    outputs: compiled and eager agree bit for bit (or the step falls back, with a warning, for
+    a reason the recorder gives)."""
+    make = _sweep_maker(name)
     p1, l1, _ = _run(make, False)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always", cr.CompileWarning)

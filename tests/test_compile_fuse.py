@@ -26,8 +26,8 @@ import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 from chainrule import optim
-from tests.test_compile import _mlp_maker, _w1_maker
-from tests.test_module_sweep import NAMES, build, sample_of
+from tests.test_compile import _mlp_maker, _sweep_maker, _w1_maker
+from tests.test_module_sweep import NAMES
 
 ULPS = 8  # see the module docstring
 STEPS = 6  # warm-up, recording, probe replay, three fused replays
@@ -222,28 +222,7 @@ def test_lstm_close_to_eager(opt: str) -> None:
 def test_module_sweep_close_to_eager(name: str) -> None:
     """Every layer of the module sweep, as in ``test_compile.py``, fused."""
     _numba()
-    s = sample_of(name)
-
-    def make() -> tuple:
-        model = build(name, s)
-        model.train()
-        inputs = tuple(cr.tensor(a, dtype=cr.get_default_dtype() if a.dtype.kind == "f"
-                                 else None) for a in s.inputs)
-        params = list(model.parameters())
-        opt = optim.SGD(params, lr=0.01, momentum=0.9) if params else None
-
-        def step(*xs: Any) -> Any:
-            if opt is not None:
-                opt.zero_grad()
-            out = s.call(model, *xs) if s.call is not None else model(*xs)
-            loss = sum(((o * o).mean() for o in _floats(out)[1:]),
-                       (_floats(out)[0] * _floats(out)[0]).mean())
-            if loss.requires_grad:
-                loss.backward()
-            if opt is not None:
-                opt.step()
-            return loss
-        return model, opt, step, inputs
+    make = _sweep_maker(name)
     p1, l1, _ = _run(make, "eager")
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always", cr.CompileWarning)
@@ -262,14 +241,6 @@ def _run_lenient(make: Any) -> tuple[list, list]:
     losses = [fn(*args).detach().numpy().copy() for _ in range(STEPS)]
     ts = list(model.parameters()) + list(model.buffers())
     return [t.detach().numpy().copy() for t in ts], losses
-
-
-def _floats(out: Any) -> list:
-    if isinstance(out, cr.Tensor):
-        return [out] if out.dtype.kind == "f" else []
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in _floats(o)]
-    return []
 
 
 # -- semantics the fused replay keeps ------------------------------------------------------------

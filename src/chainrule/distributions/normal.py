@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.distributions import constraints
-from chainrule.distributions.distribution import LOG_SQRT_2PI, Distribution
+from chainrule.distributions.distribution import LOG_SQRT_2PI
+from chainrule.distributions.location_scale import LocScale
 from chainrule.distributions.utils import standard_normal
 
 __all__ = ["Normal"]
 
 
-class Normal(Distribution):
+class Normal(LocScale):
     """``Normal(loc, scale)``, as ``torch.distributions.Normal``: density
     ``exp(-(x - loc)^2 / (2 scale^2)) / (scale sqrt(2 pi))``. ``rsample`` is
     ``loc + scale * eps`` with ``eps ~ N(0, 1)``: differentiable in ``loc`` and ``scale``."""
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
-        self._set_params(validate_args, loc=loc, scale=scale)
-
     @property
     def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
         return self.loc
 
     @property

@@ -312,7 +312,25 @@ class LogitRelaxedBernoulli(ProbsOrLogits):
         return self.temperature.log() + diff - 2 * diff.exp().log1p()
 
 
-class RelaxedBernoulli(TransformedDistribution):
+class _RelaxedParams:
+    """The relaxed distributions' parameters, read from their base distribution."""
+
+    base_dist: Any
+
+    @property
+    def temperature(self) -> Tensor:
+        return self.base_dist.temperature
+
+    @property
+    def logits(self) -> Tensor:
+        return self.base_dist.logits
+
+    @property
+    def probs(self) -> Tensor:
+        return self.base_dist.probs
+
+
+class RelaxedBernoulli(_RelaxedParams, TransformedDistribution):
     """``RelaxedBernoulli(temperature, probs=None, logits=None)``, as
     ``torch.distributions.RelaxedBernoulli``: a reparameterisable relaxation of ``Bernoulli``
     on (0, 1) (the sigmoid of ``LogitRelaxedBernoulli``); samples approach 0/1 as
@@ -326,18 +344,6 @@ class RelaxedBernoulli(TransformedDistribution):
                  validate_args: bool | None = None) -> None:
         base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
         super().__init__(base, SigmoidTransform(), validate_args)
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs
 
 
 class ExpRelaxedCategorical(CategoricalParams):
@@ -370,7 +376,7 @@ class ExpRelaxedCategorical(CategoricalParams):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_RelaxedParams, TransformedDistribution):
     """``RelaxedOneHotCategorical(temperature, probs=None, logits=None)``, as
     ``torch.distributions.RelaxedOneHotCategorical``: the Gumbel-softmax (Concrete)
     distribution on the simplex. ``rsample = softmax((logits + g) / temperature)``, g Gumbel
@@ -385,16 +391,4 @@ class RelaxedOneHotCategorical(TransformedDistribution):
                  validate_args: bool | None = None) -> None:
         base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
         super().__init__(base, ExpTransform(), validate_args)
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs
 
